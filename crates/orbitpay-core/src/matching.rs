@@ -1,0 +1,349 @@
+//! The matching rules: what a ledger record means for a watched account, which session it
+//! names, and what settling it does. Pure functions; the store applies their answers inside
+//! its transactions.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::account::serde_via_str;
+use crate::{
+    AccountId, Address, Amount, Asset, LedgerRecord, Memo, Operation, Reference, SessionStatus,
+    TxHash,
+};
+
+/// Money that arrived at the watched account in one operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credit {
+    pub amount: Amount,
+    pub asset: Asset,
+    pub from: Option<Address>,
+    /// The muxed id the sender paid to, if any.
+    pub muxed_id: Option<u64>,
+}
+
+/// Why a record is not a credit. Ignored records are counted, and the cursor moves past them
+/// with the next commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IgnoreReason {
+    FailedTransaction,
+    Outgoing,
+    SelfPayment,
+    /// The account only took part (sponsor, fee source, third party of a contract call).
+    NotRecipient,
+    ZeroAmount,
+}
+
+impl IgnoreReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IgnoreReason::FailedTransaction => "failed_transaction",
+            IgnoreReason::Outgoing => "outgoing",
+            IgnoreReason::SelfPayment => "self_payment",
+            IgnoreReason::NotRecipient => "not_recipient",
+            IgnoreReason::ZeroAmount => "zero_amount",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Interpretation {
+    Ignored(IgnoreReason),
+    Credit(Credit),
+    /// Recorded as `unsupported_operation` and skipped; never stops the stream.
+    Uninterpretable {
+        reason: String,
+    },
+}
+
+/// Reads one record from the point of view of `watched`.
+pub fn interpret(record: &LedgerRecord, watched: &AccountId) -> Interpretation {
+    use Interpretation::*;
+    if !record.successful {
+        return Ignored(IgnoreReason::FailedTransaction);
+    }
+    let is_watched = |a: &Address| a.account().as_ref() == Some(watched);
+    let direction = |from: bool, to: bool| match (from, to) {
+        (true, true) => Some(IgnoreReason::SelfPayment),
+        (true, false) => Some(IgnoreReason::Outgoing),
+        (false, false) => Some(IgnoreReason::NotRecipient),
+        (false, true) => None,
+    };
+    let credit = |amount: Amount, asset: Asset, from: Option<Address>, muxed_id: Option<u64>| {
+        if amount.is_zero() {
+            Ignored(IgnoreReason::ZeroAmount)
+        } else {
+            Credit(self::Credit {
+                amount,
+                asset,
+                from,
+                muxed_id,
+            })
+        }
+    };
+    match &record.operation {
+        Operation::Transfer {
+            from,
+            to,
+            asset,
+            amount,
+            ..
+        } => match direction(is_watched(from), is_watched(to)) {
+            Some(reason) => Ignored(reason),
+            None => credit(*amount, asset.clone(), Some(*from), to.muxed_id()),
+        },
+        Operation::CreateAccount {
+            funder,
+            account,
+            starting_balance,
+        } => match direction(funder == watched, account == watched) {
+            Some(reason) => Ignored(reason),
+            None => credit(
+                *starting_balance,
+                Asset::Native,
+                Some(Address::Account(*funder)),
+                None,
+            ),
+        },
+        Operation::AccountMerge {
+            account,
+            into,
+            amount,
+        } => match direction(is_watched(account), is_watched(into)) {
+            Some(reason) => Ignored(reason),
+            None => match amount {
+                Some(amount) => credit(*amount, Asset::Native, Some(*account), into.muxed_id()),
+                None => Uninterpretable {
+                    reason: "account_merge without a credited amount".into(),
+                },
+            },
+        },
+        Operation::ContractTransfers { changes } => {
+            let incoming: Vec<_> = changes
+                .iter()
+                .filter(|c| c.to.as_ref().is_some_and(is_watched))
+                .collect();
+            let Some(first) = incoming.first() else {
+                let outgoing = changes
+                    .iter()
+                    .any(|c| c.from.as_ref().is_some_and(is_watched));
+                return Ignored(if outgoing {
+                    IgnoreReason::Outgoing
+                } else {
+                    IgnoreReason::NotRecipient
+                });
+            };
+            if incoming
+                .iter()
+                .all(|c| c.from.as_ref().is_some_and(is_watched))
+            {
+                return Ignored(IgnoreReason::SelfPayment);
+            }
+            let muxed = |c: &crate::BalanceChange| {
+                c.destination_muxed_id.or(c.to.and_then(|t| t.muxed_id()))
+            };
+            if incoming
+                .iter()
+                .any(|c| c.asset != first.asset || muxed(c) != muxed(first))
+            {
+                return Uninterpretable {
+                    reason: "one operation credits several assets or references".into(),
+                };
+            }
+            let total = incoming
+                .iter()
+                .try_fold(0i128, |acc, c| acc.checked_add(c.amount.stroops()));
+            match total
+                .and_then(|t| i64::try_from(t).ok())
+                .and_then(|t| Amount::from_stroops(t).ok())
+            {
+                Some(amount) => credit(amount, first.asset.clone(), first.from, muxed(first)),
+                None => Uninterpretable {
+                    reason: "contract transfer amount out of range".into(),
+                },
+            }
+        }
+        Operation::Unsupported { op_type, reason } => Uninterpretable {
+            reason: format!("{op_type}: {reason}"),
+        },
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReferenceLookup {
+    Found(Reference),
+    /// The muxed id and the memo name different sessions: held for review.
+    Ambiguous {
+        muxed_id: u64,
+        memo: Reference,
+    },
+    Missing,
+}
+
+/// The session reference a payment carries: its muxed id, a memo id, or a text memo whose
+/// exact bytes are the decimal reference.
+pub fn reference_of(muxed_id: Option<u64>, memo: &Memo) -> ReferenceLookup {
+    let from_memo = match memo {
+        Memo::Id(id) => Some(Reference(*id)),
+        Memo::Text(text) => Reference::from_memo_text(text),
+        Memo::None | Memo::Hash(_) | Memo::Return(_) => None,
+    };
+    match (muxed_id, from_memo) {
+        (Some(m), Some(memo)) if Reference(m) != memo => {
+            ReferenceLookup::Ambiguous { muxed_id: m, memo }
+        }
+        (Some(m), _) => ReferenceLookup::Found(Reference(m)),
+        (None, Some(memo)) => ReferenceLookup::Found(memo),
+        (None, None) => ReferenceLookup::Missing,
+    }
+}
+
+/// Why a credit did not go to a session. Stored with the credit in `unmatched_payments`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UnmatchedReason {
+    NoReference,
+    UnknownReference,
+    WrongAsset,
+    AlreadyPaid,
+    SessionExpired,
+    SessionCancelled,
+    AmbiguousReference,
+    UnsupportedOperation,
+}
+
+impl UnmatchedReason {
+    pub const ALL: [UnmatchedReason; 8] = [
+        UnmatchedReason::NoReference,
+        UnmatchedReason::UnknownReference,
+        UnmatchedReason::WrongAsset,
+        UnmatchedReason::AlreadyPaid,
+        UnmatchedReason::SessionExpired,
+        UnmatchedReason::SessionCancelled,
+        UnmatchedReason::AmbiguousReference,
+        UnmatchedReason::UnsupportedOperation,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnmatchedReason::NoReference => "no_reference",
+            UnmatchedReason::UnknownReference => "unknown_reference",
+            UnmatchedReason::WrongAsset => "wrong_asset",
+            UnmatchedReason::AlreadyPaid => "already_paid",
+            UnmatchedReason::SessionExpired => "session_expired",
+            UnmatchedReason::SessionCancelled => "session_cancelled",
+            UnmatchedReason::AmbiguousReference => "ambiguous_reference",
+            UnmatchedReason::UnsupportedOperation => "unsupported_operation",
+        }
+    }
+
+    /// Money that reached a real session too late, as opposed to money for no session.
+    pub fn is_late_payment(self) -> bool {
+        matches!(
+            self,
+            UnmatchedReason::AlreadyPaid
+                | UnmatchedReason::SessionExpired
+                | UnmatchedReason::SessionCancelled
+        )
+    }
+}
+
+impl FromStr for UnmatchedReason {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        UnmatchedReason::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("unknown reason {s:?}"))
+    }
+}
+
+impl fmt::Display for UnmatchedReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+serde_via_str!(UnmatchedReason);
+
+/// The parts of a locked session row that decide a credit's fate.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionView<'a> {
+    pub status: SessionStatus,
+    pub asset: &'a Asset,
+    pub processing_tx_hash: Option<TxHash>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionDecision {
+    /// pending: move to processing under this transaction, then settle.
+    Claim,
+    /// Already processing under this very transaction (a redelivery after a crash): settle.
+    Resume,
+    /// Processing under another transaction: wait until that claim settles or is released.
+    AwaitOtherClaim {
+        tx_hash: TxHash,
+    },
+    Unmatched(UnmatchedReason),
+}
+
+pub fn decide(
+    credit_asset: &Asset,
+    tx_hash: TxHash,
+    session: Option<SessionView<'_>>,
+) -> SessionDecision {
+    use SessionDecision::*;
+    let Some(s) = session else {
+        return Unmatched(UnmatchedReason::UnknownReference);
+    };
+    if s.asset != credit_asset {
+        return Unmatched(UnmatchedReason::WrongAsset);
+    }
+    match s.status {
+        SessionStatus::Pending => Claim,
+        SessionStatus::Processing => match s.processing_tx_hash {
+            Some(h) if h == tx_hash => Resume,
+            Some(h) => AwaitOtherClaim { tx_hash: h },
+            // The CHECK constraint makes this unreachable; treat it as a claim we don't own.
+            None => AwaitOtherClaim { tx_hash },
+        },
+        SessionStatus::Paid => Unmatched(UnmatchedReason::AlreadyPaid),
+        SessionStatus::Expired => Unmatched(UnmatchedReason::SessionExpired),
+        SessionStatus::Cancelled => Unmatched(UnmatchedReason::SessionCancelled),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settlement {
+    pub amount_received: Amount,
+    /// `paid` when covered, otherwise back to `pending`, still open to further payments.
+    pub status: SessionStatus,
+    pub overpaid: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("amount received would overflow int64 stroops")]
+pub struct SettlementOverflow;
+
+/// What crediting `credited` to a processing session does to it.
+pub fn settle(
+    amount_due: Amount,
+    received_before: Amount,
+    credited: Amount,
+) -> Result<Settlement, SettlementOverflow> {
+    let amount_received = received_before
+        .checked_add(credited)
+        .ok_or(SettlementOverflow)?;
+    let status = if amount_received >= amount_due {
+        SessionStatus::Paid
+    } else {
+        SessionStatus::Pending
+    };
+    Ok(Settlement {
+        amount_received,
+        status,
+        overpaid: amount_received > amount_due,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,19 @@
+//! orbitpay's PostgreSQL store: schema, migrations, pool and queries.
+//!
+//! Query functions take `&mut AsyncPgConnection`, never the pool, so callers
+//! compose them inside one transaction
+//! (`conn.transaction(async |conn| { ... }).await`).
+
+pub mod cursors;
+pub mod error;
+pub mod migrations;
+pub mod models;
+pub mod numeric;
+pub mod pool;
+pub mod schema;
+pub mod sessions;
+
+pub use diesel_async::AsyncPgConnection;
+pub use error::{ErrorClass, StoreError, classify};
+pub use migrations::{SchemaStatus, pending_or_unknown, revert_all_migrations, run_migrations};
+pub use pool::{DbPool, PoolConfig, PooledConnection, SessionSettings, build_pool, establish};

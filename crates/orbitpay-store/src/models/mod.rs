@@ -1,0 +1,25 @@
+//! Row types for every table.
+//!
+//! `*Row` structs mirror a table column for column (Queryable/Selectable);
+//! `New*` structs are what an INSERT supplies (defaults such as ids and
+//! timestamps are left to the database). Columns with a domain meaning that
+//! diesel cannot express (amounts, addresses, hashes) stay primitive here and
+//! are parsed once, in domain types such as [`Session`], so an invalid stored
+//! value is an error instead of a silently wrong value.
+
+mod cursor;
+mod enums;
+mod idempotency;
+mod outbox;
+mod payment;
+mod session;
+mod unmatched;
+
+pub use cursor::StreamCursorRow;
+pub use enums::{DeliveryState, PgSessionStatus, PgUnmatchedReason};
+pub use idempotency::{IdempotencyKeyRow, NewIdempotencyKey};
+pub use orbitpay_core::{SessionStatus, UnmatchedReason};
+pub use outbox::{NewOutboxEvent, NewWebhookDelivery, OutboxEventRow, WebhookDeliveryRow};
+pub use payment::{NewPayment, PaymentOperationRow, PaymentRow};
+pub use session::{NewSession, NewSessionRow, ProcessingClaim, Session, SessionRow};
+pub use unmatched::{NewUnmatchedPayment, UnmatchedPaymentRow};

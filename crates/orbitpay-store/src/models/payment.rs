@@ -1,0 +1,42 @@
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use crate::schema::{payment_operations, payments};
+
+/// One transaction's credit to one session: the sum of that transaction's
+/// operations paying it.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = payments, check_for_backend(diesel::pg::Pg))]
+pub struct PaymentRow {
+    pub id: i64,
+    pub session_id: Uuid,
+    pub tx_hash: String,
+    /// Stroops.
+    pub amount: i64,
+    pub asset: String,
+    pub ledger: i32,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = payments, check_for_backend(diesel::pg::Pg))]
+pub struct NewPayment {
+    pub session_id: Uuid,
+    pub tx_hash: String,
+    pub amount: i64,
+    pub asset: String,
+    pub ledger: i32,
+}
+
+/// An operation credited through a payment; its id can be credited once.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Identifiable)]
+#[diesel(table_name = payment_operations, primary_key(op_id))]
+#[diesel(check_for_backend(diesel::pg::Pg))]
+pub struct PaymentOperationRow {
+    /// Horizon operation id (TOID).
+    pub op_id: i64,
+    pub payment_id: i64,
+    /// Stroops.
+    pub amount: i64,
+}

@@ -1,0 +1,160 @@
+//! Diesel's view of the tables in `migrations/`. Hand-written (no diesel CLI in
+//! the toolchain); the integration tests load every column of every table, so a
+//! drift between this file and the migrations fails a test rather than a query in
+//! production.
+
+pub mod sql_types {
+    /// `CREATE TYPE session_status AS ENUM (...)`; maps to
+    /// [`orbitpay_core::SessionStatus`].
+    #[derive(diesel::query_builder::QueryId, Clone, Copy, Debug, diesel::sql_types::SqlType)]
+    #[diesel(postgres_type(name = "session_status"))]
+    pub struct SessionStatus;
+
+    /// `CREATE TYPE unmatched_reason AS ENUM (...)`; maps to
+    /// [`crate::models::UnmatchedReason`].
+    #[derive(diesel::query_builder::QueryId, Clone, Copy, Debug, diesel::sql_types::SqlType)]
+    #[diesel(postgres_type(name = "unmatched_reason"))]
+    pub struct UnmatchedReason;
+
+    /// `CREATE TYPE webhook_delivery_state AS ENUM (...)`; maps to
+    /// [`crate::models::DeliveryState`].
+    #[derive(diesel::query_builder::QueryId, Clone, Copy, Debug, diesel::sql_types::SqlType)]
+    #[diesel(postgres_type(name = "webhook_delivery_state"))]
+    pub struct WebhookDeliveryState;
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::sql_types::SessionStatus;
+
+    sessions (id) {
+        id -> Uuid,
+        account -> Text,
+        reference -> Numeric,
+        asset -> Text,
+        amount -> Int8,
+        amount_received -> Int8,
+        status -> SessionStatus,
+        processing_tx_hash -> Nullable<Text>,
+        processing_started_at -> Nullable<Timestamptz>,
+        expires_at -> Timestamptz,
+        metadata -> Jsonb,
+        order_id -> Nullable<Text>,
+        webhook_url -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        version -> Int8,
+    }
+}
+
+diesel::table! {
+    payments (id) {
+        id -> Int8,
+        session_id -> Uuid,
+        tx_hash -> Text,
+        amount -> Int8,
+        asset -> Text,
+        ledger -> Int4,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    payment_operations (op_id) {
+        op_id -> Int8,
+        payment_id -> Int8,
+        amount -> Int8,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::sql_types::UnmatchedReason;
+
+    unmatched_payments (id) {
+        id -> Int8,
+        op_id -> Int8,
+        tx_hash -> Text,
+        account -> Text,
+        amount -> Nullable<Numeric>,
+        asset -> Nullable<Text>,
+        from_address -> Nullable<Text>,
+        memo_type -> Nullable<Text>,
+        memo_value -> Nullable<Text>,
+        memo_bytes -> Nullable<Bytea>,
+        muxed_id -> Nullable<Numeric>,
+        reason -> UnmatchedReason,
+        session_id -> Nullable<Uuid>,
+        ledger -> Nullable<Int4>,
+        detail -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (key) {
+        key -> Text,
+        request_fingerprint -> Bytea,
+        response_status -> Nullable<Int2>,
+        response_body -> Nullable<Bytea>,
+        locked_at -> Nullable<Timestamptz>,
+        session_id -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    stream_cursors (account) {
+        account -> Text,
+        paging_token -> Int8,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    outbox_events (id) {
+        id -> Int8,
+        event_id -> Uuid,
+        event_type -> Text,
+        session_id -> Nullable<Uuid>,
+        payload -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::sql_types::WebhookDeliveryState;
+
+    webhook_deliveries (id) {
+        id -> Int8,
+        event_id -> Uuid,
+        url -> Text,
+        state -> WebhookDeliveryState,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<Timestamptz>,
+        last_status -> Nullable<Int4>,
+        last_error -> Nullable<Text>,
+        delivered_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(payments -> sessions (session_id));
+diesel::joinable!(payment_operations -> payments (payment_id));
+diesel::joinable!(unmatched_payments -> sessions (session_id));
+diesel::joinable!(idempotency_keys -> sessions (session_id));
+diesel::joinable!(outbox_events -> sessions (session_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    sessions,
+    payments,
+    payment_operations,
+    unmatched_payments,
+    idempotency_keys,
+    stream_cursors,
+    outbox_events,
+    webhook_deliveries,
+);

@@ -1,0 +1,101 @@
+//! The migrations apply, revert completely and re-apply; the schema check
+//! tells current, behind and newer apart.
+
+use diesel::QueryableByName;
+use diesel::sql_types::BigInt;
+use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
+use orbitpay_store::migrations::known_versions;
+use orbitpay_store::{
+    SchemaStatus, StoreError, pending_or_unknown, revert_all_migrations, run_migrations,
+};
+use orbitpay_testkit::TestDb;
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Tables, types and functions we created (diesel's bookkeeping excluded).
+async fn our_objects(db: &TestDb) -> i64 {
+    let mut conn = db.conn().await;
+    let row: Count = diesel::sql_query(
+        "SELECT (SELECT count(*) FROM pg_tables WHERE schemaname = 'public'
+                   AND tablename <> '__diesel_schema_migrations')
+              + (SELECT count(*) FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+                   WHERE n.nspname = 'public' AND t.typtype = 'e')
+              + (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                   WHERE n.nspname = 'public') AS n",
+    )
+    .get_result(&mut conn)
+    .await
+    .unwrap();
+    row.n
+}
+
+#[tokio::test]
+async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
+    let db = TestDb::empty().await;
+    let all = known_versions().unwrap();
+    assert_eq!(all.len(), 6);
+    assert_eq!(our_objects(&db).await, 0);
+
+    assert_eq!(run_migrations(db.url()).await.unwrap(), all);
+    // 8 tables, 3 enums, 1 trigger function.
+    assert_eq!(our_objects(&db).await, 12);
+    assert_eq!(
+        pending_or_unknown(&mut db.conn().await).await.unwrap(),
+        SchemaStatus::Current
+    );
+
+    let mut reverted = revert_all_migrations(db.url()).await.unwrap();
+    reverted.sort();
+    assert_eq!(reverted, all);
+    assert_eq!(our_objects(&db).await, 0, "down.sql leaves nothing behind");
+    assert_eq!(
+        pending_or_unknown(&mut db.conn().await).await.unwrap(),
+        SchemaStatus::Behind {
+            pending: all.clone()
+        }
+    );
+
+    assert_eq!(run_migrations(db.url()).await.unwrap(), all);
+    assert_eq!(our_objects(&db).await, 12);
+    assert!(
+        run_migrations(db.url()).await.unwrap().is_empty(),
+        "idempotent"
+    );
+}
+
+#[tokio::test]
+async fn a_database_never_migrated_is_behind() {
+    let db = TestDb::empty().await;
+    assert_eq!(
+        pending_or_unknown(&mut db.conn().await).await.unwrap(),
+        SchemaStatus::Behind {
+            pending: known_versions().unwrap()
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_schema_from_a_newer_release_is_refused() {
+    let db = TestDb::new().await;
+    let mut conn = db.conn().await;
+    conn.batch_execute(
+        "INSERT INTO __diesel_schema_migrations (version) VALUES ('99991231235959')",
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(
+        pending_or_unknown(&mut conn).await.unwrap(),
+        SchemaStatus::Newer {
+            unknown: vec!["99991231235959".into()]
+        }
+    );
+    match run_migrations(db.url()).await {
+        Err(StoreError::SchemaTooNew { unknown }) => assert_eq!(unknown, ["99991231235959"]),
+        other => panic!("expected SchemaTooNew, got {other:?}"),
+    }
+}

@@ -1,0 +1,233 @@
+//! A private, throwaway PostgreSQL cluster for machines without a server.
+//!
+//! One cluster per machine location, shared by every test process: the first
+//! process to take the lock file initialises and starts it, later ones find it
+//! running. It listens on a Unix socket only, so it never collides with a
+//! real server's port. It is left running for the next run (`pg_ctl stop -D
+//! <dir>/data` removes it from memory; deleting the directory resets it).
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Port number in the socket's file name (`.s.PGSQL.<port>`); no TCP.
+const PORT: u16 = 5432;
+const SERVICE_USER: &str = "postgres";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("no {0} found in PATH or /usr/lib/postgresql/*/bin")]
+    MissingBinary(&'static str),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{command} failed ({status}): {stderr}")]
+    Command {
+        command: String,
+        status: String,
+        stderr: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    /// Holds `data/` and the socket; owned by the service user when root.
+    dir: PathBuf,
+}
+
+impl Cluster {
+    /// `$ORBITPAY_TEST_PG_DIR`, else a fixed directory under the temp dir so
+    /// that separate test processes meet.
+    pub fn default_location() -> Cluster {
+        let dir = std::env::var_os("ORBITPAY_TEST_PG_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| std::env::temp_dir().join("orbitpay-testkit-pg"));
+        Cluster { dir }
+    }
+
+    pub fn at(dir: impl Into<PathBuf>) -> Cluster {
+        Cluster { dir: dir.into() }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Connection URL of the maintenance database, over the Unix socket.
+    pub fn url(&self) -> String {
+        format!(
+            "postgres:///postgres?user=postgres&host={}&port={PORT}",
+            self.dir.display()
+        )
+    }
+
+    /// Initialises (once) and starts (unless running) the cluster. Blocking.
+    pub fn ensure_running(self) -> Result<Cluster, ClusterError> {
+        let _lock = self.lock()?;
+        let data = self.dir.join("data");
+        let as_root = running_as_root()?;
+        if !data.join("PG_VERSION").exists() {
+            self.init(&data, as_root)?;
+        }
+        let pg_ctl = find_binary("pg_ctl")?;
+        let status = run(
+            Command::new(&pg_ctl).arg("status").arg("-D").arg(&data),
+            as_root,
+        )?;
+        if !status.status.success() {
+            let log = self.dir.join("postgres.log");
+            checked(
+                Command::new(&pg_ctl)
+                    .arg("start")
+                    .arg("-w")
+                    .arg("-t")
+                    .arg("60")
+                    .arg("-D")
+                    .arg(&data)
+                    .arg("-l")
+                    .arg(&log),
+                as_root,
+            )?;
+        }
+        Ok(self)
+    }
+
+    /// Exclusive across processes; released when the file closes.
+    // File::lock is 1.89; the workspace's rust-version says 1.88 but
+    // rust-toolchain.toml pins 1.95, and this crate only ever builds tests.
+    fn lock(&self) -> Result<File, ClusterError> {
+        let mut path = self.dir.clone().into_os_string();
+        path.push(".lock");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| ClusterError::Io {
+                what: format!("opening {}", Path::new(&path).display()),
+                source,
+            })?;
+        file.lock().map_err(|source| ClusterError::Io {
+            what: "locking the cluster".into(),
+            source,
+        })?;
+        Ok(file)
+    }
+
+    fn init(&self, data: &Path, as_root: bool) -> Result<(), ClusterError> {
+        // A previous attempt may have died half way.
+        if self.dir.exists() {
+            std::fs::remove_dir_all(&self.dir).map_err(|source| ClusterError::Io {
+                what: format!("clearing {}", self.dir.display()),
+                source,
+            })?;
+        }
+        std::fs::create_dir_all(&self.dir).map_err(|source| ClusterError::Io {
+            what: format!("creating {}", self.dir.display()),
+            source,
+        })?;
+        if as_root {
+            // initdb and postgres refuse to run as root.
+            checked(
+                Command::new("chown")
+                    .arg(format!("{SERVICE_USER}:"))
+                    .arg(&self.dir),
+                false,
+            )?;
+        }
+        let initdb = find_binary("initdb")?;
+        checked(
+            Command::new(initdb)
+                .arg("-D")
+                .arg(data)
+                .args(["-U", "postgres", "--auth=trust", "--no-sync"])
+                // English server messages: the store classifies errors by them.
+                .args(["--locale=C", "--encoding=UTF8"]),
+            as_root,
+        )?;
+        let settings = format!(
+            "\n# orbitpay-testkit\nlisten_addresses = ''\nunix_socket_directories = '{}'\n\
+             port = {PORT}\nmax_connections = 300\nfsync = off\nsynchronous_commit = off\n\
+             full_page_writes = off\n",
+            self.dir.display()
+        );
+        let conf = data.join("postgresql.conf");
+        let mut existing = std::fs::read_to_string(&conf).map_err(|source| ClusterError::Io {
+            what: format!("reading {}", conf.display()),
+            source,
+        })?;
+        existing.push_str(&settings);
+        std::fs::write(&conf, existing).map_err(|source| ClusterError::Io {
+            what: format!("writing {}", conf.display()),
+            source,
+        })
+    }
+}
+
+fn running_as_root() -> Result<bool, ClusterError> {
+    let out = checked(Command::new("id").arg("-u"), false)?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim() == "0")
+}
+
+/// PATH first, then the newest Debian-style versioned install.
+fn find_binary(name: &'static str) -> Result<PathBuf, ClusterError> {
+    if let Some(paths) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&paths) {
+            let candidate = dir.join(name);
+            if candidate.is_file() {
+                return Ok(candidate);
+            }
+        }
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let version = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            let candidate = entry.path().join("bin").join(name);
+            candidate.is_file().then_some((version, candidate))
+        })
+        .collect();
+    versions.sort();
+    versions
+        .pop()
+        .map(|(_, path)| path)
+        .ok_or(ClusterError::MissingBinary(name))
+}
+
+/// Runs as the service user when we are root.
+fn run(command: &mut Command, as_service_user: bool) -> Result<Output, ClusterError> {
+    let mut command = if as_service_user {
+        let mut wrapped = Command::new("runuser");
+        wrapped
+            .args(["-u", SERVICE_USER, "--"])
+            .arg(command.get_program())
+            .args(command.get_args());
+        wrapped
+    } else {
+        std::mem::replace(command, Command::new(""))
+    };
+    let description = format!("{command:?}");
+    command.output().map_err(|source| ClusterError::Io {
+        what: format!("running {description}"),
+        source,
+    })
+}
+
+fn checked(command: &mut Command, as_service_user: bool) -> Result<Output, ClusterError> {
+    let description = format!("{command:?}");
+    let out = run(command, as_service_user)?;
+    if out.status.success() {
+        Ok(out)
+    } else {
+        Err(ClusterError::Command {
+            command: description,
+            status: out.status.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+}

@@ -1,0 +1,2 @@
+DROP TABLE payment_operations;
+DROP TABLE payments;

@@ -1,0 +1,2 @@
+DROP TABLE unmatched_payments;
+DROP TYPE unmatched_reason;

@@ -271,6 +271,8 @@ pub struct SessionView<'a> {
     pub status: SessionStatus,
     pub asset: &'a Asset,
     pub processing_tx_hash: Option<TxHash>,
+    /// This transaction already has a payment on the session (an earlier operation of it).
+    pub credited_by_tx: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,6 +285,9 @@ pub enum SessionDecision {
     AwaitOtherClaim {
         tx_hash: TxHash,
     },
+    /// Paid already, by an earlier operation of this same transaction: a transaction is atomic
+    /// on the ledger, so its further operations add to that payment (an overpayment).
+    Extend,
     Unmatched(UnmatchedReason),
 }
 
@@ -306,6 +311,7 @@ pub fn decide(
             // The CHECK constraint makes this unreachable; treat it as a claim we don't own.
             None => AwaitOtherClaim { tx_hash },
         },
+        SessionStatus::Paid if s.credited_by_tx => SessionDecision::Extend,
         SessionStatus::Paid => Unmatched(UnmatchedReason::AlreadyPaid),
         SessionStatus::Expired => Unmatched(UnmatchedReason::SessionExpired),
         SessionStatus::Cancelled => Unmatched(UnmatchedReason::SessionCancelled),

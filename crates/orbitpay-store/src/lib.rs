@@ -9,6 +9,7 @@ pub mod error;
 pub mod migrations;
 pub mod models;
 pub mod numeric;
+pub mod outbox;
 pub mod pool;
 pub mod schema;
 pub mod sessions;

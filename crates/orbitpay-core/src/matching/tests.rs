@@ -294,6 +294,7 @@ fn decisions_cover_every_session_state() {
             status,
             asset: &asset,
             processing_tx_hash,
+            credited_by_tx: false,
         })
     };
     assert_eq!(
@@ -339,6 +340,7 @@ fn same_code_from_another_issuer_is_the_wrong_asset() {
         status: SessionStatus::Pending,
         asset: &wanted,
         processing_tx_hash: None,
+        credited_by_tx: false,
     });
     assert_eq!(
         decide(&usdc(8), HASH, session),

@@ -1,0 +1,449 @@
+//! A deterministic Horizon simulator: a modelled Stellar ledger served over HTTP with Horizon's
+//! REST and SSE wire format, plus fault injection. Use it in-process from tests or as the
+//! `orbitpay-horizon-sim` binary.
+//!
+//! # Quick start
+//!
+//! ```no_run
+//! use orbitpay_horizon_sim::{HorizonSim, SimConfig, Tx, Op, units, derive_account};
+//! use orbitpay_core::{Asset, Memo, MuxedAccount};
+//!
+//! # async fn demo() -> std::io::Result<()> {
+//! let sim = HorizonSim::new(SimConfig { seed: 7, start_ledger: 1000, ..SimConfig::default() });
+//! let shop = derive_account(7, 0);
+//! let payer = derive_account(7, 1);
+//! let closed = sim.close_ledger(vec![
+//!     Tx::new(payer)
+//!         .memo(Memo::Id(42))
+//!         .op(Op::payment(payer, MuxedAccount::new(shop, 9), Asset::Native, units(12))),
+//! ]);
+//! let server = sim.serve("127.0.0.1:0").await?;
+//! let url = format!("{}/accounts/{shop}/payments?join=transactions", server.base_url());
+//! // ... point the client at `url` ...
+//! # let _ = (closed, url);
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! # What is served
+//!
+//! | Route | Notes |
+//! |---|---|
+//! | `GET /` | `history_latest_ledger`, `history_elder_ledger`, `core_latest_ledger`, `ingest_latest_ledger`, `history_latest_ledger_closed_at`, `network_passphrase`, protocol versions |
+//! | `GET /accounts/{G}/payments` | `cursor`, `order`, `limit` (default 10, 1..=200), `include_failed`, `join=transactions`; REST page or SSE stream (`Accept: text/event-stream`) |
+//! | `GET /transactions/{hash}` | lowercase hex only (uppercase → 400); failed transactions too; unknown or past retention → 404 |
+//! | `GET /transactions/{hash}/payments` | the payment ops of one transaction (failed included, as Horizon does) |
+//! | `GET /operations/{id}/effects` | `account_created/removed/credited/debited` effects (the merge amount lives here) |
+//!
+//! Everything else is a 404 problem. Errors are `application/problem+json` with Horizon's
+//! `type`/`title`/`status`/`detail`/`extras`. REST bodies are pretty-printed like Horizon's
+//! (two-space indent, Go's `\u0026` escaping); SSE `data:` lines are one-line JSON.
+//!
+//! ## Paging semantics (as Horizon)
+//! * Paging tokens are TOIDs: `ledger << 32 | tx_order << 12 | op_index`, order and index from 1.
+//! * `cursor` and `Last-Event-ID` mean "strictly after"; `Last-Event-ID` overrides `cursor`;
+//!   `cursor=now` means after the latest closed ledger; a negative cursor is a 400.
+//! * `_links.next` is always present; catch-up ends on an empty `records` array.
+//! * Retention ([`HorizonSim::set_history_elder_ledger`]): records below the elder ledger are
+//!   never served. An ascending query from an older cursor silently starts at the elder
+//!   ledger; a descending query whose cursor is at or below `toid(elder, 0, 0)` is a 410
+//!   `before_history` (Horizon's `validateAndAdjustCursor`).
+//! * Failed transactions are hidden unless `include_failed=true`.
+//! * Unknown account (never a participant of any operation, nor a transaction source, nor
+//!   [`HorizonSim::register_account`]ed) → 404.
+//!
+//! ## Streams
+//! Every stream opens with `retry: 1000\nevent: open\ndata: "hello"\n\n`, then one
+//! `id: <token>\ndata: <record>\n\n` per record (existing ones first, then live ones as ledgers
+//! close), and ends with `retry: 10\nevent: close\ndata: "byebye"\n\n` after `limit` events or
+//! when the connection timeout ([`SimConfig::stream_timeout`], default 55 s) fires. No
+//! heartbeats. Streams are always ascending.
+//!
+//! ## Faults and the request log
+//! [`HorizonSim::inject`] / [`HorizonSim::inject_for`] / [`HorizonSim::inject_times`] queue
+//! [`Fault`]s; each is consumed by one matching request (FIFO): `Stall`, `DropMidEvent`,
+//! `Status5xx(u16)`, `RateLimited { retry_after_secs }`, `ErrorEvent(text)` (streams only),
+//! `MalformedDataLine`, `SlowDrip { chunk_bytes, interval }`, `Delay(d)`. Every request is
+//! logged ([`HorizonSim::requests`], [`HorizonSim::request_count`],
+//! [`HorizonSim::stream_last_event_ids`]) with its [`RouteKind`], query, headers and the fault
+//! it consumed. Retention ([`HorizonSim::set_history_elder_ledger`]) and testnet resets
+//! ([`HorizonSim::reset_network`]) are state changes rather than queued faults.
+//!
+//! ## Determinism
+//! Same seed + same calls → byte-identical responses, provided `_links` use the same base URL:
+//! set [`SimConfig::base_url`] (otherwise links use `http://<Host header>`). Hashes are
+//! `sha256(seed, network epoch, ledger, tx_order)`; ledger `n` closes at
+//! `2024-06-01T00:00:00Z + 5 s × (n − start_ledger)`.
+//!
+//! ## Not modelled
+//! XDR fields (`envelope_xdr`, `result_xdr`, `fee_meta_xdr`, signatures, host-function
+//! parameters) are deterministic opaque base64, NOT decodable XDR; `result_meta_xdr` is omitted
+//! as SDF's public Horizon omits it. No `/payments`, `/operations`, `/ledgers` collection
+//! endpoints, no claimable balances, no sponsorship fields, no fee-bump transactions.
+
+mod fault;
+mod model;
+mod render;
+mod script;
+mod server;
+mod traffic;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use orbitpay_core::AccountId;
+use tokio::sync::watch;
+
+pub use fault::{Fault, RequestRecord, RouteKind};
+pub use model::{
+    ClosedLedger, ClosedTx, IntoAddress, Op, OpKind, Tx, derive_account, derive_contract, stroops,
+    units,
+};
+pub use render::{Problem, scrub_memo_text, to_compact, to_pretty};
+pub use script::{Script, ScriptError};
+pub use server::ServerHandle;
+
+/// Testnet's passphrase, the default [`SimConfig::network_passphrase`].
+pub const TESTNET_PASSPHRASE: &str = "Test SDF Network ; September 2015";
+
+/// Construction parameters. `SimConfig::default()` = seed 0, first ledger 1000, 55 s stream
+/// timeout, testnet passphrase, links from the `Host` header.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Drives hashes, [`HorizonSim::random_traffic`] and everything else random.
+    pub seed: u64,
+    /// The sequence the first [`HorizonSim::close_ledger`] creates. Before it, the latest (and
+    /// elder) ledger is `start_ledger - 1`, empty.
+    pub start_ledger: u32,
+    /// How long a stream stays open before `byebye` (Horizon's `--connection-timeout`).
+    pub stream_timeout: Duration,
+    pub network_passphrase: String,
+    /// Base URL used in `_links` (no trailing slash), e.g. `https://horizon-testnet.stellar.org`.
+    /// `None`: `http://<Host header>`.
+    pub base_url: Option<String>,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            seed: 0,
+            start_ledger: 1000,
+            stream_timeout: Duration::from_secs(55),
+            network_passphrase: TESTNET_PASSPHRASE.to_owned(),
+            base_url: None,
+        }
+    }
+}
+
+pub(crate) struct Settings {
+    pub stream_timeout: Duration,
+    pub base_url: Option<String>,
+    pub passphrase: String,
+}
+
+pub(crate) struct Inner {
+    pub ledger: Mutex<model::Ledger>,
+    pub faults: Mutex<fault::FaultQueue>,
+    pub log: Mutex<Vec<RequestRecord>>,
+    pub settings: Mutex<Settings>,
+    pub changes: watch::Sender<u64>,
+    pub rng: Mutex<traffic::Rng>,
+    pub seq: AtomicU64,
+}
+
+/// The simulator. Cheap to clone (shared state); every method takes `&self` and may be called
+/// while servers are running: closing a ledger pushes new records to open streams.
+#[derive(Clone)]
+pub struct HorizonSim {
+    pub(crate) inner: Arc<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Default for HorizonSim {
+    fn default() -> Self {
+        HorizonSim::new(SimConfig::default())
+    }
+}
+
+impl HorizonSim {
+    pub fn new(config: SimConfig) -> HorizonSim {
+        let (changes, _) = watch::channel(0);
+        HorizonSim {
+            inner: Arc::new(Inner {
+                ledger: Mutex::new(model::Ledger::new(config.seed, config.start_ledger)),
+                faults: Mutex::new(fault::FaultQueue::default()),
+                log: Mutex::new(Vec::new()),
+                settings: Mutex::new(Settings {
+                    stream_timeout: config.stream_timeout,
+                    base_url: config.base_url,
+                    passphrase: config.network_passphrase,
+                }),
+                changes,
+                rng: Mutex::new(traffic::Rng::new(config.seed)),
+                seq: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// `HorizonSim::new` with this seed and the other defaults.
+    pub fn with_seed(seed: u64) -> HorizonSim {
+        HorizonSim::new(SimConfig {
+            seed,
+            ..SimConfig::default()
+        })
+    }
+
+    pub(crate) fn ledger(&self) -> MutexGuard<'_, model::Ledger> {
+        lock(&self.inner.ledger)
+    }
+
+    pub(crate) fn settings(&self) -> MutexGuard<'_, Settings> {
+        lock(&self.inner.settings)
+    }
+
+    fn notify(&self) {
+        self.inner.changes.send_modify(|v| *v += 1);
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.ledger().seed
+    }
+
+    // ----- the ledger ------------------------------------------------------------------------
+
+    /// Closes the next ledger holding `txs` (applied in order; tx_order starts at 1) and wakes
+    /// open streams. An empty vec closes an empty ledger. Panics on a transaction without
+    /// operations or with more than 100.
+    pub fn close_ledger(&self, txs: Vec<Tx>) -> ClosedLedger {
+        let closed = self.ledger().close(txs);
+        self.notify();
+        closed
+    }
+
+    /// Closes `n` empty ledgers; returns the latest ledger sequence.
+    pub fn close_empty_ledgers(&self, n: u32) -> u32 {
+        let latest = {
+            let mut l = self.ledger();
+            for _ in 0..n {
+                l.close(Vec::new());
+            }
+            l.latest
+        };
+        self.notify();
+        latest
+    }
+
+    /// Closes ledgers holding `n_txs` seeded random transactions (1–4 per ledger) touching
+    /// `accounts` plus seed-derived strangers: every payment kind, muxed destinations, every memo
+    /// type, ~10% failed, outgoing, self and multi-op transactions. Deterministic for a seed and
+    /// call sequence.
+    pub fn random_traffic(&self, n_txs: usize, accounts: &[AccountId]) -> Vec<ClosedLedger> {
+        let batches = {
+            let mut rng = lock(&self.inner.rng);
+            traffic::generate(&mut rng, n_txs, accounts)
+        };
+        let out = {
+            let mut l = self.ledger();
+            batches.into_iter().map(|b| l.close(b)).collect()
+        };
+        self.notify();
+        out
+    }
+
+    /// The latest closed ledger (`history_latest_ledger`).
+    pub fn latest_ledger(&self) -> u32 {
+        self.ledger().latest
+    }
+
+    /// The oldest ledger served (`history_elder_ledger`).
+    pub fn history_elder_ledger(&self) -> u32 {
+        self.ledger().elder()
+    }
+
+    /// Simulates reaping: records of ledgers below `ledger` are no longer served (clamped to
+    /// `[genesis, latest]`).
+    pub fn set_history_elder_ledger(&self, ledger: u32) {
+        self.ledger().retention_elder = ledger;
+        self.notify();
+    }
+
+    /// Simulates a testnet reset: all history, accounts and hashes are gone; the next closed
+    /// ledger is `start_ledger` (typically far below clients' stored cursors). Time keeps going
+    /// forward. Open streams stay open (and see nothing until the sequence passes their cursor).
+    pub fn reset_network(&self, start_ledger: u32) {
+        self.ledger().reset(start_ledger);
+        self.notify();
+    }
+
+    /// Makes an account "known" (no 404) without giving it any history.
+    pub fn register_account(&self, account: AccountId) {
+        self.ledger().known.insert(account);
+    }
+
+    /// Number of transactions stored (all, including failed and past retention).
+    pub fn transaction_count(&self) -> usize {
+        self.ledger().txs.len()
+    }
+
+    /// Number of payment-type operations stored.
+    pub fn payment_count(&self) -> usize {
+        self.ledger().payments.len()
+    }
+
+    /// A copy of a stored transaction by hash (retention ignored).
+    pub fn transaction(&self, hash: &str) -> Option<(Tx, ClosedTx)> {
+        let l = self.ledger();
+        let i = *l.by_hash.get(hash)? as usize;
+        let st = &l.txs[i];
+        Some((
+            st.tx.clone(),
+            ClosedTx {
+                hash: st.hash.clone(),
+                ledger: st.ledger,
+                tx_order: st.order,
+                paging_token: st.paging_token(),
+                op_ids: (1..=st.tx.ops.len() as u32)
+                    .map(|j| orbitpay_core::toid::encode(st.ledger, st.order, j))
+                    .collect(),
+                successful: st.tx.successful,
+            },
+        ))
+    }
+
+    // ----- settings --------------------------------------------------------------------------
+
+    /// Changes the stream connection timeout for streams opened from now on.
+    pub fn set_stream_timeout(&self, timeout: Duration) {
+        self.settings().stream_timeout = timeout;
+    }
+
+    pub fn stream_timeout(&self) -> Duration {
+        self.settings().stream_timeout
+    }
+
+    /// Base URL for `_links` (`None`: from the `Host` header).
+    pub fn set_base_url(&self, base_url: Option<String>) {
+        self.settings().base_url = base_url.map(|s| s.trim_end_matches('/').to_owned());
+    }
+
+    // ----- faults ----------------------------------------------------------------------------
+
+    /// Queues a fault for the next request of any route it applies to.
+    pub fn inject(&self, fault: Fault) {
+        lock(&self.inner.faults).push(fault::Target::Any, fault);
+    }
+
+    /// Queues a fault for the next request of route `kind`.
+    pub fn inject_for(&self, kind: RouteKind, fault: Fault) {
+        lock(&self.inner.faults).push(fault::Target::Kind(kind), fault);
+    }
+
+    /// Queues the same fault `times` times for route `kind` (e.g. three 503s in a row).
+    pub fn inject_times(&self, kind: RouteKind, fault: Fault, times: usize) {
+        let mut q = lock(&self.inner.faults);
+        for _ in 0..times {
+            q.push(fault::Target::Kind(kind), fault.clone());
+        }
+    }
+
+    /// Drops every queued fault.
+    pub fn clear_faults(&self) {
+        lock(&self.inner.faults).clear();
+    }
+
+    /// Number of queued, not yet consumed faults.
+    pub fn pending_faults(&self) -> usize {
+        lock(&self.inner.faults).len()
+    }
+
+    // ----- request log -----------------------------------------------------------------------
+
+    /// Every request so far, in arrival order.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        lock(&self.inner.log).clone()
+    }
+
+    /// The requests of one route kind.
+    pub fn requests_for(&self, kind: RouteKind) -> Vec<RequestRecord> {
+        lock(&self.inner.log)
+            .iter()
+            .filter(|r| r.kind == kind)
+            .cloned()
+            .collect()
+    }
+
+    /// How many requests of route `kind` arrived.
+    pub fn request_count(&self, kind: RouteKind) -> usize {
+        lock(&self.inner.log)
+            .iter()
+            .filter(|r| r.kind == kind)
+            .count()
+    }
+
+    /// The `Last-Event-ID` header of each stream request, in order (None when not sent).
+    pub fn stream_last_event_ids(&self) -> Vec<Option<String>> {
+        lock(&self.inner.log)
+            .iter()
+            .filter(|r| r.kind == RouteKind::AccountPaymentsStream)
+            .map(|r| r.last_event_id.clone())
+            .collect()
+    }
+
+    pub fn clear_requests(&self) {
+        lock(&self.inner.log).clear();
+    }
+
+    pub(crate) fn begin_request(
+        &self,
+        kind: RouteKind,
+        uri: &axum::http::Uri,
+        headers: &axum::http::HeaderMap,
+    ) -> Option<Fault> {
+        let fault = lock(&self.inner.faults).take(kind);
+        let record = RequestRecord {
+            seq: self.inner.seq.fetch_add(1, Ordering::SeqCst),
+            kind,
+            path: uri.path().to_owned(),
+            query: uri.query().unwrap_or("").to_owned(),
+            last_event_id: headers
+                .get("last-event-id")
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+            headers: headers
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            fault: fault.clone(),
+        };
+        let mut log = lock(&self.inner.log);
+        // Keep memory bounded for long-running binaries.
+        if log.len() >= 100_000 {
+            log.drain(..50_000);
+        }
+        log.push(record);
+        fault
+    }
+
+    // ----- serving ---------------------------------------------------------------------------
+
+    /// The axum router serving this simulator (streams end when clients hang up; prefer
+    /// [`HorizonSim::serve`], whose handle also ends streams on shutdown).
+    pub fn router(&self) -> axum::Router {
+        // The sender is dropped at once: a closed shutdown channel means "never shut down".
+        let (_, rx) = watch::channel(false);
+        server::router(self.clone(), rx)
+    }
+
+    /// Binds `addr` (e.g. `"127.0.0.1:0"`) and serves in a background task.
+    pub async fn serve(&self, addr: &str) -> std::io::Result<ServerHandle> {
+        server::serve(self.clone(), addr).await
+    }
+}

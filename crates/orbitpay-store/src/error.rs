@@ -26,6 +26,11 @@ pub enum StoreError {
     Corrupt(String),
     #[error("no free reference for the account after {attempts} attempts")]
     ReferenceSpaceExhausted { attempts: u32 },
+    /// A write that the state machine forbids; the row lock makes this a bug, not a race.
+    #[error(transparent)]
+    IllegalTransition(#[from] orbitpay_core::IllegalTransition),
+    #[error("session {0}: amount received would overflow int64 stroops")]
+    AmountOverflow(uuid::Uuid),
     #[error("blocking database task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }

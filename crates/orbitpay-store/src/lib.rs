@@ -13,8 +13,10 @@ pub mod outbox;
 pub mod pool;
 pub mod schema;
 pub mod sessions;
+pub mod settlement;
 
 pub use diesel_async::AsyncPgConnection;
 pub use error::{ErrorClass, StoreError, classify};
 pub use migrations::{SchemaStatus, pending_or_unknown, revert_all_migrations, run_migrations};
+pub use models::Session;
 pub use pool::{DbPool, PoolConfig, PooledConnection, SessionSettings, build_pool, establish};

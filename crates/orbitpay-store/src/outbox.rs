@@ -17,6 +17,8 @@ pub enum EventType {
     /// A transaction claimed the session; settlement follows.
     SessionProcessing,
     SessionPaid,
+    /// A later operation of the transaction that paid the session added to its payment.
+    SessionOverpaid,
     /// A payment was credited but the session is still short; it is `pending` again.
     SessionPartiallyPaid,
     /// A claim was dropped (the transaction is not on the ledger): `processing` -> `pending`.
@@ -35,6 +37,7 @@ impl EventType {
             EventType::SessionCreated => "session.created",
             EventType::SessionProcessing => "session.processing",
             EventType::SessionPaid => "session.paid",
+            EventType::SessionOverpaid => "session.overpaid",
             EventType::SessionPartiallyPaid => "session.partially_paid",
             EventType::SessionReleased => "session.released",
             EventType::SessionCancelled => "session.cancelled",

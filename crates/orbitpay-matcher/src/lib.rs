@@ -1,0 +1,377 @@
+//! The matcher: ties each ledger record to its session, exactly once.
+//!
+//! It is the follower's [`RecordSink`]. For every batch it asks core what each record means
+//! ([`prepare::intent`]), then runs the store's two committed steps: claim, then settle (which
+//! also stores the cursor). PostgreSQL errors are classified: transient ones are retried with
+//! bounded backoff and then handed back to the follower as retryable (it re-delivers the same
+//! records, which are then no-ops up to where the store got); anything else halts the account,
+//! leaving the cursor where it was: better stopped than skipped.
+
+pub mod prepare;
+mod report;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use orbitpay_core::{AccountId, LedgerRecord};
+use orbitpay_horizon::{Batch, FetchedRecord, LedgerSource, Phase, RecordSink, SinkError};
+use orbitpay_store::settlement::{self, Applied, Blocked, Intent, Item};
+use orbitpay_store::{AsyncPgConnection, DbPool, ErrorClass, StoreError};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, error, info, warn};
+use uuid::Uuid;
+
+pub use report::{ReportError, ReportOutcome};
+
+/// Runs `$body` (a store call on `$conn`) on a pooled connection, retrying what PostgreSQL
+/// calls transient with bounded backoff. A macro rather than a closure-taking fn: the body
+/// borrows the caller's locals, which an async closure cannot prove `Send` for all lifetimes.
+macro_rules! with_retry {
+    ($matcher:expr, |$conn:ident| $body:expr) => {{
+        let matcher: &Matcher = &$matcher;
+        let mut attempt = 0u32;
+        loop {
+            let result = match matcher.pool.get().await {
+                Ok(mut pooled) => {
+                    let $conn: &mut AsyncPgConnection = &mut pooled;
+                    $body.await
+                }
+                Err(e) => Err(StoreError::from(e)),
+            };
+            match result {
+                Ok(value) => break Ok::<_, MatchError>(value),
+                Err(e) => {
+                    attempt += 1;
+                    if let Err(stop) = matcher.retry_or_stop(e, attempt).await {
+                        break Err(stop);
+                    }
+                }
+            }
+        }
+    }};
+}
+pub(crate) use with_retry;
+
+#[derive(Debug, Clone)]
+pub struct MatcherConfig {
+    /// Attempts of one transaction on transient errors before the follower is told to retry.
+    pub attempts: u32,
+    pub retry_base: Duration,
+    /// How long one batch waits for a session held by another transaction's claim before the
+    /// follower is told to come back (it observes shutdown between attempts).
+    pub claim_wait: Duration,
+    /// Pause between transaction lookups while confirming a client-reported transaction.
+    pub confirm_poll: Duration,
+    /// How long a client-reported transaction keeps being confirmed in the background before
+    /// it is left to the recovery job.
+    pub background_confirm: Duration,
+}
+
+impl Default for MatcherConfig {
+    fn default() -> Self {
+        MatcherConfig {
+            attempts: 5,
+            retry_base: Duration::from_millis(50),
+            claim_wait: Duration::from_secs(10),
+            confirm_poll: Duration::from_millis(500),
+            background_confirm: Duration::from_secs(300),
+        }
+    }
+}
+
+pub struct Matcher {
+    pool: DbPool,
+    source: Arc<dyn LedgerSource>,
+    config: MatcherConfig,
+    /// Background confirmations of client-reported transactions, drained at shutdown.
+    tasks: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MatchError {
+    #[error("transient database error after retries: {0}")]
+    Transient(#[source] StoreError),
+    #[error("database error: {0}")]
+    Fatal(#[source] StoreError),
+    #[error("session {session_id} is still processing under transaction {claimed_by}")]
+    Blocked {
+        session_id: Uuid,
+        claimed_by: orbitpay_core::TxHash,
+    },
+}
+
+impl From<MatchError> for SinkError {
+    fn from(e: MatchError) -> Self {
+        match e {
+            MatchError::Fatal(_) => SinkError::Fatal(e.to_string()),
+            MatchError::Transient(_) | MatchError::Blocked { .. } => {
+                SinkError::Retryable(e.to_string())
+            }
+        }
+    }
+}
+
+impl Matcher {
+    pub fn new(pool: DbPool, source: Arc<dyn LedgerSource>, config: MatcherConfig) -> Arc<Self> {
+        Arc::new(Matcher {
+            pool,
+            source,
+            config,
+            tasks: TaskTracker::new(),
+            shutdown: CancellationToken::new(),
+        })
+    }
+
+    pub fn pool(&self) -> &DbPool {
+        &self.pool
+    }
+
+    /// The follower's consumer for one account.
+    pub fn sink(self: &Arc<Self>, account: AccountId) -> AccountSink {
+        AccountSink {
+            matcher: self.clone(),
+            account,
+        }
+    }
+
+    /// Stops background confirmations and waits for them (bounded by the caller).
+    pub async fn shutdown(&self) {
+        self.shutdown.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+
+    /// Durably handles `records` for `account` and stores `up_to` as its cursor.
+    ///
+    /// Returns only when every record is settled or recorded (or on error). A record whose
+    /// session is held by another transaction's claim is waited for, up to `claim_wait`.
+    pub async fn handle(
+        &self,
+        account: &AccountId,
+        records: &[FetchedRecord],
+        up_to: i64,
+    ) -> Result<(), MatchError> {
+        let readable: Vec<&LedgerRecord> = records
+            .iter()
+            .filter_map(|r| match r {
+                Ok(record) => Some(record),
+                Err(e) => {
+                    // Without an op id or tx hash there is nothing to key a row on: the log and
+                    // the counter are all that can hold it.
+                    error!(account = %account, paging_token = ?e.paging_token, excerpt = %e.excerpt,
+                           decision = "unreadable", "unreadable ledger record skipped: {}", e.reason);
+                    metrics::counter!("orbitpay_records_total", "decision" => "unreadable").increment(1);
+                    None
+                }
+            })
+            .collect();
+        let intents: Vec<Intent> = readable
+            .iter()
+            .map(|r| prepare::intent(r, account))
+            .collect();
+        let items: Vec<Item<'_>> = readable
+            .iter()
+            .zip(&intents)
+            .map(|(record, intent)| Item { record, intent })
+            .collect();
+
+        let deadline = tokio::time::Instant::now() + self.config.claim_wait;
+        let mut rest = &items[..];
+        loop {
+            let claimed = with_retry!(self, |conn| settlement::claim(conn, account, rest))?;
+            let (now, up_to_now) = match claimed.blocked {
+                Some(b) if b.index == 0 => (&rest[..0], None),
+                Some(b) => (&rest[..b.index], Some(rest[b.index - 1].record.op_id)),
+                None => (rest, Some(up_to)),
+            };
+            let settled = match up_to_now {
+                Some(token) => with_retry!(self, |conn| settlement::settle(
+                    conn,
+                    account,
+                    now,
+                    Some(token)
+                ))?,
+                None => Default::default(),
+            };
+            for (item, applied) in now.iter().zip(&settled.applied) {
+                log_decision(account, item, applied);
+            }
+            let Some(blocked) = settled.blocked.or(claimed.blocked) else {
+                return Ok(());
+            };
+            let blocked_at = if settled.blocked.is_some() {
+                blocked.index
+            } else {
+                now.len()
+            };
+            rest = &rest[blocked_at..];
+            self.wait_for_claim(blocked, deadline).await?;
+        }
+    }
+
+    /// Waits until `blocked.session_id` is no longer processing under `claimed_by`.
+    async fn wait_for_claim(
+        &self,
+        blocked: Blocked,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), MatchError> {
+        let mut pause = Duration::from_millis(50);
+        loop {
+            let session = with_retry!(self, |conn| orbitpay_store::sessions::find(
+                conn,
+                blocked.session_id
+            ))?;
+            let still_held = session
+                .and_then(|s| s.processing)
+                .is_some_and(|claim| claim.tx_hash == blocked.claimed_by);
+            if !still_held {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() + pause > deadline {
+                info!(session_id = %blocked.session_id, tx_hash = %blocked.claimed_by,
+                      "waiting for another transaction's claim on the session to settle");
+                return Err(MatchError::Blocked {
+                    session_id: blocked.session_id,
+                    claimed_by: blocked.claimed_by,
+                });
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(1));
+        }
+    }
+
+    /// Called after a failed attempt: `Ok` means sleep done, try again; `Err` means give up.
+    async fn retry_or_stop(&self, error: StoreError, attempt: u32) -> Result<(), MatchError> {
+        metrics::counter!("orbitpay_db_errors_total", "class" => class_name(error.class()))
+            .increment(1);
+        if error.class() == ErrorClass::Fatal {
+            error!(error = %error, "database error the matcher cannot retry");
+            return Err(MatchError::Fatal(error));
+        }
+        if attempt >= self.config.attempts {
+            warn!(error = %error, attempts = attempt, "transient database error persists");
+            return Err(MatchError::Transient(error));
+        }
+        let pause =
+            orbitpay_horizon::full_jitter(self.config.retry_base, Duration::from_secs(2), attempt);
+        warn!(error = %error, attempt, ?pause, "transient database error; retrying");
+        tokio::time::sleep(pause).await;
+        Ok(())
+    }
+}
+
+fn class_name(c: ErrorClass) -> &'static str {
+    match c {
+        ErrorClass::Retryable => "retryable",
+        ErrorClass::Fatal => "fatal",
+    }
+}
+
+/// One JSON log line and one counter per decision.
+fn log_decision(account: &AccountId, item: &Item<'_>, applied: &Applied) {
+    let r = item.record;
+    let (decision, session_id, credit) = match (applied, item.intent) {
+        (Applied::Skipped, Intent::Skip(reason)) => (reason.as_str(), None, None),
+        (Applied::Skipped, _) => ("skipped", None, None),
+        (Applied::AlreadyHandled, _) => ("already_handled", None, None),
+        (
+            Applied::Credited {
+                session_id, status, ..
+            },
+            Intent::Credit { credit, .. },
+        ) => (
+            if status.is_terminal() {
+                "credited_paid"
+            } else {
+                "credited_partial"
+            },
+            Some(*session_id),
+            Some(credit),
+        ),
+        (Applied::Credited { session_id, .. }, _) => ("credited", Some(*session_id), None),
+        (Applied::Unmatched { reason, session_id }, intent) => {
+            let credit = match intent {
+                Intent::Credit { credit, .. } => Some(credit),
+                Intent::Unmatched { credit, .. } => credit.as_ref(),
+                Intent::Skip(_) => None,
+            };
+            (reason.as_str(), *session_id, credit)
+        }
+    };
+    metrics::counter!("orbitpay_records_total", "decision" => decision).increment(1);
+    if let (Applied::Credited { .. }, Some(c)) = (applied, credit) {
+        metrics::counter!("orbitpay_credited_stroops_total", "asset" => c.asset.to_string())
+            .increment(u64::try_from(c.amount.stroops()).unwrap_or(0));
+    }
+    if let Applied::Unmatched { reason, .. } = applied {
+        metrics::counter!("orbitpay_unmatched_total", "reason" => reason.as_str()).increment(1);
+    }
+    let amount = credit.map(|c| c.amount.to_string());
+    let asset = credit.map(|c| c.asset.to_string());
+    let session_id = session_id.map(|s| s.to_string());
+    macro_rules! decision_line {
+        ($level:ident, $msg:literal) => {
+            $level!(account = %account, op_id = r.op_id, tx_hash = %r.tx_hash, session_id, amount, asset,
+                    decision, op_type = r.operation.type_name(), $msg)
+        };
+    }
+    match applied {
+        Applied::AlreadyHandled => decision_line!(debug, "record already handled; no-op"),
+        Applied::Unmatched { reason, .. } if reason.is_late_payment() => {
+            decision_line!(
+                warn,
+                "payment for a session that no longer takes payments; recorded, not credited"
+            )
+        }
+        Applied::Unmatched { reason, .. }
+            if *reason == orbitpay_core::UnmatchedReason::UnsupportedOperation =>
+        {
+            let detail = match item.intent {
+                Intent::Unmatched { detail, .. } => detail.as_deref().unwrap_or(""),
+                _ => "",
+            };
+            error!(account = %account, op_id = r.op_id, tx_hash = %r.tx_hash, decision, detail,
+                   "ledger record could not be interpreted; recorded as unmatched")
+        }
+        Applied::Unmatched { .. } => {
+            decision_line!(info, "payment matched no session; recorded as unmatched")
+        }
+        Applied::Credited { .. } => decision_line!(info, "payment credited"),
+        Applied::Skipped => decision_line!(info, "record is not a credit to this account"),
+    }
+}
+
+/// The follower's consumer for one account: a thin adapter onto [`Matcher::handle`].
+pub struct AccountSink {
+    matcher: Arc<Matcher>,
+    account: AccountId,
+}
+
+#[async_trait]
+impl RecordSink for AccountSink {
+    async fn initialise_cursor(
+        &mut self,
+        account: &AccountId,
+        token: i64,
+    ) -> Result<(), SinkError> {
+        with_retry!(self.matcher, |conn| orbitpay_store::cursors::set(
+            conn, account, token
+        ))
+        .map(|_| ())
+        .map_err(SinkError::from)
+    }
+
+    async fn handle_batch(&mut self, account: &AccountId, batch: &Batch) -> Result<(), SinkError> {
+        debug_assert_eq!(account, &self.account);
+        if batch.phase == Phase::CatchUp {
+            debug!(account = %account, records = batch.records.len(), up_to = batch.up_to, "settling a catch-up page");
+        }
+        self.matcher
+            .handle(account, &batch.records, batch.up_to)
+            .await
+            .map_err(SinkError::from)
+    }
+}

@@ -1,0 +1,33 @@
+//! From a ledger record to what the store must do with it: core's rules, nothing else.
+
+use orbitpay_core::matching::{self, Interpretation, ReferenceLookup};
+use orbitpay_core::{AccountId, LedgerRecord, UnmatchedReason};
+use orbitpay_store::settlement::Intent;
+
+pub fn intent(record: &LedgerRecord, account: &AccountId) -> Intent {
+    match matching::interpret(record, account) {
+        Interpretation::Ignored(reason) => Intent::Skip(reason),
+        Interpretation::Uninterpretable { reason } => Intent::Unmatched {
+            credit: None,
+            reason: UnmatchedReason::UnsupportedOperation,
+            detail: Some(reason),
+        },
+        Interpretation::Credit(credit) => {
+            match matching::reference_of(credit.muxed_id, &record.memo) {
+                ReferenceLookup::Found(reference) => Intent::Credit { credit, reference },
+                ReferenceLookup::Missing => Intent::Unmatched {
+                    credit: Some(credit),
+                    reason: UnmatchedReason::NoReference,
+                    detail: None,
+                },
+                ReferenceLookup::Ambiguous { muxed_id, memo } => Intent::Unmatched {
+                    credit: Some(credit),
+                    reason: UnmatchedReason::AmbiguousReference,
+                    detail: Some(format!(
+                        "muxed id {muxed_id} and memo {memo} name different sessions"
+                    )),
+                },
+            }
+        }
+    }
+}

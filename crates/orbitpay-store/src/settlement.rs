@@ -1,0 +1,567 @@
+//! Settlement: the transactions that turn ledger records into credited sessions.
+//!
+//! Two committed steps, as the design requires:
+//! 1. **claim**: lock each named session `FOR NO KEY UPDATE`, check its state, and move
+//!    `pending -> processing` under the paying transaction's hash;
+//! 2. **settle**: under the same locks, re-check everything, insert the payment (one row per
+//!    transaction and session) and its operations (one row per op id), update the session,
+//!    record unmatched money, write the outbox events and advance the account's cursor, all or
+//!    nothing.
+//!
+//! Every decision is taken again inside the transaction, after the row lock, so a concurrent
+//! instance or a redelivery can never credit twice: the idempotency check (is this op id
+//! already in `payment_operations` or `unmatched_payments`?) runs under the lock, and the unique
+//! constraints back it up.
+
+use diesel::prelude::*;
+use diesel::upsert::excluded;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use orbitpay_core::matching::{self, Credit, IgnoreReason, SessionDecision, SessionView};
+use orbitpay_core::{
+    AccountId, Amount, LedgerRecord, Memo, Reference, SessionStatus, TxHash, UnmatchedReason,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::models::{
+    NewPayment, NewUnmatchedPayment, PaymentOperationRow, PgSessionStatus, Session, SessionRow,
+};
+use crate::numeric::{I128Numeric, U64Numeric};
+use crate::outbox::{self, EventType};
+use crate::schema::{payment_operations, payments, sessions, unmatched_payments};
+use crate::{StoreError, cursors};
+
+/// What the matcher concluded about a record from the record alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Intent {
+    /// Not a credit (outgoing, failed, self, sponsor-only): nothing to write.
+    Skip(IgnoreReason),
+    /// A credit naming a session of this account.
+    Credit {
+        credit: Credit,
+        reference: Reference,
+    },
+    /// Money (or an uninterpretable record) that reaches no session whatever the database holds.
+    Unmatched {
+        credit: Option<Credit>,
+        reason: UnmatchedReason,
+        detail: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Item<'a> {
+    pub record: &'a LedgerRecord,
+    pub intent: &'a Intent,
+}
+
+/// What settling one item did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    Skipped,
+    /// Its op id was already credited or recorded: a redelivery, a no-op.
+    AlreadyHandled,
+    Credited {
+        session_id: Uuid,
+        status: SessionStatus,
+        amount_received: Amount,
+        overpaid: bool,
+    },
+    Unmatched {
+        reason: UnmatchedReason,
+        session_id: Option<Uuid>,
+    },
+}
+
+/// The session an item must wait for: it is `processing` under another transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Blocked {
+    pub index: usize,
+    pub session_id: Uuid,
+    pub claimed_by: TxHash,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClaimOutcome {
+    pub claimed: Vec<Uuid>,
+    pub blocked: Option<Blocked>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SettleOutcome {
+    /// One entry per item handled, in order; shorter than the batch when `blocked` is set.
+    pub applied: Vec<Applied>,
+    pub blocked: Option<Blocked>,
+    /// The cursor now stored for the account, when this batch moved it.
+    pub cursor: Option<i64>,
+}
+
+/// Step 1: claims every pending session the batch pays, stopping at the first item whose
+/// session is held by another transaction.
+pub async fn claim(
+    conn: &mut AsyncPgConnection,
+    account: &AccountId,
+    items: &[Item<'_>],
+) -> Result<ClaimOutcome, StoreError> {
+    if !items
+        .iter()
+        .any(|i| matches!(i.intent, Intent::Credit { .. }))
+    {
+        return Ok(ClaimOutcome::default());
+    }
+    conn.transaction(async |conn| {
+        let mut outcome = ClaimOutcome::default();
+        for (index, item) in items.iter().enumerate() {
+            let Intent::Credit { credit, reference } = item.intent else {
+                continue;
+            };
+            let Some(session) =
+                crate::sessions::lock_by_reference(conn, account, *reference).await?
+            else {
+                continue;
+            };
+            if already_handled(conn, item.record.op_id).await? {
+                continue;
+            }
+            match decide(conn, &session, credit, item.record.tx_hash).await? {
+                SessionDecision::Claim => {
+                    claim_session(conn, &session, item.record.tx_hash).await?;
+                    outcome.claimed.push(session.id);
+                }
+                SessionDecision::AwaitOtherClaim { tx_hash } => {
+                    outcome.blocked = Some(Blocked {
+                        index,
+                        session_id: session.id,
+                        claimed_by: tx_hash,
+                    });
+                    break;
+                }
+                SessionDecision::Resume
+                | SessionDecision::Extend
+                | SessionDecision::Unmatched(_) => {}
+            }
+        }
+        Ok(outcome)
+    })
+    .await
+}
+
+/// Step 2: settles the items in order and, when `up_to` is given, stores the cursor: `up_to`
+/// when every item was handled, else the op id of the last handled item.
+///
+/// `up_to` is `None` on the client-reported path, where the stream still owns the cursor.
+pub async fn settle(
+    conn: &mut AsyncPgConnection,
+    account: &AccountId,
+    items: &[Item<'_>],
+    up_to: Option<i64>,
+) -> Result<SettleOutcome, StoreError> {
+    conn.transaction(async |conn| {
+        let mut outcome = SettleOutcome::default();
+        for (index, item) in items.iter().enumerate() {
+            let applied = match item.intent {
+                Intent::Skip(_) => Applied::Skipped,
+                Intent::Unmatched {
+                    credit,
+                    reason,
+                    detail,
+                } => {
+                    if already_handled(conn, item.record.op_id).await? {
+                        Applied::AlreadyHandled
+                    } else {
+                        let row = Unmatched {
+                            reason: *reason,
+                            session_id: None,
+                            detail: detail.as_deref(),
+                        };
+                        record_unmatched(conn, account, item.record, credit.as_ref(), row).await?
+                    }
+                }
+                Intent::Credit { credit, reference } => {
+                    // Lock first, then check: under READ COMMITTED the check then sees whatever
+                    // a competing transaction committed while we waited for the lock.
+                    let session =
+                        crate::sessions::lock_by_reference(conn, account, *reference).await?;
+                    if already_handled(conn, item.record.op_id).await? {
+                        Applied::AlreadyHandled
+                    } else if let Some(session) = session {
+                        match settle_credit(conn, account, item.record, credit, session).await? {
+                            Ok(applied) => applied,
+                            Err(blocked) => {
+                                outcome.blocked = Some(Blocked { index, ..blocked });
+                                break;
+                            }
+                        }
+                    } else {
+                        let row = Unmatched {
+                            reason: UnmatchedReason::UnknownReference,
+                            session_id: None,
+                            detail: None,
+                        };
+                        record_unmatched(conn, account, item.record, Some(credit), row).await?
+                    }
+                }
+            };
+            outcome.applied.push(applied);
+        }
+        let handled = outcome.applied.len();
+        let cursor = match up_to {
+            Some(up_to) if handled == items.len() => Some(up_to),
+            Some(_) if handled > 0 => Some(items[handled - 1].record.op_id),
+            _ => None,
+        };
+        if let Some(token) = cursor {
+            outcome.cursor = Some(cursors::set(conn, account, token).await?);
+        }
+        Ok(outcome)
+    })
+    .await
+}
+
+/// The claim a client-reported transaction takes on a session.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReportClaim {
+    /// `processing` under this transaction (newly, or already from an earlier attempt).
+    Claimed(Session),
+    /// This transaction was already credited to the session.
+    AlreadySettled(Session),
+    /// Paid by another transaction, expired, cancelled, or claimed by another transaction.
+    InvalidState(Session),
+    NotFound,
+}
+
+pub async fn claim_reported(
+    conn: &mut AsyncPgConnection,
+    session_id: Uuid,
+    tx_hash: TxHash,
+) -> Result<ReportClaim, StoreError> {
+    conn.transaction(async |conn| {
+        let Some(session) = crate::sessions::lock(conn, session_id).await? else {
+            return Ok(ReportClaim::NotFound);
+        };
+        if payment_exists(conn, tx_hash, session.id).await? {
+            return Ok(ReportClaim::AlreadySettled(session));
+        }
+        Ok(match (session.status, session.processing) {
+            (SessionStatus::Pending, _) => {
+                ReportClaim::Claimed(claim_session(conn, &session, tx_hash).await?)
+            }
+            (SessionStatus::Processing, Some(claim)) if claim.tx_hash == tx_hash => {
+                ReportClaim::Claimed(session)
+            }
+            _ => ReportClaim::InvalidState(session),
+        })
+    })
+    .await
+}
+
+/// Returns a session claimed by `tx_hash` to `pending` (the transaction is not on the ledger,
+/// or did not pay this session). A no-op when the claim is gone already.
+pub async fn release_claim(
+    conn: &mut AsyncPgConnection,
+    session_id: Uuid,
+    tx_hash: TxHash,
+    reason: &str,
+) -> Result<Option<Session>, StoreError> {
+    conn.transaction(async |conn| {
+        let Some(session) = crate::sessions::lock(conn, session_id).await? else {
+            return Ok(None);
+        };
+        if session.processing.map(|c| c.tx_hash) != Some(tx_hash) {
+            return Ok(None);
+        }
+        let status = session.status.transition(SessionStatus::Pending)?;
+        let updated =
+            update_session(conn, session.id, status, session.amount_received, None).await?;
+        let payload = session_payload(
+            &updated,
+            json!({ "tx_hash": tx_hash.to_string(), "reason": reason }),
+        );
+        outbox::insert(conn, EventType::SessionReleased, Some(session.id), payload).await?;
+        Ok(Some(updated))
+    })
+    .await
+}
+
+async fn decide(
+    conn: &mut AsyncPgConnection,
+    session: &Session,
+    credit: &Credit,
+    tx_hash: TxHash,
+) -> Result<SessionDecision, StoreError> {
+    let credited_by_tx =
+        session.status == SessionStatus::Paid && payment_exists(conn, tx_hash, session.id).await?;
+    let view = SessionView {
+        status: session.status,
+        asset: &session.asset,
+        processing_tx_hash: session.processing.map(|c| c.tx_hash),
+        credited_by_tx,
+    };
+    Ok(matching::decide(&credit.asset, tx_hash, Some(view)))
+}
+
+/// Settles one credit on a locked session, or says which claim it must wait for.
+async fn settle_credit(
+    conn: &mut AsyncPgConnection,
+    account: &AccountId,
+    record: &LedgerRecord,
+    credit: &Credit,
+    session: Session,
+) -> Result<Result<Applied, Blocked>, StoreError> {
+    let session = match decide(conn, &session, credit, record.tx_hash).await? {
+        // Pending again since the claim step (a release in between): claim and settle at once.
+        SessionDecision::Claim => claim_session(conn, &session, record.tx_hash).await?,
+        SessionDecision::Resume | SessionDecision::Extend => session,
+        SessionDecision::AwaitOtherClaim { tx_hash } => {
+            return Ok(Err(Blocked {
+                index: 0,
+                session_id: session.id,
+                claimed_by: tx_hash,
+            }));
+        }
+        SessionDecision::Unmatched(reason) => {
+            let late = reason.is_late_payment().then_some(session.id);
+            let row = Unmatched {
+                reason,
+                session_id: late,
+                detail: None,
+            };
+            return Ok(Ok(record_unmatched(
+                conn,
+                account,
+                record,
+                Some(credit),
+                row,
+            )
+            .await?));
+        }
+    };
+
+    let payment = NewPayment {
+        session_id: session.id,
+        tx_hash: record.tx_hash.to_string(),
+        amount: credit.amount.stroops(),
+        asset: credit.asset.to_string(),
+        ledger: ledger_i32(record.ledger)?,
+    };
+    // Several operations of one transaction paying one session make one payment: their sum.
+    let payment_id: i64 = diesel::insert_into(payments::table)
+        .values(&payment)
+        .on_conflict((payments::tx_hash, payments::session_id))
+        .do_update()
+        .set(payments::amount.eq(payments::amount + excluded(payments::amount)))
+        .returning(payments::id)
+        .get_result(conn)
+        .await?;
+    diesel::insert_into(payment_operations::table)
+        .values(&PaymentOperationRow {
+            op_id: record.op_id,
+            payment_id,
+            amount: credit.amount.stroops(),
+        })
+        .execute(conn)
+        .await?;
+
+    let settled = matching::settle(session.amount, session.amount_received, credit.amount)
+        .map_err(|_| StoreError::AmountOverflow(session.id))?;
+    let (status, event) = match session.status {
+        SessionStatus::Paid => (SessionStatus::Paid, EventType::SessionOverpaid),
+        from => {
+            let to = from.transition(settled.status)?;
+            (
+                to,
+                if to == SessionStatus::Paid {
+                    EventType::SessionPaid
+                } else {
+                    EventType::SessionPartiallyPaid
+                },
+            )
+        }
+    };
+    let updated = update_session(conn, session.id, status, settled.amount_received, None).await?;
+    let payload = session_payload(
+        &updated,
+        json!({
+            "tx_hash": record.tx_hash.to_string(),
+            "op_id": record.op_id.to_string(),
+            "credited": credit.amount.to_string(),
+            "ledger": record.ledger,
+        }),
+    );
+    outbox::insert(conn, event, Some(session.id), payload).await?;
+    Ok(Ok(Applied::Credited {
+        session_id: session.id,
+        status,
+        amount_received: settled.amount_received,
+        overpaid: settled.overpaid,
+    }))
+}
+
+async fn claim_session(
+    conn: &mut AsyncPgConnection,
+    session: &Session,
+    tx_hash: TxHash,
+) -> Result<Session, StoreError> {
+    let status = session.status.transition(SessionStatus::Processing)?;
+    let updated = update_session(
+        conn,
+        session.id,
+        status,
+        session.amount_received,
+        Some(tx_hash),
+    )
+    .await?;
+    let payload = session_payload(&updated, json!({ "tx_hash": tx_hash.to_string() }));
+    outbox::insert(
+        conn,
+        EventType::SessionProcessing,
+        Some(session.id),
+        payload,
+    )
+    .await?;
+    Ok(updated)
+}
+
+/// The one UPDATE of a session's money and status. Callers have checked the transition.
+async fn update_session(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    status: SessionStatus,
+    amount_received: Amount,
+    claim: Option<TxHash>,
+) -> Result<Session, StoreError> {
+    use diesel::sql_types::{Nullable, Timestamptz};
+    // The claim's start is the database's clock: "stuck for 5 minutes" is measured against it.
+    let started_at =
+        diesel::dsl::sql::<Nullable<Timestamptz>>(if claim.is_some() { "now()" } else { "NULL" });
+    let row = diesel::update(sessions::table.find(id))
+        .set((
+            sessions::status.eq(PgSessionStatus(status)),
+            sessions::amount_received.eq(amount_received.stroops()),
+            sessions::processing_tx_hash.eq(claim.map(|h| h.to_string())),
+            sessions::processing_started_at.eq(started_at),
+        ))
+        .returning(SessionRow::as_returning())
+        .get_result(conn)
+        .await?;
+    Session::try_from(row)
+}
+
+struct Unmatched<'a> {
+    reason: UnmatchedReason,
+    session_id: Option<Uuid>,
+    detail: Option<&'a str>,
+}
+
+async fn record_unmatched(
+    conn: &mut AsyncPgConnection,
+    account: &AccountId,
+    record: &LedgerRecord,
+    credit: Option<&Credit>,
+    u: Unmatched<'_>,
+) -> Result<Applied, StoreError> {
+    let (memo_value, memo_bytes) = match &record.memo {
+        Memo::None => (None, None),
+        Memo::Id(id) => (Some(id.to_string()), None),
+        Memo::Text(t) => (
+            Some(String::from_utf8_lossy(t.as_bytes()).into_owned()),
+            Some(t.as_bytes().to_vec()),
+        ),
+        Memo::Hash(h) | Memo::Return(h) => (Some(hex::encode(h)), None),
+    };
+    let row = NewUnmatchedPayment {
+        op_id: record.op_id,
+        tx_hash: record.tx_hash.to_string(),
+        account: account.to_string(),
+        amount: credit.map(|c| I128Numeric(i128::from(c.amount.stroops()))),
+        asset: credit.map(|c| c.asset.to_string()),
+        from_address: credit.and_then(|c| c.from).map(|a| a.to_string()),
+        memo_type: Some(record.memo.type_name().to_owned()),
+        memo_value,
+        memo_bytes,
+        muxed_id: credit.and_then(|c| c.muxed_id).map(U64Numeric),
+        reason: u.reason,
+        session_id: u.session_id,
+        ledger: Some(ledger_i32(record.ledger)?),
+        detail: u.detail.map(str::to_owned),
+    };
+    let inserted = diesel::insert_into(unmatched_payments::table)
+        .values(row)
+        .on_conflict(unmatched_payments::op_id)
+        .do_nothing()
+        .execute(conn)
+        .await?;
+    if inserted == 0 {
+        return Ok(Applied::AlreadyHandled);
+    }
+    let event = if u.reason.is_late_payment() {
+        EventType::SessionLatePayment
+    } else {
+        EventType::PaymentUnmatched
+    };
+    let payload = json!({
+        "op_id": record.op_id.to_string(),
+        "tx_hash": record.tx_hash.to_string(),
+        "account": account.to_string(),
+        "amount": credit.map(|c| c.amount.to_string()),
+        "asset": credit.map(|c| c.asset.to_string()),
+        "reason": u.reason.as_str(),
+        "session_id": u.session_id,
+        "ledger": record.ledger,
+    });
+    outbox::insert(conn, event, u.session_id, payload).await?;
+    Ok(Applied::Unmatched {
+        reason: u.reason,
+        session_id: u.session_id,
+    })
+}
+
+/// Whether this operation was already credited or recorded: the idempotency check.
+pub async fn already_handled(conn: &mut AsyncPgConnection, op_id: i64) -> Result<bool, StoreError> {
+    use diesel::dsl::exists;
+    Ok(diesel::select(
+        exists(payment_operations::table.filter(payment_operations::op_id.eq(op_id))).or(exists(
+            unmatched_payments::table.filter(unmatched_payments::op_id.eq(op_id)),
+        )),
+    )
+    .get_result(conn)
+    .await?)
+}
+
+async fn payment_exists(
+    conn: &mut AsyncPgConnection,
+    tx_hash: TxHash,
+    session_id: Uuid,
+) -> Result<bool, StoreError> {
+    use diesel::dsl::exists;
+    Ok(diesel::select(exists(
+        payments::table
+            .filter(payments::tx_hash.eq(tx_hash.to_string()))
+            .filter(payments::session_id.eq(session_id)),
+    ))
+    .get_result(conn)
+    .await?)
+}
+
+fn ledger_i32(ledger: u32) -> Result<i32, StoreError> {
+    i32::try_from(ledger).map_err(|_| StoreError::Corrupt(format!("ledger {ledger} exceeds int4")))
+}
+
+/// The session as merchants see it in events.
+fn session_payload(s: &Session, extra: serde_json::Value) -> serde_json::Value {
+    let mut payload = json!({
+        "session_id": s.id,
+        "status": s.status.as_str(),
+        "account": s.account.to_string(),
+        "reference": s.reference.to_string(),
+        "asset": s.asset.to_string(),
+        "amount": s.amount.to_string(),
+        "amount_received": s.amount_received.to_string(),
+        "overpaid": s.is_overpaid(),
+        "order_id": s.order_id,
+    });
+    if let (Some(map), serde_json::Value::Object(extra)) = (payload.as_object_mut(), extra) {
+        map.extend(extra);
+    }
+    payload
+}

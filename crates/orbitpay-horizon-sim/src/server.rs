@@ -93,8 +93,13 @@ impl Drop for ServerHandle {
 }
 
 pub(crate) async fn serve(sim: HorizonSim, addr: &str) -> io::Result<ServerHandle> {
+    use axum::serve::ListenerExt as _;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
+    // Nagle plus delayed ACKs would hold every small SSE write for ~40 ms.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let (tx, rx) = watch::channel(false);
     let app = router(sim, rx.clone());
     let mut signal = rx;

@@ -1,0 +1,400 @@
+//! Horizon JSON → [`LedgerRecord`].
+//!
+//! The rule: conversion never fails the stream. A record whose paging token and transaction
+//! hash can be read always becomes a `LedgerRecord`; anything else wrong with it (unknown
+//! type, bad amount, bad muxed id, bad memo, missing field) becomes
+//! `Operation::Unsupported`, which the matcher records and skips loudly. Only a record without
+//! even those two facts is a [`RecordError`], which still reaches the sink so it is counted.
+
+use std::str::FromStr;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use orbitpay_core::{
+    AccountId, Address, Amount, Asset, BalanceChange, ContractAmount, LedgerRecord, Memo,
+    MuxedAccount, Operation, TransferKind, TxHash, toid,
+};
+use serde::Deserialize as _;
+use serde_json::Value;
+
+use crate::wire::{AssetBalanceChange, OperationRecord, TransactionRecord};
+
+/// A record that could not be tied to an operation (no readable paging token or transaction
+/// hash, or not JSON at all). The follower hands it to the sink, counts it, and moves on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unreadable record (paging token {paging_token:?}): {reason}")]
+pub struct RecordError {
+    /// The record's paging token if readable, else the SSE `id:` it arrived with.
+    pub paging_token: Option<i64>,
+    pub reason: String,
+    /// The start of the raw record, for the log and the operator.
+    pub excerpt: String,
+}
+
+const EXCERPT: usize = 200;
+
+fn excerpt(s: &str) -> String {
+    s.chars().take(EXCERPT).collect()
+}
+
+/// A paging token: a positive decimal i64, digits only.
+pub fn parse_token(s: &str) -> Option<i64> {
+    if s.is_empty() || s.len() > 19 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse::<i64>().ok().filter(|t| *t > 0)
+}
+
+/// A u64 id (muxed id, memo id): decimal digits only. `u64::from_str` would accept `+1`.
+pub fn parse_u64(s: &str) -> Result<u64, String> {
+    if s.is_empty() || s.len() > 20 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("{:?} is not a decimal u64", excerpt(s)));
+    }
+    s.parse::<u64>()
+        .map_err(|_| format!("{:?} is out of u64 range", excerpt(s)))
+}
+
+/// Converts one record's raw JSON (an SSE `data:` line). `sse_id` is the event's `id:`.
+pub fn record_from_json(json: &str, sse_id: Option<i64>) -> Result<LedgerRecord, RecordError> {
+    match serde_json::from_str::<Value>(json) {
+        Ok(v) => record_from_value(v, sse_id),
+        Err(e) => Err(RecordError {
+            paging_token: sse_id,
+            reason: format!("not JSON: {e}"),
+            excerpt: excerpt(json),
+        }),
+    }
+}
+
+/// Converts one record of a payments page (or stream).
+pub fn record_from_value(value: Value, sse_id: Option<i64>) -> Result<LedgerRecord, RecordError> {
+    let fail = |reason: String, token: Option<i64>| RecordError {
+        paging_token: token,
+        reason,
+        excerpt: excerpt(&value.to_string()),
+    };
+    if !value.is_object() {
+        return Err(fail("record is not a JSON object".into(), sse_id));
+    }
+    let token_field = value
+        .get("paging_token")
+        .and_then(Value::as_str)
+        .and_then(parse_token);
+    // The SSE id is only reported, never used as the op id: eventsource parsers carry the
+    // previous event's id forward when an event has none, so it may be stale.
+    let Some(op_id) = token_field else {
+        return Err(fail("no readable paging_token".into(), sse_id));
+    };
+    let Some(tx_hash) = value
+        .get("transaction_hash")
+        .and_then(Value::as_str)
+        .and_then(|s| TxHash::from_str(s).ok())
+    else {
+        return Err(fail("no readable transaction_hash".into(), Some(op_id)));
+    };
+    let op_type = value
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("unknown")
+        .chars()
+        .take(64)
+        .collect::<String>();
+    // Unknown success is reported as successful so the matcher records it as unsupported
+    // instead of silently ignoring it as a failed transaction.
+    let success_hint = value
+        .get("transaction_successful")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    let unsupported = |reason: String, memo: Memo| LedgerRecord {
+        op_id,
+        tx_hash,
+        ledger: toid::ledger(op_id),
+        successful: success_hint,
+        memo,
+        operation: Operation::Unsupported {
+            op_type: op_type.clone(),
+            reason,
+        },
+    };
+
+    let rec = match OperationRecord::deserialize(&value) {
+        Ok(r) => r,
+        Err(e) => {
+            return Ok(unsupported(
+                format!("unexpected record shape: {e}"),
+                Memo::None,
+            ));
+        }
+    };
+    if rec.id != rec.paging_token {
+        return Ok(unsupported(
+            format!("id {} differs from paging_token", excerpt(&rec.id)),
+            Memo::None,
+        ));
+    }
+    if let Some(sse) = sse_id.filter(|s| *s != op_id) {
+        tracing::warn!(op_id, sse_id = sse, tx_hash = %tx_hash, "SSE id differs from the record's paging token; using the record's");
+    }
+
+    let Some(tx) = &rec.transaction else {
+        return Ok(unsupported(
+            "no embedded transaction (request needs join=transactions): memo unknown".into(),
+            Memo::None,
+        ));
+    };
+    let memo = match memo_of(tx) {
+        Ok(m) => m,
+        Err(e) => return Ok(unsupported(format!("memo: {e}"), Memo::None)),
+    };
+    if let Err(e) = check_transaction(&rec, tx, op_id, &tx_hash) {
+        return Ok(unsupported(e, memo));
+    }
+    match operation_of(&rec) {
+        Ok(operation) => Ok(LedgerRecord {
+            op_id,
+            tx_hash,
+            ledger: tx.ledger,
+            successful: tx.successful,
+            memo,
+            operation,
+        }),
+        Err(e) => Ok(unsupported(e, memo)),
+    }
+}
+
+/// The embedded transaction must be the operation's own.
+fn check_transaction(
+    rec: &OperationRecord,
+    tx: &TransactionRecord,
+    op_id: i64,
+    tx_hash: &TxHash,
+) -> Result<(), String> {
+    if TxHash::from_str(&tx.hash).ok().as_ref() != Some(tx_hash) {
+        return Err("embedded transaction hash differs from transaction_hash".into());
+    }
+    if tx.ledger != toid::ledger(op_id) {
+        return Err(format!(
+            "transaction ledger {} differs from the paging token's ledger {}",
+            tx.ledger,
+            toid::ledger(op_id)
+        ));
+    }
+    if let Some(s) = rec.transaction_successful
+        && s != tx.successful
+    {
+        return Err("transaction_successful differs from the transaction's successful".into());
+    }
+    Ok(())
+}
+
+/// The transaction's memo. Text comes from `memo_bytes` (exact bytes), never from `memo`.
+pub fn memo_of(tx: &TransactionRecord) -> Result<Memo, String> {
+    let field = |name: &str, v: &Option<String>| {
+        v.clone()
+            .ok_or_else(|| format!("memo_type {} without {name}", tx.memo_type))
+    };
+    match tx.memo_type.as_str() {
+        "none" => Ok(Memo::None),
+        "text" => {
+            let b64 = field("memo_bytes", &tx.memo_bytes)?;
+            let bytes = STANDARD
+                .decode(b64.as_bytes())
+                .map_err(|e| format!("memo_bytes is not base64: {e}"))?;
+            Memo::text(bytes).map_err(|e| e.to_string())
+        }
+        "id" => parse_u64(&field("memo", &tx.memo)?).map(Memo::Id),
+        "hash" => hash32(&field("memo", &tx.memo)?).map(Memo::Hash),
+        "return" => hash32(&field("memo", &tx.memo)?).map(Memo::Return),
+        other => Err(format!("unknown memo_type {:?}", excerpt(other))),
+    }
+}
+
+fn hash32(b64: &str) -> Result<[u8; 32], String> {
+    let bytes = STANDARD
+        .decode(b64.as_bytes())
+        .map_err(|e| format!("memo is not base64: {e}"))?;
+    <[u8; 32]>::try_from(bytes.as_slice())
+        .map_err(|_| format!("memo hash has {} bytes, not 32", bytes.len()))
+}
+
+fn need<'a>(v: &'a Option<String>, name: &str) -> Result<&'a str, String> {
+    v.as_deref().ok_or_else(|| format!("missing {name}"))
+}
+
+fn account(s: &str, name: &str) -> Result<AccountId, String> {
+    s.parse()
+        .map_err(|_| format!("{name} {:?} is not a G account", excerpt(s)))
+}
+
+fn amount(s: &str, name: &str) -> Result<Amount, String> {
+    Amount::from_str(s).map_err(|e| format!("{name}: {e}"))
+}
+
+/// A party named by Horizon's `X`, `X_muxed`, `X_muxed_id` triple: `X` is always the G
+/// account; the id (a decimal string) makes it muxed, cross-checked against the M-address.
+fn party(
+    g: Option<&String>,
+    muxed: Option<&String>,
+    muxed_id: Option<&String>,
+    name: &str,
+) -> Result<Address, String> {
+    let g = account(
+        g.map(String::as_str)
+            .ok_or_else(|| format!("missing {name}"))?,
+        name,
+    )?;
+    let from_m = muxed
+        .map(|m| MuxedAccount::from_str(m).map_err(|_| format!("{name}_muxed is not an M address")))
+        .transpose()?;
+    let id = muxed_id
+        .map(|s| parse_u64(s).map_err(|e| format!("{name}_muxed_id: {e}")))
+        .transpose()?;
+    let resolved = match (id, from_m) {
+        (None, None) => return Ok(Address::Account(g)),
+        (Some(id), m) => {
+            let mux = MuxedAccount::new(g, id);
+            if m.is_some_and(|m| m != mux) {
+                return Err(format!(
+                    "{name}_muxed disagrees with {name}/{name}_muxed_id"
+                ));
+            }
+            mux
+        }
+        (None, Some(m)) => m,
+    };
+    if resolved.account != g {
+        return Err(format!("{name}_muxed is not an address of {name}"));
+    }
+    Ok(Address::Muxed(resolved))
+}
+
+fn asset(
+    asset_type: &Option<String>,
+    code: &Option<String>,
+    issuer: &Option<String>,
+) -> Result<Asset, String> {
+    Asset::from_horizon(
+        need(asset_type, "asset_type")?,
+        code.as_deref(),
+        issuer.as_deref(),
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// The domain operation of a record, independent of its transaction.
+pub fn operation_of(rec: &OperationRecord) -> Result<Operation, String> {
+    let kind = match rec.op_type.as_str() {
+        "payment" => Some(TransferKind::Payment),
+        "path_payment_strict_receive" => Some(TransferKind::PathPaymentStrictReceive),
+        "path_payment_strict_send" => Some(TransferKind::PathPaymentStrictSend),
+        _ => None,
+    };
+    if let Some(kind) = kind {
+        return Ok(Operation::Transfer {
+            kind,
+            from: party(
+                rec.from.as_ref(),
+                rec.from_muxed.as_ref(),
+                rec.from_muxed_id.as_ref(),
+                "from",
+            )?,
+            to: party(
+                rec.to.as_ref(),
+                rec.to_muxed.as_ref(),
+                rec.to_muxed_id.as_ref(),
+                "to",
+            )?,
+            asset: asset(&rec.asset_type, &rec.asset_code, &rec.asset_issuer)?,
+            // The destination amount: `source_amount` is what the sender spent.
+            amount: amount(need(&rec.amount, "amount")?, "amount")?,
+        });
+    }
+    match rec.op_type.as_str() {
+        "create_account" => Ok(Operation::CreateAccount {
+            funder: account(need(&rec.funder, "funder")?, "funder")?,
+            account: account(need(&rec.account, "account")?, "account")?,
+            starting_balance: amount(
+                need(&rec.starting_balance, "starting_balance")?,
+                "starting_balance",
+            )?,
+        }),
+        "account_merge" => Ok(Operation::AccountMerge {
+            account: party(
+                rec.account.as_ref(),
+                rec.account_muxed.as_ref(),
+                rec.account_muxed_id.as_ref(),
+                "account",
+            )?,
+            into: party(
+                rec.into.as_ref(),
+                rec.into_muxed.as_ref(),
+                rec.into_muxed_id.as_ref(),
+                "into",
+            )?,
+            // Filled from the `account_credited` effect by the source.
+            amount: None,
+        }),
+        "invoke_host_function" => {
+            let changes = rec
+                .asset_balance_changes
+                .as_deref()
+                .unwrap_or_default()
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    balance_change(c).map_err(|e| format!("asset_balance_changes[{i}]: {e}"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Operation::ContractTransfers { changes })
+        }
+        other => Err(format!(
+            "operation type {:?} is not handled",
+            excerpt(other)
+        )),
+    }
+}
+
+fn balance_change(c: &AssetBalanceChange) -> Result<BalanceChange, String> {
+    let addr = |v: &Option<String>, name: &str| {
+        v.as_deref()
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                Address::from_str(s)
+                    .map_err(|_| format!("{name} {:?} is not an address", excerpt(s)))
+            })
+            .transpose()
+    };
+    let destination_muxed_id = c
+        .destination_muxed_id
+        .as_deref()
+        .map(|s| parse_u64(s).map_err(|e| format!("destination_muxed_id: {e}")))
+        .transpose()?;
+    let mut to = addr(&c.to, "to")?;
+    // Give the receiver its muxed form too, so `to` and `destination_muxed_id` can never tell
+    // the matcher different things.
+    if let Some(id) = destination_muxed_id {
+        to = match to {
+            Some(Address::Account(g)) => Some(Address::Muxed(MuxedAccount::new(g, id))),
+            Some(Address::Muxed(m)) if m.id != id => {
+                return Err("to's muxed id disagrees with destination_muxed_id".into());
+            }
+            other => other,
+        };
+    }
+    Ok(BalanceChange {
+        change_type: c.change_type.chars().take(32).collect(),
+        from: addr(&c.from, "from")?,
+        to,
+        asset: Asset::from_horizon(
+            &c.asset_type,
+            c.asset_code.as_deref(),
+            c.asset_issuer.as_deref(),
+        )
+        .map_err(|e| e.to_string())?,
+        amount: ContractAmount::from_str(&c.amount).map_err(|e| format!("amount: {e}"))?,
+        destination_muxed_id,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,532 @@
+//! One follower per watched account: catch up by paging, then stream, handing records to a
+//! [`RecordSink`] in order and resuming only from what the sink confirmed.
+//!
+//! The invariant everything here serves: the resume point (`cursor`) moves only after the sink
+//! says a record (or a batch) is durably handled, and every connection resumes from it. A
+//! restart, a reconnect, a stall or a sink failure can therefore repeat nothing the sink
+//! confirmed and skip nothing it did not.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use orbitpay_core::{AccountId, toid};
+use rand::Rng as _;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+
+use crate::config::FollowConfig;
+use crate::source::{FetchedRecord, LedgerSource, SourceError, StreamEvent, token_of};
+use crate::status::{FollowerState, FollowerStatus, HaltReason};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// Paging through history: whole pages at once.
+    CatchUp,
+    /// Following the stream: one record at a time.
+    Live,
+}
+
+/// Records handed to the sink in one call.
+#[derive(Debug)]
+pub struct Batch {
+    /// In ascending token order. Unreadable records are included (as `Err`) so the sink can
+    /// record them; they are never silently dropped.
+    pub records: Vec<FetchedRecord>,
+    /// The resume token that covers the whole batch: once the sink returns `Ok`, the follower
+    /// resumes strictly after it. Never below the previous cursor. Persist it in the same
+    /// transaction as the records' effects.
+    pub up_to: i64,
+    pub phase: Phase,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SinkError {
+    /// Try the same batch again after a backoff (a lost connection, a deadlock...).
+    #[error("retryable: {0}")]
+    Retryable(String),
+    /// Stop this account's follower: nothing sensible can be done without an operator.
+    #[error("fatal: {0}")]
+    Fatal(String),
+}
+
+/// Where records go: the matcher, which persists their effects and the cursor together.
+///
+/// An `async_trait` so the daemon may hold `Box<dyn RecordSink>`. Calls are never cancelled
+/// half-way by the follower (a cancelled database transaction costs its connection); shutdown
+/// is observed between calls.
+#[async_trait]
+pub trait RecordSink: Send {
+    /// Persist the starting point of an account that had no cursor, before anything is read,
+    /// so that a restart resumes here instead of at a later "now".
+    async fn initialise_cursor(&mut self, account: &AccountId, token: i64)
+    -> Result<(), SinkError>;
+
+    /// Durably handle `batch` and store `batch.up_to` as the account's cursor.
+    async fn handle_batch(&mut self, account: &AccountId, batch: &Batch) -> Result<(), SinkError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FollowerExit {
+    Cancelled,
+    Halted(HaltReason),
+}
+
+enum Stop {
+    Cancelled,
+    Halted(HaltReason),
+}
+
+type Flow<T> = Result<T, Stop>;
+
+enum End {
+    Routine,
+    Stall,
+    ErrorEvent(String),
+    Failed(SourceError),
+}
+
+/// Full-jitter exponential backoff: a random delay in `[0, min(max, base * 2^attempt)]`.
+pub fn full_jitter(base: Duration, max: Duration, attempt: u32) -> Duration {
+    let cap = base
+        .saturating_mul(2u32.saturating_pow(attempt.min(30)))
+        .min(max);
+    let ms = u64::try_from(cap.as_millis()).unwrap_or(u64::MAX);
+    Duration::from_millis(rand::rng().random_range(0..=ms))
+}
+
+pub struct Follower<K: RecordSink> {
+    account: AccountId,
+    source: Arc<dyn LedgerSource>,
+    sink: K,
+    cfg: FollowConfig,
+    status: Arc<FollowerStatus>,
+    stored_cursor: Option<i64>,
+    /// The last token the sink confirmed. Only `deliver` and initialisation move it.
+    cursor: i64,
+    next_retention: Instant,
+}
+
+impl<K: RecordSink> Follower<K> {
+    /// `stored_cursor` is the account's persisted cursor (`None` for a new account).
+    pub fn new(
+        account: AccountId,
+        source: Arc<dyn LedgerSource>,
+        sink: K,
+        cfg: FollowConfig,
+        stored_cursor: Option<i64>,
+    ) -> Self {
+        Follower {
+            account,
+            source,
+            sink,
+            cfg,
+            status: FollowerStatus::new(account),
+            stored_cursor,
+            cursor: 0,
+            next_retention: Instant::now(),
+        }
+    }
+
+    pub fn status(&self) -> Arc<FollowerStatus> {
+        self.status.clone()
+    }
+
+    /// Runs until `cancel` fires or the account halts (network reset, fatal sink error).
+    /// Source failures never end it: they are retried with backoff.
+    pub async fn run(mut self, cancel: CancellationToken) -> FollowerExit {
+        let span = tracing::info_span!("follower", account = %self.account);
+        let stop = self.run_inner(&cancel).instrument(span).await;
+        match stop {
+            Stop::Cancelled => {
+                self.status.set_state(FollowerState::Stopped);
+                FollowerExit::Cancelled
+            }
+            Stop::Halted(reason) => {
+                tracing::error!(account = %self.account, %reason, "follower halted");
+                self.status.set_state(FollowerState::Halted {
+                    reason: reason.clone(),
+                });
+                FollowerExit::Halted(reason)
+            }
+        }
+    }
+
+    async fn run_inner(&mut self, cancel: &CancellationToken) -> Stop {
+        let flow = async {
+            self.cursor = match self.stored_cursor {
+                Some(c) => c,
+                None => self.initialise(cancel).await?,
+            };
+            self.status.set_cursor(self.cursor);
+            self.retention_check(cancel).await?;
+            self.catch_up(cancel).await?;
+            self.live(cancel).await
+        };
+        match flow.await {
+            Ok(()) => Stop::Cancelled,
+            Err(stop) => stop,
+        }
+    }
+
+    async fn sleep(&self, d: Duration, cancel: &CancellationToken) -> Flow<()> {
+        tokio::select! {
+            _ = cancel.cancelled() => Err(Stop::Cancelled),
+            _ = tokio::time::sleep(d) => Ok(()),
+        }
+    }
+
+    async fn or_cancel<T>(
+        &self,
+        cancel: &CancellationToken,
+        f: impl Future<Output = T>,
+    ) -> Flow<T> {
+        tokio::select! {
+            _ = cancel.cancelled() => Err(Stop::Cancelled),
+            v = f => Ok(v),
+        }
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        full_jitter(self.cfg.backoff_base, self.cfg.backoff_max, attempt)
+    }
+
+    /// Logs a source failure, counts it, and waits as its kind asks.
+    async fn source_failed(
+        &self,
+        what: &str,
+        e: &SourceError,
+        attempt: &mut u32,
+        cancel: &CancellationToken,
+    ) -> Flow<()> {
+        FollowerStatus::bump(&self.status.errors);
+        let delay = match e {
+            SourceError::RateLimited {
+                retry_after: Some(d),
+            } => (*d).min(self.cfg.max_retry_after),
+            SourceError::NotFound { .. } => self.cfg.not_found_retry,
+            _ => self.backoff(*attempt),
+        };
+        *attempt = attempt.saturating_add(1);
+        match e {
+            SourceError::NotFound { .. } => tracing::warn!(
+                account = %self.account, error = %e, ?delay,
+                "{what}: the source does not know this account (not funded yet?); retrying slowly"
+            ),
+            _ => {
+                tracing::warn!(account = %self.account, error = %e, ?delay, "{what} failed; backing off")
+            }
+        }
+        self.status.set_state(FollowerState::BackingOff {
+            reason: format!("{what}: {e}"),
+        });
+        self.sleep(delay, cancel).await
+    }
+
+    /// `cursor=now` semantics without ever sending `now`: the token just after every
+    /// operation of the latest ledger the source holds, persisted before anything is read.
+    async fn initialise(&mut self, cancel: &CancellationToken) -> Flow<i64> {
+        let mut attempt = 0;
+        let root = loop {
+            match self.or_cancel(cancel, self.source.root()).await? {
+                Ok(r) if r.latest_ledger > 0 => break r,
+                Ok(_) => {
+                    let e = SourceError::Malformed("the source holds no ledgers yet".into());
+                    self.source_failed("initial root", &e, &mut attempt, cancel)
+                        .await?
+                }
+                Err(e) => {
+                    self.source_failed("initial root", &e, &mut attempt, cancel)
+                        .await?
+                }
+            }
+        };
+        let token = toid::encode(root.latest_ledger, 0xF_FFFF, 0xFFF);
+        let mut attempt = 0;
+        loop {
+            match self.sink.initialise_cursor(&self.account, token).await {
+                Ok(()) => break,
+                Err(SinkError::Retryable(m)) => {
+                    FollowerStatus::bump(&self.status.sink_retries);
+                    tracing::warn!(account = %self.account, error = %m, "storing the initial cursor failed; retrying");
+                    self.sleep(self.backoff(attempt), cancel).await?;
+                    attempt += 1;
+                }
+                Err(SinkError::Fatal(m)) => {
+                    return Err(Stop::Halted(HaltReason::SinkFatal { message: m }));
+                }
+            }
+        }
+        tracing::info!(account = %self.account, cursor = token, ledger = root.latest_ledger, "new account: following from the latest ledger");
+        Ok(token)
+    }
+
+    /// Compares the cursor with the history the source holds: older than the elder ledger is
+    /// a gap (loud, but ingestion goes on); ahead of the latest ledger is a network reset
+    /// (ingestion halts until an operator resets the cursor).
+    async fn retention_check(&mut self, cancel: &CancellationToken) -> Flow<()> {
+        let root = match self.or_cancel(cancel, self.source.root()).await? {
+            Ok(r) if r.latest_ledger > 0 => r,
+            other => {
+                let why = match other {
+                    Err(e) => e.to_string(),
+                    Ok(_) => "the source holds no ledgers yet".into(),
+                };
+                tracing::warn!(account = %self.account, error = %why, "retention check skipped");
+                self.next_retention = Instant::now()
+                    + self
+                        .cfg
+                        .retention_check_interval
+                        .min(self.cfg.backoff_max.max(Duration::from_secs(1)));
+                return Ok(());
+            }
+        };
+        self.next_retention = Instant::now() + self.cfg.retention_check_interval;
+        let ledger = toid::ledger(self.cursor);
+        if ledger
+            > root
+                .latest_ledger
+                .saturating_add(self.cfg.reset_tolerance_ledgers)
+        {
+            self.status.flag_reset();
+            tracing::error!(
+                account = %self.account, cursor = self.cursor, cursor_ledger = ledger,
+                latest_ledger = root.latest_ledger,
+                "cursor is ahead of the source's latest ledger: the network was reset; halting this account"
+            );
+            return Err(Stop::Halted(HaltReason::NetworkReset {
+                cursor_ledger: ledger,
+                latest_ledger: root.latest_ledger,
+            }));
+        }
+        if ledger < root.elder_ledger {
+            self.status.flag_gap();
+            tracing::error!(
+                account = %self.account, cursor = self.cursor, cursor_ledger = ledger,
+                elder_ledger = root.elder_ledger,
+                "cursor is older than the source's retained history: records in between may be missing"
+            );
+        }
+        Ok(())
+    }
+
+    /// Splits fetched records into what to hand over and the token that covers them, dropping
+    /// records at or before the cursor (a source that repeats itself must not double-credit).
+    fn prepare(
+        &self,
+        records: Vec<FetchedRecord>,
+        next_cursor: Option<i64>,
+    ) -> (Vec<FetchedRecord>, i64) {
+        let mut up_to = self.cursor;
+        let last_has_token = records.last().and_then(token_of).is_some();
+        let mut out = Vec::with_capacity(records.len());
+        for r in records {
+            match (token_of(&r), &r) {
+                (Some(t), Ok(rec)) if t <= up_to => {
+                    FollowerStatus::bump(&self.status.duplicates_skipped);
+                    tracing::warn!(account = %self.account, op_id = t, tx_hash = %rec.tx_hash, cursor = up_to, "skipping a record at or before the cursor");
+                }
+                (Some(t), _) if t > up_to => {
+                    up_to = t;
+                    out.push(r);
+                }
+                // Unreadable records are always reported; they move the cursor only with a
+                // token beyond it.
+                _ => out.push(r),
+            }
+        }
+        if !last_has_token && let Some(n) = next_cursor.filter(|n| *n > up_to) {
+            up_to = n;
+        }
+        (out, up_to)
+    }
+
+    /// Hands a batch to the sink until it is durably handled, then moves the cursor.
+    async fn deliver(&mut self, batch: Batch, cancel: &CancellationToken) -> Flow<()> {
+        let mut attempt = 0;
+        loop {
+            match self.sink.handle_batch(&self.account, &batch).await {
+                Ok(()) => break,
+                Err(SinkError::Retryable(m)) => {
+                    FollowerStatus::bump(&self.status.sink_retries);
+                    tracing::warn!(account = %self.account, up_to = batch.up_to, error = %m, "sink failed; retrying the same batch");
+                    self.status.set_state(FollowerState::BackingOff {
+                        reason: format!("sink: {m}"),
+                    });
+                    self.sleep(self.backoff(attempt), cancel).await?;
+                    attempt += 1;
+                }
+                Err(SinkError::Fatal(m)) => {
+                    return Err(Stop::Halted(HaltReason::SinkFatal { message: m }));
+                }
+            }
+        }
+        for r in &batch.records {
+            match r {
+                Ok(rec) => {
+                    FollowerStatus::bump(&self.status.records);
+                    self.status.saw_ledger(rec.ledger);
+                    tracing::debug!(account = %self.account, op_id = rec.op_id, tx_hash = %rec.tx_hash, op = rec.operation.type_name(), "record handled");
+                }
+                Err(e) => {
+                    FollowerStatus::bump(&self.status.malformed);
+                    tracing::warn!(account = %self.account, op_id = e.paging_token, reason = %e.reason, excerpt = %e.excerpt, "unreadable record reported and skipped");
+                }
+            }
+        }
+        self.cursor = self.cursor.max(batch.up_to);
+        self.status.set_cursor(self.cursor);
+        Ok(())
+    }
+
+    async fn catch_up(&mut self, cancel: &CancellationToken) -> Flow<()> {
+        self.status.set_state(FollowerState::CatchingUp);
+        let mut attempt = 0;
+        loop {
+            if Instant::now() >= self.next_retention {
+                self.retention_check(cancel).await?;
+            }
+            let fetched = self
+                .or_cancel(
+                    cancel,
+                    self.source
+                        .payments_page(&self.account, self.cursor, self.cfg.page_limit),
+                )
+                .await?;
+            let page = match fetched {
+                Ok(p) => p,
+                Err(e) => {
+                    self.source_failed("catch-up page", &e, &mut attempt, cancel)
+                        .await?;
+                    self.status.set_state(FollowerState::CatchingUp);
+                    continue;
+                }
+            };
+            attempt = 0;
+            self.status.touch();
+            if page.records.is_empty() {
+                tracing::info!(account = %self.account, cursor = self.cursor, "caught up; streaming");
+                return Ok(());
+            }
+            let before = self.cursor;
+            let (records, up_to) = self.prepare(page.records, page.next_cursor);
+            if !records.is_empty() {
+                self.deliver(
+                    Batch {
+                        records,
+                        up_to,
+                        phase: Phase::CatchUp,
+                    },
+                    cancel,
+                )
+                .await?;
+                self.status.set_state(FollowerState::CatchingUp);
+            }
+            if self.cursor == before {
+                // Nothing moved: paging again would loop. The stream resumes from here.
+                tracing::warn!(account = %self.account, cursor = self.cursor, "catch-up page made no progress; switching to the stream");
+                return Ok(());
+            }
+        }
+    }
+
+    async fn live(&mut self, cancel: &CancellationToken) -> Flow<()> {
+        let mut attempt = 0u32;
+        let mut first = true;
+        loop {
+            if !first {
+                FollowerStatus::bump(&self.status.reconnects);
+            }
+            first = false;
+            let opened = self
+                .or_cancel(
+                    cancel,
+                    self.source.stream_payments(&self.account, self.cursor),
+                )
+                .await?;
+            let mut stream = match opened {
+                Ok(s) => s,
+                Err(e) => {
+                    self.source_failed("stream", &e, &mut attempt, cancel)
+                        .await?;
+                    continue;
+                }
+            };
+            self.status.set_state(FollowerState::Streaming);
+            let opened_at = Instant::now();
+            let mut delivered = 0u64;
+            let end = loop {
+                let retention_at = self.next_retention;
+                let next = tokio::time::timeout(self.cfg.stall_timeout, stream.next());
+                let item = tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => return Err(Stop::Cancelled),
+                    _ = tokio::time::sleep_until(retention_at) => None,
+                    item = next => Some(item),
+                };
+                let Some(item) = item else {
+                    self.retention_check(cancel).await?;
+                    continue;
+                };
+                let ev = match item {
+                    Err(_) => break End::Stall,
+                    Ok(None) => break End::Routine,
+                    Ok(Some(Err(SourceError::Stalled(_)))) => break End::Stall,
+                    Ok(Some(Err(e))) => break End::Failed(e),
+                    Ok(Some(Ok(ev))) => ev,
+                };
+                self.status.touch();
+                match ev {
+                    StreamEvent::Open => {}
+                    StreamEvent::Closed => break End::Routine,
+                    StreamEvent::ServerError(text) => break End::ErrorEvent(text),
+                    StreamEvent::Record(r) => {
+                        let (records, up_to) = self.prepare(vec![r], None);
+                        if records.is_empty() {
+                            continue;
+                        }
+                        self.deliver(
+                            Batch {
+                                records,
+                                up_to,
+                                phase: Phase::Live,
+                            },
+                            cancel,
+                        )
+                        .await?;
+                        self.status.set_state(FollowerState::Streaming);
+                        delivered += 1;
+                        attempt = 0;
+                    }
+                }
+            };
+            drop(stream);
+            match end {
+                End::Routine => {
+                    FollowerStatus::bump(&self.status.routine_closes);
+                    tracing::debug!(account = %self.account, cursor = self.cursor, delivered, "stream closed by the server; reconnecting");
+                    if delivered == 0 && opened_at.elapsed() < self.cfg.quick_close_delay {
+                        self.sleep(self.cfg.quick_close_delay, cancel).await?;
+                    } else {
+                        attempt = 0;
+                    }
+                }
+                End::Stall => {
+                    FollowerStatus::bump(&self.status.stalls);
+                    tracing::warn!(account = %self.account, cursor = self.cursor, bound = ?self.cfg.stall_timeout, "stream stalled; reconnecting");
+                }
+                End::ErrorEvent(text) => {
+                    let e = SourceError::ErrorEvent(text);
+                    self.source_failed("stream", &e, &mut attempt, cancel)
+                        .await?;
+                }
+                End::Failed(e) => {
+                    self.source_failed("stream", &e, &mut attempt, cancel)
+                        .await?;
+                }
+            }
+        }
+    }
+}

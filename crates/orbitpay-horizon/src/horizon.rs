@@ -1,0 +1,418 @@
+//! [`LedgerSource`] over Horizon's REST and SSE API.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use eventsource_stream::Eventsource as _;
+use futures::StreamExt;
+use orbitpay_core::{AccountId, Amount, LedgerRecord, Operation, TxHash};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use url::Url;
+
+use crate::config::HorizonConfig;
+use crate::convert::record_from_value;
+use crate::source::{
+    EventStream, LedgerSource, PaymentsPage, RootInfo, SourceError, StreamEvent, TxLookup,
+};
+use crate::sse;
+use crate::wire::{EffectRecord, Page, Problem, RootResponse, TransactionRecord};
+
+/// Error bodies are read only this far: enough for any problem+json.
+const MAX_ERROR_BODY: usize = 64 << 10;
+const JSON_ACCEPT: &str =
+    "application/hal+json, application/json;q=0.9, application/problem+json;q=0.8";
+
+#[derive(Debug, thiserror::Error)]
+pub enum HorizonError {
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+    #[error("Horizon base URL {0:?} must be an http(s) URL")]
+    BaseUrl(String),
+}
+
+/// A Horizon client. Cheap to clone (shared inner state); one per Horizon, shared by every
+/// follower and the lookup path.
+#[derive(Clone)]
+pub struct HorizonSource {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    cfg: HorizonConfig,
+    /// REST: bounded by a whole-request timeout.
+    rest: reqwest::Client,
+    /// Streams: a per-read timeout only; a whole-request timeout would kill every stream.
+    stream: reqwest::Client,
+}
+
+impl std::fmt::Debug for HorizonSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HorizonSource")
+            .field("base_url", &self.inner.cfg.base_url.as_str())
+            .finish()
+    }
+}
+
+/// Flattens a reqwest error with its causes ("error sending request" alone says nothing).
+pub(crate) fn map_reqwest(e: &reqwest::Error) -> SourceError {
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    if e.is_timeout() {
+        SourceError::Timeout(msg)
+    } else {
+        SourceError::Transport(msg)
+    }
+}
+
+fn content_type(headers: &HeaderMap) -> String {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// Whole seconds from `Retry-After`, else Horizon's `X-RateLimit-Reset`. (The HTTP-date form
+/// of `Retry-After` falls back to the follower's own backoff.)
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    ["retry-after", "x-ratelimit-reset"].iter().find_map(|h| {
+        headers
+            .get(*h)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|s| !s.is_empty() && s.len() < 10 && s.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|s| s.parse::<u64>().ok())
+            .map(Duration::from_secs)
+    })
+}
+
+/// Reads a body into memory, refusing to grow past `limit`.
+async fn read_capped(resp: &mut reqwest::Response, limit: usize) -> Result<Vec<u8>, SourceError> {
+    if resp.content_length().is_some_and(|l| l > limit as u64) {
+        return Err(SourceError::TooLarge { limit });
+    }
+    let mut buf = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| map_reqwest(&e))? {
+        if buf.len() + chunk.len() > limit {
+            return Err(SourceError::TooLarge { limit });
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf)
+}
+
+impl HorizonSource {
+    pub fn new(cfg: HorizonConfig) -> Result<Self, HorizonError> {
+        let mut cfg = cfg;
+        if !matches!(cfg.base_url.scheme(), "http" | "https") || cfg.base_url.cannot_be_a_base() {
+            return Err(HorizonError::BaseUrl(cfg.base_url.to_string()));
+        }
+        cfg.base_url.set_query(None);
+        cfg.base_url.set_fragment(None);
+        let build = |b: reqwest::ClientBuilder| {
+            b.user_agent(cfg.user_agent.clone())
+                .connect_timeout(cfg.connect_timeout)
+                .build()
+                .map_err(|e| HorizonError::Client(e.to_string()))
+        };
+        let rest = build(reqwest::Client::builder().timeout(cfg.request_timeout))?;
+        let stream = build(reqwest::Client::builder().read_timeout(cfg.follow.stall_timeout))?;
+        Ok(HorizonSource {
+            inner: Arc::new(Inner { cfg, rest, stream }),
+        })
+    }
+
+    pub fn config(&self) -> &HorizonConfig {
+        &self.inner.cfg
+    }
+
+    fn url(&self, segments: &[&str], query: &[(&str, String)]) -> Url {
+        let mut u = self.inner.cfg.base_url.clone();
+        if let Ok(mut segs) = u.path_segments_mut() {
+            segs.pop_if_empty().extend(segments);
+        }
+        if !query.is_empty() {
+            u.query_pairs_mut()
+                .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
+        }
+        u
+    }
+
+    /// A failed response as a [`SourceError`], reading at most a small body.
+    async fn error_from(&self, mut resp: reqwest::Response) -> SourceError {
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let ct = content_type(&headers);
+        let body = tokio::time::timeout(
+            self.inner.cfg.request_timeout,
+            read_capped(&mut resp, MAX_ERROR_BODY),
+        )
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+        let problem = ct
+            .contains("json")
+            .then(|| serde_json::from_slice::<Problem>(&body).ok())
+            .flatten();
+        let detail = match &problem {
+            Some(p) => format!("{}: {}", p.title, p.detail.as_deref().unwrap_or("")),
+            None => String::from_utf8_lossy(&body).chars().take(200).collect(),
+        };
+        match status {
+            429 => SourceError::RateLimited {
+                retry_after: retry_after(&headers),
+            },
+            404 => SourceError::NotFound {
+                detail,
+                problem: problem.is_some_and(|p| p.kind() == "not_found"),
+            },
+            _ => SourceError::Status { status, detail },
+        }
+    }
+
+    async fn get_json<T: DeserializeOwned>(&self, url: Url) -> Result<T, SourceError> {
+        let mut resp = self
+            .inner
+            .rest
+            .get(url)
+            .header(ACCEPT, JSON_ACCEPT)
+            .send()
+            .await
+            .map_err(|e| map_reqwest(&e))?;
+        if resp.status() != reqwest::StatusCode::OK {
+            return Err(self.error_from(resp).await);
+        }
+        let ct = content_type(resp.headers());
+        if !ct.contains("json") {
+            return Err(SourceError::ContentType(ct));
+        }
+        let body = read_capped(&mut resp, self.inner.cfg.max_body_bytes).await?;
+        serde_json::from_slice(&body).map_err(|e| SourceError::Malformed(e.to_string()))
+    }
+
+    /// Fills an `account_merge`'s amount from its `account_credited` effect. Leaves `None`
+    /// when the effect cannot be had: the matcher then holds the record as uninterpretable
+    /// rather than guessing.
+    async fn fill_merge_amount(&self, rec: &mut LedgerRecord) {
+        let op_id = rec.op_id;
+        let Operation::AccountMerge {
+            into,
+            amount: amount @ None,
+            ..
+        } = &mut rec.operation
+        else {
+            return;
+        };
+        let Some(into) = into.account() else { return };
+        for attempt in 0..2u32 {
+            match self.merge_credit(op_id, &into).await {
+                Ok(found) => {
+                    if found.is_none() {
+                        tracing::warn!(op_id, tx_hash = %rec.tx_hash, "account_merge without an account_credited effect for its destination");
+                    }
+                    *amount = found;
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(op_id, tx_hash = %rec.tx_hash, attempt, error = %e, "cannot fetch account_merge effects");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+
+    async fn merge_credit(
+        &self,
+        op_id: i64,
+        into: &AccountId,
+    ) -> Result<Option<Amount>, SourceError> {
+        let url = self.url(
+            &["operations", &op_id.to_string(), "effects"],
+            &[("limit", "200".into())],
+        );
+        let page: Page<EffectRecord> = self.get_json(url).await?;
+        let into = into.to_string();
+        Ok(page
+            .embedded
+            .records
+            .iter()
+            .find(|e| {
+                e.effect_type == "account_credited"
+                    && e.account.as_deref() == Some(into.as_str())
+                    && e.asset_type.as_deref().unwrap_or("native") == "native"
+            })
+            .and_then(|e| e.amount.as_deref())
+            .and_then(|a| Amount::from_str(a).ok()))
+    }
+
+    async fn records_of(&self, values: Vec<Value>) -> Vec<crate::source::FetchedRecord> {
+        let mut out = Vec::with_capacity(values.len());
+        for v in values {
+            let mut r = record_from_value(v, None);
+            if let Ok(rec) = &mut r {
+                self.fill_merge_amount(rec).await;
+            }
+            out.push(r);
+        }
+        out
+    }
+}
+
+#[async_trait]
+impl LedgerSource for HorizonSource {
+    fn name(&self) -> &str {
+        "horizon"
+    }
+
+    async fn root(&self) -> Result<RootInfo, SourceError> {
+        let r: RootResponse = self.get_json(self.inner.cfg.base_url.clone()).await?;
+        Ok(RootInfo {
+            elder_ledger: r.history_elder_ledger,
+            latest_ledger: r.history_latest_ledger,
+            network_passphrase: r.network_passphrase,
+            version: r.horizon_version,
+        })
+    }
+
+    async fn payments_page(
+        &self,
+        account: &AccountId,
+        cursor: i64,
+        limit: u32,
+    ) -> Result<PaymentsPage, SourceError> {
+        let url = self.url(
+            &["accounts", &account.to_string(), "payments"],
+            &[
+                ("cursor", cursor.to_string()),
+                ("order", "asc".into()),
+                ("limit", limit.clamp(1, 200).to_string()),
+                ("join", "transactions".into()),
+            ],
+        );
+        let page: Page<Value> = self.get_json(url).await?;
+        let next_cursor = page.next_cursor();
+        let records = self.records_of(page.embedded.records).await;
+        Ok(PaymentsPage {
+            records,
+            next_cursor,
+        })
+    }
+
+    async fn stream_payments(
+        &self,
+        account: &AccountId,
+        cursor: i64,
+    ) -> Result<EventStream, SourceError> {
+        let cfg = &self.inner.cfg;
+        let url = self.url(
+            &["accounts", &account.to_string(), "payments"],
+            &[
+                ("cursor", cursor.to_string()),
+                ("limit", cfg.stream_limit.clamp(1, 200).to_string()),
+                ("join", "transactions".into()),
+            ],
+        );
+        // Last-Event-ID on every connection (it overrides `cursor` on Horizon): the resume
+        // point is always the last durably handled token, never `now`.
+        let req = self
+            .inner
+            .stream
+            .get(url)
+            .header(ACCEPT, "text/event-stream")
+            .header("Last-Event-ID", cursor.to_string());
+        let resp = match tokio::time::timeout(cfg.request_timeout, req.send()).await {
+            Err(_) => {
+                return Err(SourceError::Timeout(format!(
+                    "no response headers within {:?}",
+                    cfg.request_timeout
+                )));
+            }
+            Ok(r) => r.map_err(|e| map_reqwest(&e))?,
+        };
+        if resp.status() != reqwest::StatusCode::OK {
+            return Err(self.error_from(resp).await);
+        }
+        let ct = content_type(resp.headers());
+        if !ct.starts_with("text/event-stream") {
+            return Err(SourceError::ContentType(ct));
+        }
+        let bytes = sse::guard_bytes(
+            resp.bytes_stream(),
+            cfg.follow.stall_timeout,
+            cfg.max_event_bytes,
+        );
+        let this = self.clone();
+        let events = bytes
+            .eventsource()
+            .filter_map(|item| async move {
+                match item {
+                    Ok(ev) => sse::to_stream_event(ev).map(Ok),
+                    Err(e) => Some(Err(sse::map_parse_error(e))),
+                }
+            })
+            .then(move |item| {
+                let this = this.clone();
+                async move {
+                    match item {
+                        Ok(StreamEvent::Record(Ok(mut rec))) => {
+                            this.fill_merge_amount(&mut rec).await;
+                            Ok(StreamEvent::Record(Ok(rec)))
+                        }
+                        other => other,
+                    }
+                }
+            });
+        Ok(events.boxed())
+    }
+
+    async fn lookup_transaction(&self, hash: &TxHash) -> TxLookup {
+        // TxHash prints lowercase hex: Horizon answers 400 to uppercase.
+        let hex = hash.to_string();
+        let tx: TransactionRecord =
+            match self.get_json(self.url(&["transactions", &hex], &[])).await {
+                Ok(tx) => tx,
+                Err(SourceError::NotFound { problem: true, .. }) => return TxLookup::NotFound,
+                Err(e) => return TxLookup::Unavailable(e.to_string()),
+            };
+        if TxHash::from_str(&tx.hash).ok().as_ref() != Some(hash) {
+            return TxLookup::Unavailable(format!(
+                "asked for {hex}, Horizon answered {:?}",
+                tx.hash.chars().take(70).collect::<String>()
+            ));
+        }
+        if !tx.successful {
+            return TxLookup::Failed { ledger: tx.ledger };
+        }
+        let url = self.url(
+            &["transactions", &hex, "payments"],
+            &[("limit", "200".into()), ("join", "transactions".into())],
+        );
+        let page: Page<Value> = match self.get_json(url).await {
+            Ok(p) => p,
+            Err(e) => return TxLookup::Unavailable(format!("payments of {hex}: {e}")),
+        };
+        let mut records = Vec::new();
+        for r in self.records_of(page.embedded.records).await {
+            match r {
+                Ok(rec) => records.push(rec),
+                // A lookup that silently dropped an operation could under-credit.
+                Err(e) => return TxLookup::Unavailable(format!("payments of {hex}: {e}")),
+            }
+        }
+        TxLookup::Confirmed {
+            ledger: tx.ledger,
+            records,
+        }
+    }
+}

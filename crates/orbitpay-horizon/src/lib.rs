@@ -1,0 +1,29 @@
+//! orbitpay's ledger source: Horizon's payment records for watched accounts, as
+//! [`orbitpay_core::LedgerRecord`]s, delivered in order and exactly once to a sink.
+//!
+//! - [`wire`]: Horizon's JSON, typed. [`convert`]: JSON → `LedgerRecord`, never failing the
+//!   stream (uninterpretable records become `Operation::Unsupported`).
+//! - [`LedgerSource`]: the interface (catch-up page, stream, transaction lookup, root info);
+//!   [`HorizonSource`] implements it. A Stellar RPC source can be added beside it.
+//! - [`Follower`]: one per account; catch-up, streaming, reconnects, stalls, retention and
+//!   reset checks, with the resume point moved only by the [`RecordSink`]'s confirmation.
+//! - [`FollowerStatus`]: live counters and state for metrics and the status endpoint.
+
+pub mod config;
+pub mod convert;
+pub mod follower;
+pub mod horizon;
+pub mod source;
+mod sse;
+pub mod status;
+pub mod wire;
+
+pub use config::{FollowConfig, HorizonConfig};
+pub use convert::RecordError;
+pub use follower::{Batch, Follower, FollowerExit, Phase, RecordSink, SinkError, full_jitter};
+pub use horizon::{HorizonError, HorizonSource};
+pub use source::{
+    EventStream, FetchedRecord, LedgerSource, PaymentsPage, RootInfo, SourceError, StreamEvent,
+    TxLookup,
+};
+pub use status::{FollowerState, FollowerStatus, HaltReason, StatusSnapshot};

@@ -1,0 +1,139 @@
+//! The ledger-source interface the follower and the matcher are written against.
+//!
+//! Horizon implements it today; a Stellar RPC source (`getEvents` / `getTransactions`) can be
+//! added beside it without touching the follower or the matcher.
+//!
+//! It is an object-safe `async_trait` so the daemon can pick a source from configuration at
+//! run time and share it as `Arc<dyn LedgerSource>` between every account's follower and the
+//! transaction-lookup path. The cost (one boxed future per call) is nothing next to an HTTP
+//! round trip.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use orbitpay_core::{AccountId, LedgerRecord, TxHash};
+
+use crate::convert::RecordError;
+
+/// One record as a source delivers it: converted, or unreadable but reported.
+pub type FetchedRecord = Result<LedgerRecord, RecordError>;
+
+/// The resume token a fetched record carries, if any.
+pub fn token_of(r: &FetchedRecord) -> Option<i64> {
+    match r {
+        Ok(rec) => Some(rec.op_id),
+        Err(e) => e.paging_token,
+    }
+}
+
+#[derive(Debug)]
+pub struct PaymentsPage {
+    /// In ascending paging-token order, as the source returned them.
+    pub records: Vec<FetchedRecord>,
+    /// The source's own "next" cursor (Horizon: `_links.next`), used only when the last record
+    /// carries no readable token.
+    pub next_cursor: Option<i64>,
+}
+
+/// What the history a source holds spans.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootInfo {
+    /// Oldest ledger still held: a cursor older than this may have lost records.
+    pub elder_ledger: u32,
+    /// Newest ledger ingested: a cursor beyond this means the network was reset.
+    pub latest_ledger: u32,
+    pub network_passphrase: Option<String>,
+    pub version: Option<String>,
+}
+
+/// One item of a live stream. (Records dominate the stream and are moved once, so boxing them
+/// would buy nothing.)
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum StreamEvent {
+    /// The connection is established (Horizon's `hello`).
+    Open,
+    Record(FetchedRecord),
+    /// The server ended the stream on purpose (Horizon's `byebye`): reconnect at once.
+    Closed,
+    /// The server reported an error after the stream began (plain text); the stream ends.
+    ServerError(String),
+}
+
+/// A live stream. It ends (`None`) when the connection's body ends; an `Err` item is the last.
+pub type EventStream = BoxStream<'static, Result<StreamEvent, SourceError>>;
+
+/// The outcome of looking a transaction up by hash. Only a definite "the source does not know
+/// it" is `NotFound`; anything that might be transient is `Unavailable`, so a caller never
+/// concludes a payment does not exist because a request timed out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxLookup {
+    Confirmed {
+        ledger: u32,
+        /// The transaction's payment operations (as the payments endpoint reports them).
+        records: Vec<LedgerRecord>,
+    },
+    Failed {
+        ledger: u32,
+    },
+    NotFound,
+    Unavailable(String),
+}
+
+/// Why a source call failed. Each kind implies a retry pace; none is fatal to a follower.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SourceError {
+    #[error("rate limited (retry after {retry_after:?})")]
+    RateLimited { retry_after: Option<Duration> },
+    /// A 404. `problem` is true when the body was Horizon's problem+json `not_found`, as
+    /// opposed to, say, a proxy's HTML page.
+    #[error("not found: {detail}")]
+    NotFound { detail: String, problem: bool },
+    #[error("HTTP {status}: {detail}")]
+    Status { status: u16, detail: String },
+    #[error("timed out: {0}")]
+    Timeout(String),
+    #[error("transport error: {0}")]
+    Transport(String),
+    #[error("no bytes for {0:?}: stalled")]
+    Stalled(Duration),
+    #[error("response larger than {limit} bytes")]
+    TooLarge { limit: usize },
+    #[error("unexpected content type {0:?}")]
+    ContentType(String),
+    #[error("malformed response: {0}")]
+    Malformed(String),
+    /// An `event: error` in a stream (its plain-text data).
+    #[error("stream error event: {0}")]
+    ErrorEvent(String),
+}
+
+#[async_trait]
+pub trait LedgerSource: Send + Sync + 'static {
+    /// A short name for logs and status (`horizon`).
+    fn name(&self) -> &str;
+
+    /// The span of history the source holds.
+    async fn root(&self) -> Result<RootInfo, SourceError>;
+
+    /// Records touching `account` strictly after `cursor`, ascending, at most `limit`.
+    /// An empty page means "caught up".
+    async fn payments_page(
+        &self,
+        account: &AccountId,
+        cursor: i64,
+        limit: u32,
+    ) -> Result<PaymentsPage, SourceError>;
+
+    /// A live stream of records strictly after `cursor`. Connection-level failures (status,
+    /// content type, transport) are returned here, before any event.
+    async fn stream_payments(
+        &self,
+        account: &AccountId,
+        cursor: i64,
+    ) -> Result<EventStream, SourceError>;
+
+    /// Looks a transaction up by hash (see [`TxLookup`]).
+    async fn lookup_transaction(&self, hash: &TxHash) -> TxLookup;
+}

@@ -1,0 +1,192 @@
+//! Per-account follower status, shared with the daemon's metrics and status endpoints.
+//!
+//! Counters are atomics (read without locking from any task); the state is a
+//! `tokio::sync::watch` so a supervisor can await a change (e.g. `Halted`) instead of polling.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use orbitpay_core::AccountId;
+use serde::Serialize;
+use tokio::sync::watch;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum FollowerState {
+    Starting,
+    CatchingUp,
+    Streaming,
+    BackingOff {
+        reason: String,
+    },
+    /// Ingestion for this account stopped; an operator must act (see the reason).
+    Halted {
+        reason: HaltReason,
+    },
+    /// Shut down on request.
+    Stopped,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum HaltReason {
+    #[error(
+        "network reset: the cursor is in ledger {cursor_ledger} but the source's latest ledger is \
+         {latest_ledger}; reset this account's cursor to resume"
+    )]
+    NetworkReset {
+        cursor_ledger: u32,
+        latest_ledger: u32,
+    },
+    #[error("the record sink failed fatally: {message}")]
+    SinkFatal { message: String },
+}
+
+/// Live status of one account's follower.
+#[derive(Debug)]
+pub struct FollowerStatus {
+    account: AccountId,
+    state: watch::Sender<FollowerState>,
+    /// The last token the sink confirmed (0 before there is one).
+    cursor: AtomicI64,
+    last_ledger: AtomicU32,
+    last_event_unix_ms: AtomicI64,
+    pub(crate) records: AtomicU64,
+    pub(crate) malformed: AtomicU64,
+    pub(crate) reconnects: AtomicU64,
+    pub(crate) routine_closes: AtomicU64,
+    pub(crate) stalls: AtomicU64,
+    pub(crate) errors: AtomicU64,
+    pub(crate) sink_retries: AtomicU64,
+    pub(crate) duplicates_skipped: AtomicU64,
+    pub(crate) gaps_detected: AtomicU64,
+    gap: AtomicBool,
+    reset: AtomicBool,
+}
+
+/// A plain copy of [`FollowerStatus`] for rendering.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatusSnapshot {
+    pub account: AccountId,
+    pub state: FollowerState,
+    pub cursor: Option<i64>,
+    pub last_ledger: Option<u32>,
+    pub last_event_unix_ms: Option<i64>,
+    pub records: u64,
+    /// Records that could not be tied to an operation (reported to the sink as errors).
+    pub malformed: u64,
+    /// Every new connection after the first, whatever the cause.
+    pub reconnects: u64,
+    /// Of those, the server's routine closes (`byebye` / end of body).
+    pub routine_closes: u64,
+    pub stalls: u64,
+    /// Source failures: HTTP errors, transport errors, `event: error`.
+    pub errors: u64,
+    pub sink_retries: u64,
+    pub duplicates_skipped: u64,
+    pub gaps_detected: u64,
+    /// The cursor was older than the source's retained history: records may be missing.
+    pub gap: bool,
+    /// The cursor was ahead of the source's latest ledger: the network was reset.
+    pub reset: bool,
+}
+
+impl FollowerStatus {
+    pub fn new(account: AccountId) -> Arc<Self> {
+        Arc::new(FollowerStatus {
+            account,
+            state: watch::Sender::new(FollowerState::Starting),
+            cursor: AtomicI64::new(0),
+            last_ledger: AtomicU32::new(0),
+            last_event_unix_ms: AtomicI64::new(0),
+            records: AtomicU64::new(0),
+            malformed: AtomicU64::new(0),
+            reconnects: AtomicU64::new(0),
+            routine_closes: AtomicU64::new(0),
+            stalls: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            sink_retries: AtomicU64::new(0),
+            duplicates_skipped: AtomicU64::new(0),
+            gaps_detected: AtomicU64::new(0),
+            gap: AtomicBool::new(false),
+            reset: AtomicBool::new(false),
+        })
+    }
+
+    pub fn account(&self) -> AccountId {
+        self.account
+    }
+
+    pub fn state(&self) -> FollowerState {
+        self.state.borrow().clone()
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<FollowerState> {
+        self.state.subscribe()
+    }
+
+    /// Acknowledges a reported retention gap (the operator reconciled it).
+    pub fn clear_gap(&self) {
+        self.gap.store(false, Relaxed);
+    }
+
+    pub fn snapshot(&self) -> StatusSnapshot {
+        let nz = |v: i64| (v != 0).then_some(v);
+        StatusSnapshot {
+            account: self.account,
+            state: self.state(),
+            cursor: nz(self.cursor.load(Relaxed)),
+            last_ledger: Some(self.last_ledger.load(Relaxed)).filter(|l| *l != 0),
+            last_event_unix_ms: nz(self.last_event_unix_ms.load(Relaxed)),
+            records: self.records.load(Relaxed),
+            malformed: self.malformed.load(Relaxed),
+            reconnects: self.reconnects.load(Relaxed),
+            routine_closes: self.routine_closes.load(Relaxed),
+            stalls: self.stalls.load(Relaxed),
+            errors: self.errors.load(Relaxed),
+            sink_retries: self.sink_retries.load(Relaxed),
+            duplicates_skipped: self.duplicates_skipped.load(Relaxed),
+            gaps_detected: self.gaps_detected.load(Relaxed),
+            gap: self.gap.load(Relaxed),
+            reset: self.reset.load(Relaxed),
+        }
+    }
+
+    pub(crate) fn set_state(&self, s: FollowerState) {
+        self.state.send_if_modified(|cur| {
+            let changed = *cur != s;
+            *cur = s;
+            changed
+        });
+    }
+
+    pub(crate) fn set_cursor(&self, c: i64) {
+        self.cursor.store(c, Relaxed);
+    }
+
+    pub(crate) fn saw_ledger(&self, l: u32) {
+        self.last_ledger.fetch_max(l, Relaxed);
+    }
+
+    pub(crate) fn touch(&self) {
+        let ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        self.last_event_unix_ms.store(ms, Relaxed);
+    }
+
+    pub(crate) fn flag_gap(&self) {
+        self.gap.store(true, Relaxed);
+        self.gaps_detected.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn flag_reset(&self) {
+        self.reset.store(true, Relaxed);
+    }
+
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Relaxed);
+    }
+}

@@ -1,0 +1,243 @@
+//! Transaction lookup and account_merge amounts against mockito. Only a 404 problem+json is
+//! `NotFound`; every transient failure is `Unavailable`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use mockito::{Matcher, ServerGuard};
+use orbitpay_core::{Amount, Operation, TxHash, toid};
+use orbitpay_horizon::{HorizonSource, LedgerSource, TxLookup};
+use serde_json::json;
+
+const HASH: &str = "a434302ea03b42dd00614e258e6b7cdce5dc8a9d7381b1cba8844b75df4f1486";
+const LEDGER: u32 = 52_429_011;
+
+fn hash() -> TxHash {
+    // Uppercase input: the request must still use lowercase hex.
+    HASH.to_uppercase().parse().unwrap()
+}
+
+fn tx_body(successful: bool) -> String {
+    json!({
+        "id": HASH, "paging_token": toid::encode(LEDGER, 3, 0).to_string(),
+        "successful": successful, "hash": HASH, "ledger": LEDGER,
+        "memo_type": "text", "memo": "hi", "memo_bytes": "aGk=",
+        "fee_charged": "100", "operation_count": 1
+    })
+    .to_string()
+}
+
+async fn tx_mock(s: &mut ServerGuard, status: usize, ct: &str, body: String) -> mockito::Mock {
+    s.mock("GET", format!("/transactions/{HASH}").as_str())
+        .match_query(Matcher::Any)
+        .with_status(status)
+        .with_header("content-type", ct)
+        .with_body(body)
+        .create_async()
+        .await
+}
+
+fn source(s: &ServerGuard) -> HorizonSource {
+    let mut cfg = fast_config(&s.url());
+    cfg.request_timeout = Duration::from_millis(300);
+    HorizonSource::new(cfg).unwrap()
+}
+
+#[tokio::test]
+async fn a_successful_transaction_is_confirmed_with_its_payments() {
+    let mut s = mockito::Server::new_async().await;
+    let _t = tx_mock(&mut s, 200, "application/hal+json", tx_body(true)).await;
+    let op = toid::encode(LEDGER, 3, 1);
+    let mut rec = payment_json(op, 25_000_000);
+    rec["transaction_hash"] = json!(HASH);
+    rec["transaction"]["hash"] = json!(HASH);
+    let pays = s
+        .mock("GET", format!("/transactions/{HASH}/payments").as_str())
+        .match_query(Matcher::AllOf(vec![
+            Matcher::UrlEncoded("join".into(), "transactions".into()),
+            Matcher::UrlEncoded("limit".into(), "200".into()),
+        ]))
+        .with_header("content-type", "application/hal+json")
+        .with_body(page_json(vec![rec]))
+        .create_async()
+        .await;
+    match source(&s).lookup_transaction(&hash()).await {
+        TxLookup::Confirmed { ledger, records } => {
+            assert_eq!(ledger, LEDGER);
+            assert_eq!(records.len(), 1);
+            assert_eq!(records[0].op_id, op);
+            let Operation::Transfer { amount, .. } = &records[0].operation else {
+                panic!()
+            };
+            assert_eq!(amount.stroops(), 25_000_000);
+        }
+        other => panic!("{other:?}"),
+    }
+    pays.assert_async().await;
+}
+
+#[tokio::test]
+async fn a_failed_transaction_is_failed() {
+    let mut s = mockito::Server::new_async().await;
+    let _t = tx_mock(&mut s, 200, "application/hal+json", tx_body(false)).await;
+    assert_eq!(
+        source(&s).lookup_transaction(&hash()).await,
+        TxLookup::Failed { ledger: LEDGER }
+    );
+}
+
+#[tokio::test]
+async fn only_a_404_problem_is_not_found() {
+    let mut s = mockito::Server::new_async().await;
+    let m = tx_mock(
+        &mut s,
+        404,
+        "application/problem+json; charset=utf-8",
+        include_str!(
+            "../../../../shared/horizon-fixtures/problem_404_not_found_go_horizonclient.json"
+        )
+        .into(),
+    )
+    .await;
+    assert_eq!(
+        source(&s).lookup_transaction(&hash()).await,
+        TxLookup::NotFound
+    );
+    m.assert_async().await;
+
+    // A proxy's HTML 404 says nothing about the transaction.
+    let mut s = mockito::Server::new_async().await;
+    let _m = tx_mock(&mut s, 404, "text/html", "<h1>Not Found</h1>".into()).await;
+    assert!(matches!(
+        source(&s).lookup_transaction(&hash()).await,
+        TxLookup::Unavailable(_)
+    ));
+}
+
+#[tokio::test]
+async fn server_errors_rate_limits_and_garbage_are_unavailable() {
+    for (status, ct, body) in [
+        (
+            503,
+            "application/problem+json",
+            r#"{"type":"x/service_unavailable","title":"Service Unavailable","status":503}"#,
+        ),
+        (
+            429,
+            "application/problem+json",
+            include_str!(
+                "../../../../shared/horizon-fixtures/problem_429_rate_limit_exceeded_old_horizon_docs.json"
+            ),
+        ),
+        (200, "application/hal+json", "{not json"),
+        (200, "text/html", "<html></html>"),
+        (
+            400,
+            "application/problem+json",
+            include_str!(
+                "../../../../shared/horizon-fixtures/problem_400_bad_request_limit_stellar_docs.json"
+            ),
+        ),
+    ] {
+        let mut s = mockito::Server::new_async().await;
+        let _m = tx_mock(&mut s, status, ct, body.into()).await;
+        let r = source(&s).lookup_transaction(&hash()).await;
+        assert!(
+            matches!(r, TxLookup::Unavailable(_)),
+            "{status} {ct}: {r:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_timeout_is_unavailable() {
+    let mut s = mockito::Server::new_async().await;
+    let _m = s
+        .mock("GET", format!("/transactions/{HASH}").as_str())
+        .match_query(Matcher::Any)
+        .with_header("content-type", "application/hal+json")
+        .with_chunked_body(|w| {
+            w.write_all(b"{")?;
+            for _ in 0..80 {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Ok(())
+        })
+        .create_async()
+        .await;
+    let started = std::time::Instant::now();
+    let r = source(&s).lookup_transaction(&hash()).await;
+    assert!(
+        matches!(&r, TxLookup::Unavailable(m) if m.contains("timed out")),
+        "{r:?}"
+    );
+    assert!(started.elapsed() < Duration::from_millis(1500));
+}
+
+#[tokio::test]
+async fn nothing_listening_is_unavailable() {
+    let cfg = fast_config("http://127.0.0.1:9/");
+    let r = HorizonSource::new(cfg)
+        .unwrap()
+        .lookup_transaction(&hash())
+        .await;
+    assert!(matches!(r, TxLookup::Unavailable(_)), "{r:?}");
+}
+
+#[tokio::test]
+async fn account_merge_amount_comes_from_the_account_credited_effect() {
+    let mut s = mockito::Server::new_async().await;
+    let op = toid::encode(3000, 2, 1);
+    let into = WATCHED;
+    let merged = PAYER;
+    let hash = format!("{:064x}", op);
+    let rec = json!({
+        "id": op.to_string(), "paging_token": op.to_string(), "transaction_successful": true,
+        "type": "account_merge", "transaction_hash": hash, "account": merged, "into": into,
+        "transaction": {"hash": hash, "ledger": 3000, "successful": true, "memo_type": "none"}
+    });
+    let mut no_effect = rec.clone();
+    let op2 = toid::encode(3000, 3, 1);
+    no_effect["id"] = json!(op2.to_string());
+    no_effect["paging_token"] = json!(op2.to_string());
+    let _page = s
+        .mock("GET", payments_path().as_str())
+        .match_query(Matcher::Any)
+        .with_header("content-type", "application/hal+json")
+        .with_body(page_json(vec![rec, no_effect]))
+        .create_async()
+        .await;
+    let effects = json!({"_links": {}, "_embedded": {"records": [
+        {"type": "account_debited", "account": merged, "amount": "9.9999900", "asset_type": "native"},
+        {"type": "account_credited", "account": into, "amount": "9.9999900", "asset_type": "native"},
+        {"type": "account_removed", "account": merged}
+    ]}});
+    let _fx = s
+        .mock("GET", format!("/operations/{op}/effects").as_str())
+        .match_query(Matcher::Any)
+        .with_header("content-type", "application/hal+json")
+        .with_body(effects.to_string())
+        .create_async()
+        .await;
+    let _fx2 = s
+        .mock("GET", format!("/operations/{op2}/effects").as_str())
+        .match_query(Matcher::Any)
+        .with_status(503)
+        .create_async()
+        .await;
+    let page = source(&s).payments_page(&watched(), 1, 200).await.unwrap();
+    let amounts: Vec<Option<Amount>> = page
+        .records
+        .iter()
+        .map(|r| match &r.as_ref().unwrap().operation {
+            Operation::AccountMerge { amount, .. } => *amount,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        amounts,
+        vec![Some(Amount::from_stroops(99_999_900).unwrap()), None]
+    );
+}

@@ -10,6 +10,8 @@ pub struct LedgerRecord {
     pub op_id: i64,
     pub tx_hash: TxHash,
     pub ledger: u32,
+    /// When the ledger closed (unix seconds), if the source said: the basis of ingestion lag.
+    pub closed_at: Option<i64>,
     pub successful: bool,
     /// The transaction's memo (a memo belongs to the transaction, not the operation).
     pub memo: Memo,

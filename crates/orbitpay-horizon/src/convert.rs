@@ -105,10 +105,16 @@ pub fn record_from_value(value: Value, sse_id: Option<i64>) -> Result<LedgerReco
         .get("transaction_successful")
         .and_then(Value::as_bool)
         .unwrap_or(true);
+    let closed_at = value
+        .get("created_at")
+        .and_then(Value::as_str)
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.timestamp());
     let unsupported = |reason: String, memo: Memo| LedgerRecord {
         op_id,
         tx_hash,
         ledger: toid::ledger(op_id),
+        closed_at,
         successful: success_hint,
         memo,
         operation: Operation::Unsupported {
@@ -154,6 +160,7 @@ pub fn record_from_value(value: Value, sse_id: Option<i64>) -> Result<LedgerReco
             op_id,
             tx_hash,
             ledger: tx.ledger,
+            closed_at,
             successful: tx.successful,
             memo,
             operation,

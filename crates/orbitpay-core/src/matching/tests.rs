@@ -24,6 +24,7 @@ fn record(operation: Operation) -> LedgerRecord {
         op_id: 1,
         tx_hash: HASH,
         ledger: 7,
+        closed_at: None,
         successful: true,
         memo: Memo::None,
         operation,

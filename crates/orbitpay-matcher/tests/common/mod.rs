@@ -211,6 +211,7 @@ pub fn record(tx: u64, index: u32, memo: Memo, operation: Operation) -> LedgerRe
         op_id: toid::encode(ledger, 1, index),
         tx_hash: hash(tx),
         ledger,
+        closed_at: None,
         successful: true,
         memo,
         operation,

@@ -103,6 +103,15 @@ pub enum MatchError {
     },
 }
 
+impl From<StoreError> for MatchError {
+    fn from(e: StoreError) -> Self {
+        match e.class() {
+            ErrorClass::Retryable => MatchError::Transient(e),
+            ErrorClass::Fatal => MatchError::Fatal(e),
+        }
+    }
+}
+
 impl From<MatchError> for SinkError {
     fn from(e: MatchError) -> Self {
         match e {

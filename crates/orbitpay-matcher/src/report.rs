@@ -28,17 +28,39 @@ pub enum ReportOutcome {
     Released(Session),
 }
 
+impl ReportOutcome {
+    pub fn session(&self) -> &Session {
+        match self {
+            ReportOutcome::Settled(s)
+            | ReportOutcome::Processing(s)
+            | ReportOutcome::Released(s) => s,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            ReportOutcome::Settled(_) => "settled",
+            ReportOutcome::Processing(_) => "processing",
+            ReportOutcome::Released(_) => "released",
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     #[error("session not found")]
     SessionNotFound,
+    /// Paid by another transaction, expired, cancelled, or processing under another hash.
     #[error("session is {status}")]
-    InvalidState {
-        status: SessionStatus,
-        session: Box<Session>,
-    },
+    InvalidState { status: SessionStatus },
     #[error(transparent)]
     Match(#[from] MatchError),
+}
+
+impl From<StoreError> for ReportError {
+    fn from(e: StoreError) -> Self {
+        ReportError::Match(MatchError::from(e))
+    }
 }
 
 enum Confirmation {
@@ -63,10 +85,7 @@ impl Matcher {
         let session = match claim {
             ReportClaim::NotFound => return Err(ReportError::SessionNotFound),
             ReportClaim::InvalidState(s) => {
-                return Err(ReportError::InvalidState {
-                    status: s.status,
-                    session: Box::new(s),
-                });
+                return Err(ReportError::InvalidState { status: s.status });
             }
             ReportClaim::AlreadySettled(s) => return Ok(ReportOutcome::Settled(s)),
             ReportClaim::Claimed(s) => s,

@@ -440,7 +440,7 @@ async fn a_failure_between_the_payment_insert_and_the_status_update_commits_noth
 
     // Once the fault is gone, redelivery completes the session exactly once.
     f.exec("DROP TRIGGER fail_settle ON sessions").await;
-    f.handle(&[r.clone()]).await;
+    f.handle(std::slice::from_ref(&r)).await;
     let s = f.reload(&s).await;
     assert_eq!(
         (s.status, s.amount_received),
@@ -474,8 +474,8 @@ async fn a_crash_between_claim_and_settle_then_redelivery_completes_exactly_once
     assert_eq!(claimed.processing.unwrap().tx_hash, r.tx_hash);
     assert_eq!(f.cursor().await, None);
 
-    f.handle(&[r.clone()]).await;
-    f.handle(&[r.clone()]).await;
+    f.handle(std::slice::from_ref(&r)).await;
+    f.handle(std::slice::from_ref(&r)).await;
     let s = f.reload(&s).await;
     assert_eq!(
         (s.status, s.amount_received),
@@ -625,7 +625,7 @@ async fn a_credit_for_a_session_claimed_by_another_transaction_waits_and_then_is
     )
     .await
     .unwrap();
-    f.handle(&[second.clone()]).await;
+    f.handle(std::slice::from_ref(&second)).await;
     assert_eq!(f.reload(&s).await.amount_received, amount("5"));
     assert_eq!(
         f.count("SELECT count(*) FROM unmatched_payments WHERE reason = 'already_paid'")

@@ -4,16 +4,21 @@
 //! compose them inside one transaction
 //! (`conn.transaction(async |conn| { ... }).await`).
 
+pub mod advisory;
 pub mod cursors;
 pub mod error;
+pub mod idempotency;
 pub mod migrations;
 pub mod models;
 pub mod numeric;
 pub mod outbox;
+pub mod payments;
 pub mod pool;
 pub mod schema;
 pub mod sessions;
 pub mod settlement;
+pub mod stats;
+pub mod unmatched;
 
 pub use diesel_async::AsyncPgConnection;
 pub use error::{ErrorClass, StoreError, classify};

@@ -48,6 +48,34 @@ impl EventType {
     }
 }
 
+/// An event to append; built where the change happens, inserted with it.
+pub fn event(
+    event_type: EventType,
+    session_id: Option<Uuid>,
+    payload: serde_json::Value,
+) -> NewOutboxEvent {
+    NewOutboxEvent {
+        event_id: Uuid::now_v7(),
+        event_type: event_type.as_str().to_owned(),
+        session_id,
+        payload,
+    }
+}
+
+/// Appends several events in one statement, in order.
+pub async fn insert_all(
+    conn: &mut AsyncPgConnection,
+    events: &[NewOutboxEvent],
+) -> Result<(), StoreError> {
+    if !events.is_empty() {
+        diesel::insert_into(outbox_events::table)
+            .values(events)
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Appends an event; call it inside the transaction that made the change it describes.
 pub async fn insert(
     conn: &mut AsyncPgConnection,
@@ -55,12 +83,7 @@ pub async fn insert(
     session_id: Option<Uuid>,
     payload: serde_json::Value,
 ) -> Result<OutboxEventRow, StoreError> {
-    let row = NewOutboxEvent {
-        event_id: Uuid::now_v7(),
-        event_type: event_type.as_str().to_owned(),
-        session_id,
-        payload,
-    };
+    let row = event(event_type, session_id, payload);
     Ok(diesel::insert_into(outbox_events::table)
         .values(&row)
         .returning(OutboxEventRow::as_returning())

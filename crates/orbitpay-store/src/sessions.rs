@@ -144,3 +144,136 @@ pub async fn lock(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<Sessi
 fn random_reference() -> u64 {
     rand::random_range(1..=u64::MAX)
 }
+
+/// Filters and page position for [`list`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    pub status: Option<orbitpay_core::SessionStatus>,
+    pub order_id: Option<String>,
+    /// Keyset cursor: the id of the last session of the previous page.
+    pub after: Option<Uuid>,
+    pub limit: i64,
+}
+
+/// Why [`list`] could not page.
+#[derive(Debug, thiserror::Error)]
+pub enum ListError {
+    /// The `after` cursor names no session.
+    #[error("unknown cursor {0}")]
+    UnknownCursor(Uuid),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Sessions newest first, `(created_at, id)` keyset paging (the index
+/// `sessions_created_at_id_idx` serves both the order and the cursor).
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    filter: &ListFilter,
+) -> Result<Vec<Session>, ListError> {
+    use crate::models::PgSessionStatus;
+
+    let mut query = sessions::table
+        .select(SessionRow::as_select())
+        .order((sessions::created_at.desc(), sessions::id.desc()))
+        .limit(filter.limit)
+        .into_boxed();
+    if let Some(status) = filter.status {
+        query = query.filter(sessions::status.eq(PgSessionStatus(status)));
+    }
+    if let Some(order_id) = &filter.order_id {
+        query = query.filter(sessions::order_id.eq(order_id.clone()));
+    }
+    if let Some(after) = filter.after {
+        let created_at: chrono::DateTime<chrono::Utc> = sessions::table
+            .find(after)
+            .select(sessions::created_at)
+            .first(conn)
+            .await
+            .optional()
+            .map_err(StoreError::from)?
+            .ok_or(ListError::UnknownCursor(after))?;
+        query = query.filter(
+            sessions::created_at.lt(created_at).or(sessions::created_at
+                .eq(created_at)
+                .and(sessions::id.lt(after))),
+        );
+    }
+    let rows: Vec<SessionRow> = query.load(conn).await.map_err(StoreError::from)?;
+    Ok(rows
+        .into_iter()
+        .map(Session::try_from)
+        .collect::<Result<_, _>>()?)
+}
+
+/// What [`cancel`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CancelOutcome {
+    Cancelled(Box<Session>),
+    NotFound,
+    /// The session is in a state that cannot be cancelled; nothing changed.
+    InvalidState(orbitpay_core::SessionStatus),
+}
+
+/// Cancels a pending session and writes `session.cancelled`, in one transaction (a savepoint
+/// when the caller already opened one). The row is locked `FOR NO KEY UPDATE` and the move is
+/// checked by [`SessionStatus::transition`](orbitpay_core::SessionStatus::transition).
+pub async fn cancel(conn: &mut AsyncPgConnection, id: Uuid) -> Result<CancelOutcome, StoreError> {
+    use crate::models::PgSessionStatus;
+    use crate::outbox::{self, EventType};
+    use diesel_async::AsyncConnection as _;
+    use orbitpay_core::SessionStatus;
+
+    conn.transaction(async |conn| {
+        let Some(session) = lock(conn, id).await? else {
+            return Ok(CancelOutcome::NotFound);
+        };
+        let Ok(next) = session.status.transition(SessionStatus::Cancelled) else {
+            return Ok(CancelOutcome::InvalidState(session.status));
+        };
+        let row: SessionRow = diesel::update(sessions::table.find(id))
+            .set(sessions::status.eq(PgSessionStatus(next)))
+            .returning(SessionRow::as_returning())
+            .get_result(conn)
+            .await?;
+        let session = Session::try_from(row)?;
+        outbox::insert(
+            conn,
+            EventType::SessionCancelled,
+            Some(session.id),
+            event_payload(&session),
+        )
+        .await?;
+        Ok(CancelOutcome::Cancelled(Box::new(session)))
+    })
+    .await
+}
+
+/// The `session.*` event payload: the session as merchants see it (amounts as 7-decimal
+/// strings, the reference as a decimal string since it is a u64).
+pub fn event_payload(session: &Session) -> serde_json::Value {
+    serde_json::json!({
+        "session_id": session.id,
+        "status": session.status.as_str(),
+        "account": session.account.to_string(),
+        "reference": session.reference.to_string(),
+        "asset": session.asset.to_string(),
+        "amount": session.amount.to_string(),
+        "amount_received": session.amount_received.to_string(),
+        "order_id": session.order_id,
+        "metadata": session.metadata,
+        "expires_at": session.expires_at,
+    })
+}
+
+/// The database's clock (`now()`, the transaction's start): session expiry is computed from
+/// it, so the expiry job and the API never disagree because of the daemon host's clock.
+pub async fn database_now(
+    conn: &mut AsyncPgConnection,
+) -> Result<chrono::DateTime<chrono::Utc>, StoreError> {
+    Ok(
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::Timestamptz>("now()"))
+            .get_result(conn)
+            .await?,
+    )
+}

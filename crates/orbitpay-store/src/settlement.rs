@@ -13,6 +13,8 @@
 //! already in `payment_operations` or `unmatched_payments`?) runs under the lock, and the unique
 //! constraints back it up.
 
+use std::collections::{HashMap, HashSet};
+
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
@@ -24,7 +26,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::models::{
-    NewPayment, NewUnmatchedPayment, PaymentOperationRow, PgSessionStatus, Session, SessionRow,
+    NewOutboxEvent, NewPayment, NewUnmatchedPayment, PaymentOperationRow, PgSessionStatus, Session,
+    SessionRow,
 };
 use crate::numeric::{I128Numeric, U64Numeric};
 use crate::outbox::{self, EventType};
@@ -96,6 +99,97 @@ pub struct SettleOutcome {
     pub cursor: Option<i64>,
 }
 
+/// What one settlement transaction has read and will write, so a batch of 200 records costs a
+/// handful of round trips instead of a dozen per record.
+///
+/// Sessions are locked up front, all of them, in reference order (every instance locks in the
+/// same order, so two batches cannot deadlock); the idempotency set is read after the locks, so
+/// under READ COMMITTED it already holds whatever a competing transaction committed while we
+/// waited. Events are appended at the end, in order, in one statement.
+struct Work {
+    sessions: HashMap<Reference, Session>,
+    handled: HashSet<i64>,
+    events: Vec<NewOutboxEvent>,
+}
+
+impl Work {
+    async fn load(
+        conn: &mut AsyncPgConnection,
+        account: &AccountId,
+        items: &[Item<'_>],
+    ) -> Result<Work, StoreError> {
+        let mut references: Vec<U64Numeric> = items
+            .iter()
+            .filter_map(|i| match i.intent {
+                Intent::Credit { reference, .. } => Some(U64Numeric::from(*reference)),
+                _ => None,
+            })
+            .collect();
+        references.sort_unstable_by_key(|r| r.0);
+        references.dedup_by_key(|r| r.0);
+        let mut sessions = HashMap::new();
+        if !references.is_empty() {
+            let rows: Vec<SessionRow> = sessions::table
+                .filter(sessions::account.eq(account.to_string()))
+                .filter(sessions::reference.eq_any(references))
+                .order(sessions::reference.asc())
+                .select(SessionRow::as_select())
+                .for_no_key_update()
+                .load(conn)
+                .await?;
+            for row in rows {
+                let session = Session::try_from(row)?;
+                sessions.insert(session.reference, session);
+            }
+        }
+        let op_ids: Vec<i64> = items.iter().map(|i| i.record.op_id).collect();
+        let credited: Vec<i64> = payment_operations::table
+            .filter(payment_operations::op_id.eq_any(&op_ids))
+            .select(payment_operations::op_id)
+            .load(conn)
+            .await?;
+        let recorded: Vec<i64> = unmatched_payments::table
+            .filter(unmatched_payments::op_id.eq_any(&op_ids))
+            .select(unmatched_payments::op_id)
+            .load(conn)
+            .await?;
+        let handled = credited.into_iter().chain(recorded).collect();
+        Ok(Work {
+            sessions,
+            handled,
+            events: Vec::new(),
+        })
+    }
+
+    /// For single-session transactions (client reports, releases) that only emit events.
+    fn empty() -> Work {
+        Work {
+            sessions: HashMap::new(),
+            handled: HashSet::new(),
+            events: Vec::new(),
+        }
+    }
+
+    /// The idempotency check: true (and remembered) the first time an op id is seen.
+    fn first_time(&mut self, op_id: i64) -> bool {
+        self.handled.insert(op_id)
+    }
+
+    fn emit(
+        &mut self,
+        event_type: EventType,
+        session_id: Option<Uuid>,
+        payload: serde_json::Value,
+    ) {
+        self.events
+            .push(outbox::event(event_type, session_id, payload));
+    }
+
+    async fn flush(self, conn: &mut AsyncPgConnection) -> Result<(), StoreError> {
+        outbox::insert_all(conn, &self.events).await
+    }
+}
+
 /// Step 1: claims every pending session the batch pays, stopping at the first item whose
 /// session is held by another transaction.
 pub async fn claim(
@@ -110,22 +204,23 @@ pub async fn claim(
         return Ok(ClaimOutcome::default());
     }
     conn.transaction(async |conn| {
+        let mut work = Work::load(conn, account, items).await?;
         let mut outcome = ClaimOutcome::default();
         for (index, item) in items.iter().enumerate() {
             let Intent::Credit { credit, reference } = item.intent else {
                 continue;
             };
-            let Some(session) =
-                crate::sessions::lock_by_reference(conn, account, *reference).await?
-            else {
+            let Some(session) = work.sessions.get(reference).cloned() else {
                 continue;
             };
-            if already_handled(conn, item.record.op_id).await? {
+            if !work.first_time(item.record.op_id) {
                 continue;
             }
             match decide(conn, &session, credit, item.record.tx_hash).await? {
                 SessionDecision::Claim => {
-                    claim_session(conn, &session, item.record.tx_hash).await?;
+                    let claimed =
+                        claim_session(conn, &session, item.record.tx_hash, &mut work).await?;
+                    work.sessions.insert(*reference, claimed);
                     outcome.claimed.push(session.id);
                 }
                 SessionDecision::AwaitOtherClaim { tx_hash } => {
@@ -141,6 +236,7 @@ pub async fn claim(
                 | SessionDecision::Unmatched(_) => {}
             }
         }
+        work.flush(conn).await?;
         Ok(outcome)
     })
     .await
@@ -157,53 +253,59 @@ pub async fn settle(
     up_to: Option<i64>,
 ) -> Result<SettleOutcome, StoreError> {
     conn.transaction(async |conn| {
+        let mut work = Work::load(conn, account, items).await?;
         let mut outcome = SettleOutcome::default();
         for (index, item) in items.iter().enumerate() {
+            let record = item.record;
             let applied = match item.intent {
                 Intent::Skip(_) => Applied::Skipped,
+                _ if !work.first_time(record.op_id) => Applied::AlreadyHandled,
                 Intent::Unmatched {
                     credit,
                     reason,
                     detail,
                 } => {
-                    if already_handled(conn, item.record.op_id).await? {
-                        Applied::AlreadyHandled
-                    } else {
-                        let row = Unmatched {
-                            reason: *reason,
-                            session_id: None,
-                            detail: detail.as_deref(),
-                        };
-                        record_unmatched(conn, account, item.record, credit.as_ref(), row).await?
-                    }
+                    let row = Unmatched {
+                        reason: *reason,
+                        session_id: None,
+                        detail: detail.as_deref(),
+                    };
+                    record_unmatched(conn, account, record, credit.as_ref(), row, &mut work).await?
                 }
-                Intent::Credit { credit, reference } => {
-                    // Lock first, then check: under READ COMMITTED the check then sees whatever
-                    // a competing transaction committed while we waited for the lock.
-                    let session =
-                        crate::sessions::lock_by_reference(conn, account, *reference).await?;
-                    if already_handled(conn, item.record.op_id).await? {
-                        Applied::AlreadyHandled
-                    } else if let Some(session) = session {
-                        match settle_credit(conn, account, item.record, credit, session).await? {
-                            Ok(applied) => applied,
+                Intent::Credit { credit, reference } => match work.sessions.get(reference).cloned()
+                {
+                    Some(session) => {
+                        match settle_credit(conn, account, record, credit, session, &mut work)
+                            .await?
+                        {
+                            Ok((applied, updated)) => {
+                                if let Some(updated) = updated {
+                                    work.sessions.insert(*reference, updated);
+                                }
+                                applied
+                            }
                             Err(blocked) => {
+                                // Not handled after all: a later redelivery must find it unseen.
+                                work.handled.remove(&record.op_id);
                                 outcome.blocked = Some(Blocked { index, ..blocked });
                                 break;
                             }
                         }
-                    } else {
+                    }
+                    None => {
                         let row = Unmatched {
                             reason: UnmatchedReason::UnknownReference,
                             session_id: None,
                             detail: None,
                         };
-                        record_unmatched(conn, account, item.record, Some(credit), row).await?
+                        record_unmatched(conn, account, record, Some(credit), row, &mut work)
+                            .await?
                     }
-                }
+                },
             };
             outcome.applied.push(applied);
         }
+        work.flush(conn).await?;
         let handled = outcome.applied.len();
         let cursor = match up_to {
             Some(up_to) if handled == items.len() => Some(up_to),
@@ -244,7 +346,10 @@ pub async fn claim_reported(
         }
         Ok(match (session.status, session.processing) {
             (SessionStatus::Pending, _) => {
-                ReportClaim::Claimed(claim_session(conn, &session, tx_hash).await?)
+                let mut work = Work::empty();
+                let claimed = claim_session(conn, &session, tx_hash, &mut work).await?;
+                work.flush(conn).await?;
+                ReportClaim::Claimed(claimed)
             }
             (SessionStatus::Processing, Some(claim)) if claim.tx_hash == tx_hash => {
                 ReportClaim::Claimed(session)
@@ -307,10 +412,12 @@ async fn settle_credit(
     record: &LedgerRecord,
     credit: &Credit,
     session: Session,
-) -> Result<Result<Applied, Blocked>, StoreError> {
+    work: &mut Work,
+) -> Result<Result<(Applied, Option<Session>), Blocked>, StoreError> {
     let session = match decide(conn, &session, credit, record.tx_hash).await? {
-        // Pending again since the claim step (a release in between): claim and settle at once.
-        SessionDecision::Claim => claim_session(conn, &session, record.tx_hash).await?,
+        // Pending again since the claim step (a release in between, or an earlier operation of
+        // this batch settled it short): claim and settle at once.
+        SessionDecision::Claim => claim_session(conn, &session, record.tx_hash, work).await?,
         SessionDecision::Resume | SessionDecision::Extend => session,
         SessionDecision::AwaitOtherClaim { tx_hash } => {
             return Ok(Err(Blocked {
@@ -326,14 +433,8 @@ async fn settle_credit(
                 session_id: late,
                 detail: None,
             };
-            return Ok(Ok(record_unmatched(
-                conn,
-                account,
-                record,
-                Some(credit),
-                row,
-            )
-            .await?));
+            let applied = record_unmatched(conn, account, record, Some(credit), row, work).await?;
+            return Ok(Ok((applied, None)));
         }
     };
 
@@ -388,19 +489,21 @@ async fn settle_credit(
             "ledger": record.ledger,
         }),
     );
-    outbox::insert(conn, event, Some(session.id), payload).await?;
-    Ok(Ok(Applied::Credited {
+    work.emit(event, Some(session.id), payload);
+    let applied = Applied::Credited {
         session_id: session.id,
         status,
         amount_received: settled.amount_received,
         overpaid: settled.overpaid,
-    }))
+    };
+    Ok(Ok((applied, Some(updated))))
 }
 
 async fn claim_session(
     conn: &mut AsyncPgConnection,
     session: &Session,
     tx_hash: TxHash,
+    work: &mut Work,
 ) -> Result<Session, StoreError> {
     let status = session.status.transition(SessionStatus::Processing)?;
     let updated = update_session(
@@ -412,13 +515,7 @@ async fn claim_session(
     )
     .await?;
     let payload = session_payload(&updated, json!({ "tx_hash": tx_hash.to_string() }));
-    outbox::insert(
-        conn,
-        EventType::SessionProcessing,
-        Some(session.id),
-        payload,
-    )
-    .await?;
+    work.emit(EventType::SessionProcessing, Some(session.id), payload);
     Ok(updated)
 }
 
@@ -459,6 +556,7 @@ async fn record_unmatched(
     record: &LedgerRecord,
     credit: Option<&Credit>,
     u: Unmatched<'_>,
+    work: &mut Work,
 ) -> Result<Applied, StoreError> {
     let (memo_value, memo_bytes) = match &record.memo {
         Memo::None => (None, None),
@@ -509,23 +607,11 @@ async fn record_unmatched(
         "session_id": u.session_id,
         "ledger": record.ledger,
     });
-    outbox::insert(conn, event, u.session_id, payload).await?;
+    work.emit(event, u.session_id, payload);
     Ok(Applied::Unmatched {
         reason: u.reason,
         session_id: u.session_id,
     })
-}
-
-/// Whether this operation was already credited or recorded: the idempotency check.
-pub async fn already_handled(conn: &mut AsyncPgConnection, op_id: i64) -> Result<bool, StoreError> {
-    use diesel::dsl::exists;
-    Ok(diesel::select(
-        exists(payment_operations::table.filter(payment_operations::op_id.eq(op_id))).or(exists(
-            unmatched_payments::table.filter(unmatched_payments::op_id.eq(op_id)),
-        )),
-    )
-    .get_result(conn)
-    .await?)
 }
 
 async fn payment_exists(

@@ -1,0 +1,244 @@
+//! Human output: aligned tables and key/value blocks over the API's JSON.
+
+use std::io::{self, Write};
+
+use serde_json::Value;
+
+/// Text of a JSON value for a table cell: strings bare, null as `-`.
+pub fn cell(v: Option<&Value>) -> String {
+    match v {
+        None | Some(Value::Null) => "-".to_owned(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// Writes rows under headers, columns padded to their widest cell.
+pub fn table(out: &mut dyn Write, headers: &[&str], rows: &[Vec<String>]) -> io::Result<()> {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$}  "));
+            }
+        }
+        s.trim_end().to_owned()
+    };
+    writeln!(out, "{}", line(headers.to_vec()))?;
+    for row in rows {
+        writeln!(out, "{}", line(row.iter().map(String::as_str).collect()))?;
+    }
+    Ok(())
+}
+
+/// Writes `key: value` lines, keys aligned.
+pub fn key_values(out: &mut dyn Write, pairs: &[(&str, String)]) -> io::Result<()> {
+    let width = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    for (k, v) in pairs {
+        writeln!(out, "{:<width$}  {v}", format!("{k}:"), width = width + 1)?;
+    }
+    Ok(())
+}
+
+/// A session (and its payments, when present).
+pub fn session(out: &mut dyn Write, s: &Value) -> io::Result<()> {
+    let get = |k: &str| cell(s.get(k));
+    let pi = s.get("payment_instructions");
+    let pi_get = |k: &str| cell(pi.and_then(|p| p.get(k)));
+    let memo = pi.and_then(|p| p.get("memo")).and_then(|m| m.get("value"));
+    key_values(
+        out,
+        &[
+            ("id", get("id")),
+            ("status", get("status")),
+            ("amount", get("amount")),
+            ("received", get("amount_received")),
+            ("asset", get("asset")),
+            ("account", get("account")),
+            ("memo (id)", cell(memo)),
+            ("muxed destination", pi_get("muxed_destination")),
+            ("pay uri", pi_get("pay_uri")),
+            ("processing tx", get("processing_tx_hash")),
+            ("order id", get("order_id")),
+            ("expires at", get("expires_at")),
+            ("created at", get("created_at")),
+        ],
+    )?;
+    if let Some(Value::Array(payments)) = s.get("payments")
+        && !payments.is_empty()
+    {
+        writeln!(out)?;
+        let rows: Vec<Vec<String>> = payments
+            .iter()
+            .map(|p| {
+                ["tx_hash", "amount", "ledger", "created_at"]
+                    .iter()
+                    .map(|k| cell(p.get(*k)))
+                    .collect()
+            })
+            .collect();
+        table(out, &["TX HASH", "AMOUNT", "LEDGER", "CREATED"], &rows)?;
+    }
+    Ok(())
+}
+
+fn data(page: &Value) -> &[Value] {
+    page.get("data")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+}
+
+fn next_hint(out: &mut dyn Write, page: &Value) -> io::Result<()> {
+    if let Some(next) = page.get("next_after").filter(|v| !v.is_null()) {
+        writeln!(out, "(more: --after {})", cell(Some(next)))?;
+    }
+    Ok(())
+}
+
+pub fn session_list(out: &mut dyn Write, page: &Value) -> io::Result<()> {
+    let rows: Vec<Vec<String>> = data(page)
+        .iter()
+        .map(|s| {
+            let asset = cell(s.get("asset"));
+            let code = asset.split(':').next().unwrap_or_default().to_owned();
+            vec![
+                cell(s.get("id")),
+                cell(s.get("status")),
+                cell(s.get("amount")),
+                cell(s.get("amount_received")),
+                code,
+                cell(s.get("order_id")),
+                cell(s.get("expires_at")),
+            ]
+        })
+        .collect();
+    table(
+        out,
+        &[
+            "ID", "STATUS", "AMOUNT", "RECEIVED", "ASSET", "ORDER", "EXPIRES",
+        ],
+        &rows,
+    )?;
+    next_hint(out, page)
+}
+
+pub fn unmatched_list(out: &mut dyn Write, page: &Value) -> io::Result<()> {
+    let rows: Vec<Vec<String>> = data(page)
+        .iter()
+        .map(|u| {
+            ["id", "tx_hash", "amount", "asset", "reason", "created_at"]
+                .iter()
+                .map(|k| cell(u.get(*k)))
+                .collect()
+        })
+        .collect();
+    table(
+        out,
+        &["ID", "TX HASH", "AMOUNT", "ASSET", "REASON", "CREATED"],
+        &rows,
+    )?;
+    next_hint(out, page)
+}
+
+pub fn event_list(out: &mut dyn Write, page: &Value) -> io::Result<()> {
+    let rows: Vec<Vec<String>> = data(page)
+        .iter()
+        .map(|e| {
+            ["id", "type", "session_id", "created_at"]
+                .iter()
+                .map(|k| cell(e.get(*k)))
+                .collect()
+        })
+        .collect();
+    table(out, &["ID", "TYPE", "SESSION", "CREATED"], &rows)?;
+    next_hint(out, page)
+}
+
+pub fn status(out: &mut dyn Write, s: &Value) -> io::Result<()> {
+    let outbox = s.get("outbox");
+    key_values(
+        out,
+        &[
+            ("version", cell(s.get("version"))),
+            (
+                "outbox undelivered",
+                cell(outbox.and_then(|o| o.get("undelivered"))),
+            ),
+            (
+                "outbox oldest (s)",
+                cell(outbox.and_then(|o| o.get("oldest_age_seconds"))),
+            ),
+        ],
+    )?;
+    writeln!(out)?;
+    let counts: Vec<Vec<String>> = s
+        .get("sessions")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| vec![k.clone(), cell(Some(v))])
+                .collect()
+        })
+        .unwrap_or_default();
+    table(out, &["STATUS", "SESSIONS"], &counts)?;
+    writeln!(out)?;
+    let accounts: Vec<Vec<String>> = s
+        .get("accounts")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|acc| {
+                    let flags = [("gap", "GAP"), ("reset", "RESET")]
+                        .iter()
+                        .filter(|(k, _)| acc.get(*k).and_then(Value::as_bool) == Some(true))
+                        .map(|(_, label)| *label)
+                        .collect::<Vec<_>>()
+                        .join(",");
+                    vec![
+                        cell(acc.get("account")),
+                        cell(acc.get("state")),
+                        cell(acc.get("cursor")),
+                        cell(acc.get("ledger")),
+                        cell(acc.get("lag_seconds")),
+                        if flags.is_empty() {
+                            "-".to_owned()
+                        } else {
+                            flags
+                        },
+                    ]
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    table(
+        out,
+        &["ACCOUNT", "STATE", "CURSOR", "LEDGER", "LAG (s)", "FLAGS"],
+        &accounts,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align_columns() {
+        let mut out = Vec::new();
+        table(
+            &mut out,
+            &["A", "BB"],
+            &[vec!["xxx".into(), "y".into()], vec!["z".into(), "-".into()]],
+        )
+        .unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "A    BB\nxxx  y\nz    -\n");
+    }
+}

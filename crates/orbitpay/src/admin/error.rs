@@ -1,0 +1,166 @@
+//! The API's one error shape: `{"error":{"code":"...","message":"..."}}`.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use orbitpay_core::SessionStatus;
+use orbitpay_store::StoreError;
+use serde::{Deserialize, Serialize};
+
+/// Error codes, one constant each so a typo cannot invent a new one.
+pub mod code {
+    pub const BAD_JSON: &str = "ERROR_BAD_JSON";
+    pub const INVALID_REQUEST: &str = "INVALID_REQUEST";
+    pub const INVALID_AMOUNT: &str = "INVALID_AMOUNT";
+    pub const INVALID_ASSET: &str = "INVALID_ASSET";
+    pub const UNKNOWN_ACCOUNT: &str = "UNKNOWN_ACCOUNT";
+    pub const INVALID_TX_HASH: &str = "INVALID_TX_HASH";
+    pub const IDEMPOTENCY_KEY_REQUIRED: &str = "IDEMPOTENCY_KEY_REQUIRED";
+    pub const IDEMPOTENCY_KEY_REUSED: &str = "IDEMPOTENCY_KEY_REUSED";
+    pub const IDEMPOTENCY_KEY_IN_USE: &str = "IDEMPOTENCY_KEY_IN_USE";
+    pub const SESSION_NOT_FOUND: &str = "SESSION_NOT_FOUND";
+    pub const INVALID_SESSION_STATE: &str = "INVALID_SESSION_STATE";
+    pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
+    pub const REQUEST_TIMEOUT: &str = "REQUEST_TIMEOUT";
+    pub const FORBIDDEN: &str = "FORBIDDEN";
+    pub const NOT_FOUND: &str = "NOT_FOUND";
+    pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
+    pub const NOT_READY: &str = "NOT_READY";
+    pub const INTERNAL: &str = "INTERNAL_SERVER_ERROR";
+}
+
+/// The body of every error response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable (e.g. `SESSION_NOT_FOUND`).
+    pub code: String,
+    /// For humans; may change between releases.
+    pub message: String,
+}
+
+/// Marks a 500 so the request-context middleware can add the request id to its message.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct InternalErrorMarker;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn session_not_found(id: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            code::SESSION_NOT_FOUND,
+            format!("session {id} not found"),
+        )
+    }
+
+    pub fn invalid_state(status: SessionStatus, action: &str) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            code::INVALID_SESSION_STATE,
+            format!("cannot {action}: the session is {status}"),
+        )
+    }
+
+    pub fn key_in_use() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            code::IDEMPOTENCY_KEY_IN_USE,
+            "a request with this Idempotency-Key is still being processed; retry later",
+        )
+    }
+
+    pub fn too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            code::PAYLOAD_TOO_LARGE,
+            format!("request body exceeds {} bytes", super::MAX_BODY_BYTES),
+        )
+    }
+
+    /// A failure whose detail must not reach the client: it is logged (with the request id,
+    /// from the request's span) and the client gets a generic message.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "admin request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            code::INTERNAL,
+            "internal server error",
+        )
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message.clone(),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+/// Lets handlers use `ApiError` as a diesel-async transaction's error type.
+impl From<diesel::result::Error> for ApiError {
+    fn from(e: diesel::result::Error) -> Self {
+        ApiError::internal(StoreError::from(e))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = json_response(self.status, &self.body());
+        if self.status == StatusCode::INTERNAL_SERVER_ERROR {
+            response.extensions_mut().insert(InternalErrorMarker);
+        }
+        response
+    }
+}
+
+/// A JSON response with exactly these bytes.
+pub(crate) fn json_bytes_response(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+pub(crate) fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(body) => json_bytes_response(status, body),
+        Err(e) => ApiError::internal(format!("cannot serialize response: {e}")).into_response(),
+    }
+}

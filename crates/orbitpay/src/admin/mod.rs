@@ -1,0 +1,169 @@
+//! The admin socket: HTTP/1.1 + JSON on a Unix domain socket (`curl --unix-socket`), API v1.
+//!
+//! - [`router`] builds the axum [`Router`](axum::Router) over an [`AdminState`];
+//! - [`bind`] / [`serve`] put it on the socket with the per-connection limits (peer uid
+//!   allow-list, header and body timeouts, a bounded number of connections), and remove the
+//!   socket file on clean shutdown;
+//! - the daemon supplies two seams: [`TxReporter`] (the matcher's client-reported-tx path) and
+//!   [`IngestStatus`] (the followers' live status).
+//!
+//! Idempotency (`Idempotency-Key`) lives in one place, [`idempotency`], a middleware on the two
+//! POST endpoints that create something.
+
+mod body;
+mod error;
+mod handlers;
+pub mod idempotency;
+pub mod openapi;
+mod server;
+pub mod views;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use orbitpay_core::{AccountId, TxHash};
+use orbitpay_store::DbPool;
+use orbitpay_store::idempotency::KeyPolicy;
+use uuid::Uuid;
+
+pub use error::{ApiError, ErrorBody, ErrorDetail};
+pub use handlers::router;
+pub use server::{AdminListener, ServeError, SocketOptions, bind, serve};
+
+use crate::config::{Config, ConfigError};
+
+/// Largest request body accepted (413 PAYLOAD_TOO_LARGE above).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Largest `metadata` object, serialized.
+pub const MAX_METADATA_BYTES: usize = 16 * 1024;
+
+pub use orbitpay_matcher::{ReportError, ReportOutcome};
+
+/// The client-reported-transaction path (`POST /v1/sessions/{id}/payments`). The daemon wires
+/// the matcher here.
+///
+/// Contract the implementation must keep, because the HTTP layer may call it again for the
+/// same `(session_id, tx_hash)` (a client retry after a crash, an idempotency lock taken over
+/// after going stale): reporting a hash that already claimed or paid the session is not an
+/// error and never credits twice; it answers the session as it stands (`Settled` when that
+/// hash settled it, `Processing` while that hash's claim is open).
+#[async_trait::async_trait]
+pub trait TxReporter: Send + Sync {
+    /// Claims the session with `tx_hash`, confirms it on the ledger waiting at most `wait`,
+    /// and settles it.
+    async fn report_tx(
+        &self,
+        session_id: Uuid,
+        tx_hash: TxHash,
+        wait: Duration,
+    ) -> Result<ReportOutcome, ReportError>;
+}
+
+/// Catch-up progress of an account that is paging through history.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct CatchUpProgress {
+    /// Records handled so far in this catch-up.
+    pub records: u64,
+    /// The ledger reached.
+    pub ledger: u32,
+    /// The source's latest ledger.
+    pub latest_ledger: u32,
+    /// Records per second.
+    pub rate: f64,
+    pub eta_seconds: Option<f64>,
+}
+
+/// One watched account's ingestion status, as `/v1/status` shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct AccountStatus {
+    #[schema(value_type = String)]
+    pub account: AccountId,
+    /// Last durably handled paging token.
+    pub cursor: Option<i64>,
+    /// Ledger of the last record handled.
+    pub ledger: Option<u32>,
+    /// Age of the last record handled, in seconds.
+    pub lag_seconds: Option<f64>,
+    /// `starting`, `catching_up`, `streaming`, `backing_off`, `halted` or `stopped`.
+    /// `halted` makes `/readyz` fail.
+    pub state: String,
+    /// A gap in the stored history was detected.
+    pub gap: bool,
+    /// The network was reset under the stored cursor.
+    pub reset: bool,
+    pub catch_up: Option<CatchUpProgress>,
+}
+
+impl AccountStatus {
+    pub fn is_halted(&self) -> bool {
+        self.state == "halted"
+    }
+}
+
+/// The followers' live status. The daemon implements it from the follower status handles.
+pub trait IngestStatus: Send + Sync {
+    fn accounts(&self) -> Vec<AccountStatus>;
+}
+
+/// An [`IngestStatus`] with no accounts: for a daemon that ingests nothing, and for tests.
+#[derive(Debug, Clone, Default)]
+pub struct NoIngest;
+
+impl IngestStatus for NoIngest {
+    fn accounts(&self) -> Vec<AccountStatus> {
+        Vec::new()
+    }
+}
+
+/// Everything the handlers need. Cheap to share: the router holds it in an `Arc`.
+pub struct AdminState {
+    pub pool: DbPool,
+    /// The watched accounts; the first is the default for new sessions.
+    pub accounts: Vec<AccountId>,
+    /// Network passphrase, for SEP-7 pay URIs (left out of them on the public network).
+    pub network_passphrase: String,
+    /// `expires_in` when a request gives none.
+    pub default_expiry: Duration,
+    pub key_policy: KeyPolicy,
+    /// How long the report-tx endpoint waits for confirmation before answering `processing`.
+    pub confirm_wait: Duration,
+    /// Bound on reading a request body.
+    pub body_timeout: Duration,
+    pub reporter: Arc<dyn TxReporter>,
+    pub ingest: Arc<dyn IngestStatus>,
+    /// The recorder's handle; `/metrics` renders it. The daemon installs the recorder.
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    pub version: String,
+}
+
+impl AdminState {
+    /// State from the daemon's configuration.
+    pub fn from_config(
+        config: &Config,
+        pool: DbPool,
+        reporter: Arc<dyn TxReporter>,
+        ingest: Arc<dyn IngestStatus>,
+        metrics: metrics_exporter_prometheus::PrometheusHandle,
+    ) -> Result<AdminState, ConfigError> {
+        Ok(AdminState {
+            pool,
+            accounts: config
+                .watched_accounts()?
+                .into_iter()
+                .map(|(a, _)| a)
+                .collect(),
+            network_passphrase: config.stellar.passphrase().to_owned(),
+            default_expiry: config.sessions.default_expiry,
+            key_policy: KeyPolicy {
+                ttl: config.admin.idempotency_ttl,
+                ..KeyPolicy::default()
+            },
+            confirm_wait: config.admin.confirm_wait,
+            body_timeout: config.admin.request_timeout,
+            reporter,
+            ingest,
+            metrics,
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        })
+    }
+}

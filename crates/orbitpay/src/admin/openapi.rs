@@ -1,0 +1,41 @@
+//! The API's OpenAPI document, generated from the handlers' annotations. `docs/openapi.json`
+//! is this document; a test fails when they differ (`ORBITPAY_UPDATE_OPENAPI=1` rewrites it).
+
+use utoipa::OpenApi;
+
+use super::handlers;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "orbitpay admin API",
+        description = "HTTP/1.1 + JSON on the daemon's Unix socket (`curl --unix-socket /run/orbitpay/admin.sock http://localhost/v1/status`). Every error is `{\"error\":{\"code\":\"...\",\"message\":\"...\"}}`. Amounts are decimal strings with 7 decimals."
+    ),
+    paths(
+        handlers::create_session,
+        handlers::list_sessions,
+        handlers::get_session,
+        handlers::cancel_session,
+        handlers::report_tx,
+        handlers::list_unmatched,
+        handlers::list_events,
+        handlers::status,
+        handlers::healthz,
+        handlers::readyz,
+        handlers::metrics_text,
+    ),
+    tags(
+        (name = "sessions", description = "Payment sessions"),
+        (name = "operations", description = "Feeds, status and probes"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The document as committed in `docs/openapi.json` (pretty JSON, trailing newline).
+pub fn openapi_json() -> String {
+    let mut json = ApiDoc::openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document serializes");
+    json.push('\n');
+    json
+}

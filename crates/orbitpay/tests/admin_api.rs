@@ -1,0 +1,544 @@
+//! API v1 over the real socket and a real database: sessions, report-tx, the operations
+//! endpoints, and every error code.
+
+mod admin_support;
+
+use admin_support::*;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use orbitpay_core::{AccountId, MuxedAccount, UnmatchedReason};
+use orbitpay_store::models::{NewPayment, NewUnmatchedPayment};
+use orbitpay_store::numeric::I128Numeric;
+use orbitpay_store::schema::{outbox_events, payments, unmatched_payments};
+use serde_json::Value;
+
+#[tokio::test]
+async fn create_returns_the_session_with_its_payment_instructions() {
+    let h = Harness::start().await;
+    let s = h.create_session("create-1").await;
+    assert_eq!(s["status"], "pending");
+    assert_eq!(s["amount"], "12.5000000");
+    assert_eq!(s["amount_received"], "0.0000000");
+    assert_eq!(s["asset"], USDC);
+    assert_eq!(
+        s["account"], ACCOUNT,
+        "the first watched account is the default"
+    );
+    assert_eq!(s["metadata"], serde_json::json!({}));
+    assert_eq!(s["payments"], serde_json::json!([]));
+
+    let reference = s["reference"].as_str().unwrap();
+    let pi = &s["payment_instructions"];
+    assert_eq!(pi["destination"], ACCOUNT);
+    assert_eq!(
+        pi["memo"],
+        serde_json::json!({"type": "id", "value": reference})
+    );
+    let muxed: MuxedAccount = pi["muxed_destination"].as_str().unwrap().parse().unwrap();
+    assert_eq!(muxed.account, ACCOUNT.parse::<AccountId>().unwrap());
+    assert_eq!(muxed.id.to_string(), reference);
+    let (code, issuer) = USDC.split_once(':').unwrap();
+    assert_eq!(
+        pi["pay_uri"],
+        format!(
+            "web+stellar:pay?destination={ACCOUNT}&amount=12.5000000&asset_code={code}&asset_issuer={issuer}\
+             &memo={reference}&memo_type=MEMO_ID&network_passphrase=Test%20SDF%20Network%20%3B%20September%202015"
+        )
+    );
+    let created: chrono::DateTime<chrono::Utc> = s["created_at"].as_str().unwrap().parse().unwrap();
+    let expires: chrono::DateTime<chrono::Utc> = s["expires_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        (expires - created).num_seconds(),
+        900,
+        "default expiry, from the database clock"
+    );
+
+    // The event is written with the session.
+    let mut conn = h.db.conn().await;
+    let events: Vec<(String, Option<uuid::Uuid>)> = outbox_events::table
+        .select((outbox_events::event_type, outbox_events::session_id))
+        .load(&mut conn)
+        .await
+        .unwrap();
+    let id: uuid::Uuid = s["id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(events, vec![("session.created".to_owned(), Some(id))]);
+}
+
+#[tokio::test]
+async fn create_takes_exact_json_numbers_and_the_optional_fields() {
+    let h = Harness::start().await;
+    let r = h
+        .post(
+            "/v1/sessions",
+            Some("numbers"),
+            &format!(
+                r#"{{"amount": 922337203685.4775807, "asset": "native", "account": "{SECOND_ACCOUNT}",
+                    "expires_in": 60, "order_id": "order-9", "metadata": {{"cart": [1, 2], "big": 12345678901234567}},
+                    "webhook_url": "https://shop.example/hooks"}}"#
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let s = body_json(&r);
+    assert_eq!(s["amount"], "922337203685.4775807", "no detour through f64");
+    assert_eq!(s["asset"], "native");
+    assert_eq!(s["account"], SECOND_ACCOUNT);
+    assert_eq!(s["order_id"], "order-9");
+    assert_eq!(s["metadata"]["big"], 12345678901234567u64);
+    assert_eq!(s["webhook_url"], "https://shop.example/hooks");
+    assert!(
+        !s["payment_instructions"]["pay_uri"]
+            .as_str()
+            .unwrap()
+            .contains("asset_code")
+    );
+    let created: chrono::DateTime<chrono::Utc> = s["created_at"].as_str().unwrap().parse().unwrap();
+    let expires: chrono::DateTime<chrono::Utc> = s["expires_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!((expires - created).num_seconds(), 60);
+}
+
+#[tokio::test]
+async fn get_returns_the_session_with_its_payments() {
+    let h = Harness::start().await;
+    let s = h.create_session("get-1").await;
+    let id: uuid::Uuid = s["id"].as_str().unwrap().parse().unwrap();
+    let mut conn = h.db.conn().await;
+    diesel::insert_into(payments::table)
+        .values(NewPayment {
+            session_id: id,
+            tx_hash: tx_hash(7),
+            amount: 50_000_000,
+            asset: USDC.into(),
+            ledger: 42,
+        })
+        .execute(&mut conn)
+        .await
+        .unwrap();
+
+    let r = h.get(&format!("/v1/sessions/{id}")).await;
+    assert_eq!(r.status, 200);
+    let got = body_json(&r);
+    assert_eq!(got["id"], s["id"]);
+    let payments = got["payments"].as_array().unwrap();
+    assert_eq!(payments.len(), 1);
+    assert_eq!(payments[0]["tx_hash"], tx_hash(7));
+    assert_eq!(payments[0]["amount"], "5.0000000");
+    assert_eq!(payments[0]["ledger"], 42);
+
+    assert_error(
+        &h.get(&format!("/v1/sessions/{}", uuid::Uuid::now_v7()))
+            .await,
+        404,
+        "SESSION_NOT_FOUND",
+    );
+    assert_error(
+        &h.get("/v1/sessions/not-a-uuid").await,
+        404,
+        "SESSION_NOT_FOUND",
+    );
+}
+
+#[tokio::test]
+async fn list_pages_with_a_keyset_and_filters() {
+    let h = Harness::start().await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let r = h
+            .post(
+                "/v1/sessions",
+                Some(&format!("list-{i}")),
+                &format!(
+                    r#"{{"amount":"1","asset":"native","order_id":"o-{}"}}"#,
+                    i % 2
+                ),
+            )
+            .await;
+        assert_eq!(r.status, 201);
+        ids.push(body_json(&r)["id"].as_str().unwrap().to_owned());
+    }
+    let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
+
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let q = match &after {
+            Some(a) => format!("/v1/sessions?limit=2&after={a}"),
+            None => "/v1/sessions?limit=2".to_owned(),
+        };
+        let page = body_json(&h.get(&q).await);
+        for s in page["data"].as_array().unwrap() {
+            seen.push(s["id"].as_str().unwrap().to_owned());
+            assert!(s.get("payments").is_none(), "lists carry no payments");
+        }
+        match page["next_after"].as_str() {
+            Some(next) => after = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, newest_first, "every session once, newest first");
+
+    let filtered = body_json(&h.get("/v1/sessions?order_id=o-1").await);
+    assert_eq!(filtered["data"].as_array().unwrap().len(), 2);
+    let pending = body_json(&h.get("/v1/sessions?status=pending&limit=500").await);
+    assert_eq!(pending["data"].as_array().unwrap().len(), 5);
+    let paid = body_json(&h.get("/v1/sessions?status=paid").await);
+    assert!(paid["data"].as_array().unwrap().is_empty());
+    assert_eq!(paid["next_after"], Value::Null);
+
+    assert_error(
+        &h.get("/v1/sessions?status=nope").await,
+        400,
+        "INVALID_REQUEST",
+    );
+    assert_error(&h.get("/v1/sessions?limit=0").await, 400, "INVALID_REQUEST");
+    assert_error(
+        &h.get("/v1/sessions?limit=abc").await,
+        400,
+        "INVALID_REQUEST",
+    );
+    assert_error(
+        &h.get(&format!("/v1/sessions?after={}", uuid::Uuid::now_v7()))
+            .await,
+        400,
+        "INVALID_REQUEST",
+    );
+}
+
+#[tokio::test]
+async fn cancel_moves_a_pending_session_once() {
+    let h = Harness::start().await;
+    let s = h.create_session("cancel-1").await;
+    let id = s["id"].as_str().unwrap();
+    let r = h.post(&format!("/v1/sessions/{id}/cancel"), None, "").await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(body_json(&r)["status"], "cancelled");
+
+    let again = h.post(&format!("/v1/sessions/{id}/cancel"), None, "").await;
+    assert_error(&again, 409, "INVALID_SESSION_STATE");
+    assert!(
+        again.error_message().unwrap().contains("cancelled"),
+        "the message names the current status"
+    );
+
+    let mut conn = h.db.conn().await;
+    let kinds: Vec<String> = outbox_events::table
+        .select(outbox_events::event_type)
+        .order(outbox_events::id)
+        .load(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(kinds, ["session.created", "session.cancelled"]);
+
+    assert_error(
+        &h.post(
+            &format!("/v1/sessions/{}/cancel", uuid::Uuid::now_v7()),
+            None,
+            "",
+        )
+        .await,
+        404,
+        "SESSION_NOT_FOUND",
+    );
+}
+
+#[tokio::test]
+async fn report_tx_answers_201_with_the_session_and_replays_200() {
+    let h = Harness::start().await;
+    let s = h.create_session("report-1").await;
+    let id = s["id"].as_str().unwrap();
+    let path = format!("/v1/sessions/{id}/payments");
+    let body = format!(r#"{{"tx_hash":"{}"}}"#, tx_hash(1));
+
+    let first = h.post(&path, Some("pay-1"), &body).await;
+    assert_eq!(
+        first.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&first.body)
+    );
+    let v = body_json(&first);
+    assert_eq!(v["outcome"], "settled");
+    assert_eq!(v["status"], "paid");
+    assert_eq!(v["amount_received"], "12.5000000");
+
+    let retry = h.post(&path, Some("pay-1"), &body).await;
+    assert_eq!(retry.status, 200);
+    assert_eq!(retry.body, first.body, "byte for byte");
+    assert_eq!(h.reporter.calls(), 1, "a replay never reaches the matcher");
+
+    // Not confirmed within the wait: processing, finished in the background.
+    let s2 = h.create_session("report-2").await;
+    h.reporter.set_mode(FakeMode::Processing);
+    let r = h
+        .post(
+            &format!("/v1/sessions/{}/payments", s2["id"].as_str().unwrap()),
+            Some("pay-2"),
+            &body,
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    let v = body_json(&r);
+    assert_eq!(v["outcome"], "processing");
+    assert_eq!(v["status"], "processing");
+    assert_eq!(v["processing_tx_hash"], tx_hash(1));
+}
+
+#[tokio::test]
+async fn every_error_code() {
+    let h = Harness::start().await;
+    let create = |body: &'static str| h.post("/v1/sessions", Some("errors"), body);
+    let issuer_flipped = format!(r#"{{"amount":"1","asset":"{}A"}}"#, &USDC[..USDC.len() - 1]);
+    let unknown_account = format!(
+        r#"{{"amount":"1","asset":"native","account":"{}"}}"#,
+        tx_hash(0)
+    );
+    let not_watched = r#"{"amount":"1","asset":"native","account":"GA5ZPIVPAXEG5LMHTKF4PJZ52K5YFUUBSHL746TINKJ7GNMG4KYF3S4R"}"#;
+
+    for (body, code) in [
+        ("{", "ERROR_BAD_JSON"),
+        ("[1]", "ERROR_BAD_JSON"),
+        (r#"{"amount":"1","asset":5}"#, "ERROR_BAD_JSON"),
+        (
+            r#"{"amount":"1","asset":"native","surprise":1}"#,
+            "ERROR_BAD_JSON",
+        ),
+        (
+            r#"{"amount":"one fifty rupees","asset":"native"}"#,
+            "ERROR_BAD_JSON",
+        ),
+        (r#"{"amount":true,"asset":"native"}"#, "ERROR_BAD_JSON"),
+        (
+            r#"{"amount":"1","asset":"native","metadata":[1]}"#,
+            "ERROR_BAD_JSON",
+        ),
+        (r#"{"amount":"0","asset":"native"}"#, "INVALID_AMOUNT"),
+        (r#"{"amount":-3,"asset":"native"}"#, "INVALID_AMOUNT"),
+        (
+            r#"{"amount":"1.00000001","asset":"native"}"#,
+            "INVALID_AMOUNT",
+        ),
+        (
+            r#"{"amount":"922337203685.4775808","asset":"native"}"#,
+            "INVALID_AMOUNT",
+        ),
+        (r#"{"amount":"1","asset":"US-DOLLAR"}"#, "INVALID_ASSET"),
+        (
+            r#"{"amount":"1","asset":"native","expires_in":5}"#,
+            "INVALID_REQUEST",
+        ),
+    ] {
+        assert_error(&create(body).await, 400, code);
+    }
+    assert_error(
+        &h.post("/v1/sessions", Some("errors"), &issuer_flipped)
+            .await,
+        400,
+        "INVALID_ASSET",
+    );
+    assert_error(
+        &h.post("/v1/sessions", Some("errors"), &unknown_account)
+            .await,
+        400,
+        "UNKNOWN_ACCOUNT",
+    );
+    assert_error(
+        &h.post("/v1/sessions", Some("errors"), not_watched).await,
+        400,
+        "UNKNOWN_ACCOUNT",
+    );
+    let big_metadata = format!(
+        r#"{{"amount":"1","asset":"native","metadata":{{"x":"{}"}}}}"#,
+        "a".repeat(17 * 1024)
+    );
+    assert_error(
+        &h.post("/v1/sessions", Some("errors"), &big_metadata).await,
+        400,
+        "INVALID_REQUEST",
+    );
+
+    let ok = r#"{"amount":"1","asset":"native"}"#;
+    assert_error(
+        &h.post("/v1/sessions", None, ok).await,
+        400,
+        "IDEMPOTENCY_KEY_REQUIRED",
+    );
+    assert_error(
+        &h.post("/v1/sessions", Some(&"k".repeat(256)), ok).await,
+        400,
+        "IDEMPOTENCY_KEY_REQUIRED",
+    );
+    assert_error(
+        &h.post("/v1/sessions", Some("tab\tkey"), ok).await,
+        400,
+        "IDEMPOTENCY_KEY_REQUIRED",
+    );
+    assert_eq!(
+        h.post("/v1/sessions", Some(&"k".repeat(255)), ok)
+            .await
+            .status,
+        201
+    );
+
+    let s = h.create_session("for-report").await;
+    let id = s["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/sessions/{id}/payments");
+    let h = &h;
+    let report = |key: &'static str, body: String| {
+        let path = path.clone();
+        async move { h.post(&path, Some(key), &body).await }
+    };
+    assert_error(
+        &report("bad-hash", r#"{"tx_hash":"xyz"}"#.into()).await,
+        400,
+        "INVALID_TX_HASH",
+    );
+    assert_error(
+        &report(
+            "bad-hash",
+            format!(r#"{{"tx_hash":"{}g"}}"#, &tx_hash(1)[..63]),
+        )
+        .await,
+        400,
+        "INVALID_TX_HASH",
+    );
+    assert_error(
+        &report("bad-hash", "{}".into()).await,
+        400,
+        "ERROR_BAD_JSON",
+    );
+    let unknown = h
+        .post(
+            &format!("/v1/sessions/{}/payments", uuid::Uuid::now_v7()),
+            Some("r404"),
+            &format!(r#"{{"tx_hash":"{}"}}"#, tx_hash(1)),
+        )
+        .await;
+    assert_error(&unknown, 404, "SESSION_NOT_FOUND");
+    h.post(&format!("/v1/sessions/{id}/cancel"), None, "").await;
+    let late = report("r409", format!(r#"{{"tx_hash":"{}"}}"#, tx_hash(1))).await;
+    assert_error(&late, 409, "INVALID_SESSION_STATE");
+    assert!(late.error_message().unwrap().contains("cancelled"));
+
+    // 500: no internals leak; the request id leads to the log line.
+    let s = h.create_session("for-500").await;
+    h.reporter.set_mode(FakeMode::Fail);
+    let r = h
+        .post(
+            &format!("/v1/sessions/{}/payments", s["id"].as_str().unwrap()),
+            Some("r500"),
+            &format!(r#"{{"tx_hash":"{}"}}"#, tx_hash(1)),
+        )
+        .await;
+    assert_error(&r, 500, "INTERNAL_SERVER_ERROR");
+    let text = String::from_utf8_lossy(&r.body);
+    assert!(!text.contains("SECRET"), "{text}");
+    let request_id = r
+        .headers
+        .get("x-request-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(text.contains(&request_id), "{text}");
+
+    // 413 (the socket tests cover bodies without a length too).
+    let huge = format!(
+        r#"{{"amount":"1","asset":"native","order_id":"{}"}}"#,
+        "x".repeat(70 * 1024)
+    );
+    assert_error(
+        &h.post("/v1/sessions", Some("big"), &huge).await,
+        413,
+        "PAYLOAD_TOO_LARGE",
+    );
+
+    assert_error(&h.get("/v2/nothing").await, 404, "NOT_FOUND");
+    assert_error(
+        &h.post("/v1/status", None, "").await,
+        405,
+        "METHOD_NOT_ALLOWED",
+    );
+}
+
+#[tokio::test]
+async fn events_unmatched_status_probes_and_metrics() {
+    let h = Harness::start().await;
+    let a = h.create_session("ops-1").await;
+    h.create_session("ops-2").await;
+
+    let page = body_json(&h.get("/v1/events?limit=1").await);
+    let events = page["data"].as_array().unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["type"], "session.created");
+    assert_eq!(events[0]["session_id"], a["id"]);
+    assert_eq!(events[0]["payload"]["amount"], "12.5000000");
+    let next = page["next_after"].as_i64().unwrap();
+    let rest = body_json(&h.get(&format!("/v1/events?after={next}")).await);
+    assert_eq!(rest["data"].as_array().unwrap().len(), 1);
+    assert_eq!(rest["next_after"], Value::Null);
+
+    let mut conn = h.db.conn().await;
+    diesel::insert_into(unmatched_payments::table)
+        .values(NewUnmatchedPayment {
+            op_id: 1 << 40,
+            tx_hash: tx_hash(9),
+            account: ACCOUNT.into(),
+            amount: Some(I128Numeric(1_000_000_000_000_000_000_000)),
+            asset: Some("native".into()),
+            from_address: Some(SECOND_ACCOUNT.into()),
+            memo_type: Some("text".into()),
+            memo_value: Some("hello".into()),
+            memo_bytes: Some(b"hello".to_vec()),
+            muxed_id: None,
+            reason: UnmatchedReason::UnknownReference,
+            session_id: None,
+            ledger: Some(42),
+            detail: None,
+        })
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let unmatched = body_json(&h.get("/v1/payments/unmatched").await);
+    let rows = unmatched["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["reason"], "unknown_reference");
+    assert_eq!(
+        rows[0]["amount"], "100000000000000.0000000",
+        "i128 contract amounts are exact"
+    );
+    assert_eq!(rows[0]["memo_bytes"], "aGVsbG8=");
+    let after = rows[0]["id"].as_i64().unwrap();
+    assert!(
+        body_json(
+            &h.get(&format!("/v1/payments/unmatched?after={after}"))
+                .await
+        )["data"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    let status = body_json(&h.get("/v1/status").await);
+    assert_eq!(status["version"], "test");
+    assert_eq!(status["sessions"]["pending"], 2);
+    assert_eq!(status["sessions"]["paid"], 0);
+    assert_eq!(status["outbox"]["undelivered"], 0);
+    let account = &status["accounts"][0];
+    assert_eq!(account["account"], ACCOUNT);
+    assert_eq!(account["state"], "streaming");
+    assert_eq!(account["cursor"], 120_092_264_608_567_297i64);
+    assert_eq!(account["gap"], false);
+
+    assert_eq!(body_json(&h.get("/healthz").await)["status"], "ok");
+    assert_eq!(h.get("/readyz").await.status, 200);
+    *h.ingest.0.lock().unwrap() = vec![account_status("halted")];
+    let not_ready = h.get("/readyz").await;
+    assert_error(&not_ready, 503, "NOT_READY");
+    assert!(not_ready.error_message().unwrap().contains(ACCOUNT));
+
+    let metrics = h.get("/metrics").await;
+    assert_eq!(metrics.status, 200);
+    let text = String::from_utf8(metrics.body).unwrap();
+    assert!(text.contains("orbitpay_admin_requests_total"), "{text}");
+    assert!(text.contains("orbitpay_sessions_created_total"), "{text}");
+}

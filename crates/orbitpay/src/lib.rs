@@ -1,1 +1,16 @@
-//! placeholder
+//! The orbitpay daemon's library: configuration, the `serve` lifecycle (sd_notify, watchdog,
+//! signals), per-account leadership across instances, logging, metrics, the admin socket, and
+//! the demo.
+
+pub mod admin;
+pub mod config;
+pub mod demo;
+pub mod ingest;
+pub mod jobs;
+pub mod leader;
+pub mod liveness;
+pub mod metrics;
+pub mod notify;
+pub mod serve;
+pub mod status;
+pub mod telemetry;

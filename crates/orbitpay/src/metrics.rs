@@ -1,0 +1,256 @@
+//! Prometheus metrics through the `metrics` facade.
+//!
+//! The daemon installs the recorder once ([`install`]); every module emits with
+//! `metrics::counter!`/`gauge!`/`histogram!`. `/metrics` is rendered from the returned handle on
+//! the admin socket (the admin module) and, when `metrics.listen` is set, on a loopback TCP
+//! listener ([`serve_tcp`]).
+//!
+//! This module also owns the gauges that nobody emits inline, refreshed every
+//! `metrics.refresh_interval` by [`run_refresher`]: sessions by status, unmatched payments by
+//! reason, outbox depth and oldest age (from the database), pool connections in use and waiters
+//! (from the pool), and per-account stream figures copied from the followers' status.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use orbitpay_store::DbPool;
+use orbitpay_store::outbox::OutboxDepth;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::admin::IngestStatus as _;
+use crate::status::StatusBoard;
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Latency buckets (seconds) for every histogram: admin requests and database transactions.
+const BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Installs the Prometheus recorder as the process's global recorder (once; later calls return
+/// the same handle). If some other recorder was installed first, the handle renders nothing and
+/// a warning is logged.
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new();
+            let builder = match builder.set_buckets(BUCKETS) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(error = %e, "histogram buckets rejected; using summaries");
+                    PrometheusBuilder::new()
+                }
+            };
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was already installed; /metrics stays empty");
+            }
+            describe();
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    describe_gauge!(
+        "orbitpay_sessions",
+        "Payment sessions by status (refreshed periodically from the database)."
+    );
+    describe_gauge!(
+        "orbitpay_unmatched_payments",
+        "Unmatched payments recorded, by reason (refreshed periodically)."
+    );
+    describe_gauge!(
+        "orbitpay_outbox_depth",
+        "Webhook deliveries still owed (pending or in flight)."
+    );
+    describe_gauge!(
+        "orbitpay_outbox_oldest_age_seconds",
+        Unit::Seconds,
+        "Age of the oldest delivery still owed, by the database clock."
+    );
+    describe_gauge!(
+        "orbitpay_db_pool_connections",
+        "Pooled database connections by state (in_use, idle) and the pool's max."
+    );
+    describe_gauge!(
+        "orbitpay_db_pool_waiting",
+        "Tasks waiting for a pooled database connection."
+    );
+    describe_gauge!(
+        "orbitpay_ingest_leader",
+        "1 when this instance leads ingestion of the account, 0 on standby."
+    );
+    describe_gauge!(
+        "orbitpay_stream_lag_seconds",
+        Unit::Seconds,
+        "How far ingestion of the account is behind the ledger."
+    );
+    describe_gauge!(
+        "orbitpay_stream_cursor_ledger",
+        "Ledger of the last durably handled record of the account."
+    );
+    describe_counter!(
+        "orbitpay_stream_records_total",
+        "Records the account's follower handed to the matcher (this leadership term)."
+    );
+    describe_counter!(
+        "orbitpay_stream_reconnects_total",
+        "Stream reconnects of the account's follower (this leadership term)."
+    );
+    describe_counter!(
+        "orbitpay_stream_stalls_total",
+        "Streams of the account that went silent past the stall bound (this leadership term)."
+    );
+    describe_counter!(
+        "orbitpay_stream_errors_total",
+        "Source failures of the account's follower (this leadership term)."
+    );
+    describe_gauge!(
+        "orbitpay_alive",
+        "1 while the liveness check behind the systemd watchdog passes."
+    );
+    describe_counter!(
+        "orbitpay_watchdog_withheld_total",
+        "Watchdog pings withheld because the liveness check failed."
+    );
+    describe_counter!(
+        "orbitpay_leadership_changes_total",
+        "Times this instance took or lost the lead of an account."
+    );
+    describe_histogram!(
+        "orbitpay_admin_request_duration_seconds",
+        Unit::Seconds,
+        "Admin socket request durations by route and status code."
+    );
+}
+
+/// Serves `GET /metrics` on a loopback TCP address until `shutdown`.
+pub async fn serve_tcp(
+    addr: SocketAddr,
+    handle: PrometheusHandle,
+    shutdown: CancellationToken,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    use axum::routing::get;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let app = axum::Router::new().route(
+        "/metrics",
+        get(move || {
+            let handle = handle.clone();
+            async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )],
+                    handle.render(),
+                )
+            }
+        }),
+    );
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+        if let Err(e) = served {
+            tracing::warn!(error = %e, "metrics listener failed");
+        }
+    });
+    tracing::info!(listen = %local, "serving /metrics over TCP");
+    Ok((local, task))
+}
+
+/// Refreshes the periodic gauges, runs the recorder's upkeep, and publishes the outbox depth
+/// (for the `STATUS=` line). Returns on `shutdown`.
+pub async fn run_refresher(
+    pool: DbPool,
+    board: Arc<StatusBoard>,
+    interval: Duration,
+    handle: PrometheusHandle,
+    outbox: watch::Sender<Option<OutboxDepth>>,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        refresh_pool(&pool);
+        refresh_accounts(&board);
+        // Bounded: a slow database must not pile refreshes up.
+        match tokio::time::timeout(interval, refresh_db(&pool)).await {
+            Ok(Ok(depth)) => {
+                let _ = outbox.send(Some(depth));
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "metrics refresh from the database failed"),
+            Err(_) => tracing::warn!("metrics refresh from the database timed out"),
+        }
+        handle.run_upkeep();
+    }
+}
+
+/// Sessions by status, unmatched by reason, outbox depth. Every label value is set (0 when
+/// absent) so a status that empties does not keep its last count.
+pub async fn refresh_db(pool: &DbPool) -> anyhow::Result<OutboxDepth> {
+    use orbitpay_store::stats;
+    let mut conn = pool.get().await?;
+    for (status, n) in stats::session_counts(&mut conn).await? {
+        metrics::gauge!("orbitpay_sessions", "status" => status.as_str()).set(n as f64);
+    }
+    for (reason, n) in stats::unmatched_counts(&mut conn).await? {
+        metrics::gauge!("orbitpay_unmatched_payments", "reason" => reason).set(n as f64);
+    }
+    let depth = orbitpay_store::outbox::depth(&mut conn).await?;
+    metrics::gauge!("orbitpay_outbox_depth").set(depth.undelivered as f64);
+    metrics::gauge!("orbitpay_outbox_oldest_age_seconds").set(depth.oldest_age_seconds);
+    Ok(depth)
+}
+
+pub fn refresh_pool(pool: &DbPool) {
+    let status = pool.status();
+    let in_use = status.size.saturating_sub(status.available);
+    metrics::gauge!("orbitpay_db_pool_connections", "state" => "in_use").set(in_use as f64);
+    metrics::gauge!("orbitpay_db_pool_connections", "state" => "idle").set(status.available as f64);
+    metrics::gauge!("orbitpay_db_pool_connections", "state" => "max").set(status.max_size as f64);
+    metrics::gauge!("orbitpay_db_pool_waiting").set(status.waiting as f64);
+}
+
+/// Per-account figures from the followers this instance runs. Counters are copied with
+/// `absolute`, so they restart when leadership moves (Prometheus' `rate()` handles resets).
+pub fn refresh_accounts(board: &StatusBoard) {
+    for account in board.accounts() {
+        let label = account.account.to_string();
+        let leading = !matches!(account.state.as_str(), "standby" | "stopped");
+        metrics::gauge!("orbitpay_ingest_leader", "account" => label.clone()).set(if leading {
+            1.0
+        } else {
+            0.0
+        });
+        if let Some(lag) = account.lag_seconds {
+            metrics::gauge!("orbitpay_stream_lag_seconds", "account" => label.clone()).set(lag);
+        }
+        if let Some(ledger) = account.ledger {
+            metrics::gauge!("orbitpay_stream_cursor_ledger", "account" => label.clone())
+                .set(ledger as f64);
+        }
+    }
+    for follower in board.followers() {
+        let s = follower.snapshot();
+        let label = s.account.to_string();
+        metrics::counter!("orbitpay_stream_records_total", "account" => label.clone())
+            .absolute(s.records);
+        metrics::counter!("orbitpay_stream_reconnects_total", "account" => label.clone())
+            .absolute(s.reconnects);
+        metrics::counter!("orbitpay_stream_stalls_total", "account" => label.clone())
+            .absolute(s.stalls);
+        metrics::counter!("orbitpay_stream_errors_total", "account" => label).absolute(s.errors);
+    }
+}

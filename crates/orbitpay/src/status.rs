@@ -1,0 +1,297 @@
+//! This instance's view of its watched accounts: leadership role, the follower's live status
+//! and catch-up progress. One [`StatusBoard`] per daemon instance, shared by the leaders (who
+//! set roles), the ingest loops (who attach their follower and report progress), the metrics
+//! refresher, the `STATUS=` line and the admin socket's `/v1/status` (through
+//! [`crate::admin::IngestStatus`]).
+//!
+//! Nothing here is shared between instances: a standby instance reports `standby` for the
+//! accounts another instance leads.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use orbitpay_core::AccountId;
+use orbitpay_horizon::{FollowerState, FollowerStatus};
+use tokio::time::Instant;
+
+use crate::admin::{AccountStatus, CatchUpProgress, IngestStatus};
+
+/// This instance's part in ingesting one account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    /// Another instance holds the account's lock (or we are still trying to take it).
+    Standby,
+    /// This instance ingests the account.
+    Leading,
+    /// This instance leads the account but its ingestion stopped for an operator to act.
+    Halted { reason: String },
+    /// Shut down.
+    Stopped,
+}
+
+#[derive(Default)]
+struct Entry {
+    role: Option<Role>,
+    follower: Option<Arc<FollowerStatus>>,
+    catch_up: Option<CatchUpProgress>,
+    lag_seconds: Option<f64>,
+}
+
+#[derive(Default)]
+pub struct StatusBoard {
+    accounts: RwLock<BTreeMap<AccountId, Entry>>,
+}
+
+impl StatusBoard {
+    pub fn new(accounts: impl IntoIterator<Item = AccountId>) -> Arc<StatusBoard> {
+        let board = StatusBoard::default();
+        {
+            let mut map = write(&board.accounts);
+            for a in accounts {
+                map.insert(
+                    a,
+                    Entry {
+                        role: Some(Role::Standby),
+                        ..Entry::default()
+                    },
+                );
+            }
+        }
+        Arc::new(board)
+    }
+
+    pub fn set_role(&self, account: AccountId, role: Role) {
+        let mut map = write(&self.accounts);
+        let entry = map.entry(account).or_default();
+        if role != Role::Leading {
+            // A follower that stopped is no longer this instance's to report.
+            if !matches!(role, Role::Halted { .. }) {
+                entry.follower = None;
+            }
+            entry.catch_up = None;
+        }
+        entry.role = Some(role);
+    }
+
+    pub fn role(&self, account: &AccountId) -> Option<Role> {
+        read(&self.accounts)
+            .get(account)
+            .and_then(|e| e.role.clone())
+    }
+
+    /// The ingest loop publishes its follower's live status here when it starts following.
+    pub fn attach_follower(&self, account: AccountId, status: Arc<FollowerStatus>) {
+        write(&self.accounts).entry(account).or_default().follower = Some(status);
+    }
+
+    /// Catch-up progress (`None` once live). See [`CatchUpMeter`], which computes and logs it.
+    pub fn set_catch_up(&self, account: AccountId, progress: Option<CatchUpProgress>) {
+        write(&self.accounts).entry(account).or_default().catch_up = progress;
+    }
+
+    /// Age of the last handled record's ledger, when the ingest loop knows it.
+    pub fn set_lag(&self, account: AccountId, lag_seconds: Option<f64>) {
+        write(&self.accounts)
+            .entry(account)
+            .or_default()
+            .lag_seconds = lag_seconds;
+    }
+
+    /// How many accounts this instance leads (including halted ones) out of all watched.
+    pub fn leading(&self) -> (usize, usize) {
+        let map = read(&self.accounts);
+        let leading = map
+            .values()
+            .filter(|e| matches!(e.role, Some(Role::Leading | Role::Halted { .. })))
+            .count();
+        (leading, map.len())
+    }
+
+    /// The largest known lag among the accounts this instance leads.
+    pub fn max_lag(&self) -> Option<f64> {
+        self.accounts()
+            .into_iter()
+            .filter_map(|a| a.lag_seconds)
+            .fold(None, |m, l| Some(m.map_or(l, |m: f64| m.max(l))))
+    }
+
+    pub fn followers(&self) -> Vec<Arc<FollowerStatus>> {
+        read(&self.accounts)
+            .values()
+            .filter_map(|e| e.follower.clone())
+            .collect()
+    }
+}
+
+impl IngestStatus for StatusBoard {
+    fn accounts(&self) -> Vec<AccountStatus> {
+        read(&self.accounts)
+            .iter()
+            .map(|(account, e)| {
+                let snapshot = e.follower.as_ref().map(|f| f.snapshot());
+                let state = match (&e.role, &snapshot) {
+                    (Some(Role::Halted { .. }), _) => "halted".to_owned(),
+                    (Some(Role::Stopped), _) => "stopped".to_owned(),
+                    (Some(Role::Standby) | None, _) => "standby".to_owned(),
+                    (Some(Role::Leading), Some(s)) => state_name(&s.state).to_owned(),
+                    (Some(Role::Leading), None) => "starting".to_owned(),
+                };
+                let lag_seconds = e.lag_seconds.or_else(|| {
+                    // Without a figure from the ingest loop: streaming live means caught up.
+                    match snapshot.as_ref().map(|s| &s.state) {
+                        Some(FollowerState::Streaming) if e.catch_up.is_none() => Some(0.0),
+                        _ => None,
+                    }
+                });
+                AccountStatus {
+                    account: *account,
+                    cursor: snapshot.as_ref().and_then(|s| s.cursor),
+                    ledger: snapshot.as_ref().and_then(|s| s.last_ledger),
+                    lag_seconds,
+                    state,
+                    gap: snapshot.as_ref().is_some_and(|s| s.gap),
+                    reset: snapshot.as_ref().is_some_and(|s| s.reset),
+                    catch_up: e.catch_up.clone(),
+                }
+            })
+            .collect()
+    }
+}
+
+fn state_name(state: &FollowerState) -> &'static str {
+    match state {
+        FollowerState::Starting => "starting",
+        FollowerState::CatchingUp => "catching_up",
+        FollowerState::Streaming => "streaming",
+        FollowerState::BackingOff { .. } => "backing_off",
+        FollowerState::Halted { .. } => "halted",
+        FollowerState::Stopped => "stopped",
+    }
+}
+
+/// Computes catch-up rate and ETA, publishes them on the [`StatusBoard`], and logs a progress
+/// line at most every `log_every`. The ingest loop calls [`CatchUpMeter::observe`] after each
+/// page and [`CatchUpMeter::finish`] when it goes live.
+pub struct CatchUpMeter {
+    board: Arc<StatusBoard>,
+    account: AccountId,
+    log_every: Duration,
+    started: Instant,
+    first_ledger: Option<u32>,
+    last_log: Option<Instant>,
+    records: u64,
+}
+
+impl CatchUpMeter {
+    pub fn new(board: Arc<StatusBoard>, account: AccountId) -> CatchUpMeter {
+        CatchUpMeter {
+            board,
+            account,
+            log_every: Duration::from_secs(5),
+            started: Instant::now(),
+            first_ledger: None,
+            last_log: None,
+            records: 0,
+        }
+    }
+
+    pub fn log_every(mut self, every: Duration) -> Self {
+        self.log_every = every;
+        self
+    }
+
+    /// `records` handled since the last call; `ledger` reached; Horizon's `latest_ledger`.
+    pub fn observe(&mut self, records: u64, ledger: u32, latest_ledger: u32) -> CatchUpProgress {
+        self.records += records;
+        let first = *self.first_ledger.get_or_insert(ledger);
+        let elapsed = self.started.elapsed().as_secs_f64().max(1e-3);
+        let rate = self.records as f64 / elapsed;
+        let ledgers_done = ledger.saturating_sub(first) as f64;
+        let ledgers_left = latest_ledger.saturating_sub(ledger) as f64;
+        let eta_seconds = (ledgers_done > 0.0).then(|| ledgers_left / (ledgers_done / elapsed));
+        let progress = CatchUpProgress {
+            records: self.records,
+            ledger,
+            latest_ledger,
+            rate,
+            eta_seconds,
+        };
+        self.board
+            .set_catch_up(self.account, Some(progress.clone()));
+        let due = self.last_log.is_none_or(|t| t.elapsed() >= self.log_every);
+        if due {
+            self.last_log = Some(Instant::now());
+            tracing::info!(
+                account = %self.account,
+                records = self.records,
+                ledger,
+                latest_ledger,
+                rate = format!("{rate:.1}/s"),
+                eta_seconds = eta_seconds.map(|e| e.round()),
+                "catching up"
+            );
+        }
+        progress
+    }
+
+    /// Caught up: clears the progress and logs a summary.
+    pub fn finish(&mut self) {
+        self.board.set_catch_up(self.account, None);
+        if self.records > 0 {
+            tracing::info!(
+                account = %self.account,
+                records = self.records,
+                seconds = self.started.elapsed().as_secs(),
+                "caught up"
+            );
+        }
+    }
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account() -> AccountId {
+        "GAAZI4TCR3TY5OJHCTJC2A4QSY6CJWJH5IAJTGKIN2ER7LBNVKOCCWN7"
+            .parse()
+            .unwrap()
+    }
+
+    #[test]
+    fn roles_show_in_status() {
+        let board = StatusBoard::new([account()]);
+        assert_eq!(board.accounts()[0].state, "standby");
+        assert_eq!(board.leading(), (0, 1));
+        board.set_role(account(), Role::Leading);
+        assert_eq!(board.accounts()[0].state, "starting");
+        board.set_role(account(), Role::Halted { reason: "x".into() });
+        assert!(board.accounts()[0].is_halted());
+        assert_eq!(board.leading(), (1, 1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn catch_up_meter_estimates() {
+        let board = StatusBoard::new([account()]);
+        let mut meter = CatchUpMeter::new(board.clone(), account());
+        meter.observe(100, 1000, 2000);
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let p = meter.observe(100, 1100, 2000);
+        assert_eq!(p.records, 200);
+        // 100 ledgers in 10 s, 900 left: 90 s.
+        let eta = p.eta_seconds.unwrap();
+        assert!((eta - 90.0).abs() < 1.0, "{eta}");
+        assert!(board.accounts()[0].catch_up.is_some());
+        meter.finish();
+        assert!(board.accounts()[0].catch_up.is_none());
+    }
+}

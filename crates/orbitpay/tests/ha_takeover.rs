@@ -1,0 +1,216 @@
+//! Two `orbitpay serve` processes on one database, the leader killed with SIGKILL: the other
+//! takes the account over from the stored cursor, and every payment is credited exactly once
+//! (nothing lost, nothing doubled). Real binaries, real ingestion, the Horizon simulator.
+
+mod serve_support;
+
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use orbitpay::config::now_token;
+use orbitpay_core::Asset;
+use orbitpay_horizon_sim::{HorizonSim, Op, Tx, derive_account, stroops};
+use orbitpay_testkit::TestDb;
+use serde_json::Value;
+use serve_support::*;
+
+struct Daemon {
+    child: Child,
+    files: DaemonFiles,
+}
+
+impl Daemon {
+    fn socket(&self) -> std::path::PathBuf {
+        self.files.path("admin.sock")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(db: &TestDb, horizon: &str, account: &str, start_cursor: i64) -> Daemon {
+    let files = DaemonFiles::new();
+    let (_, pw) = split_password(db.url());
+    let config = files.write_config(
+        db.url(),
+        &pw.unwrap_or_default(),
+        horizon,
+        &[],
+        &format!(
+            "[[accounts]]\naddress = \"{account}\"\nstart_cursor = \"{start_cursor}\"\n\n\
+             [log]\nformat = \"json\"\nlevel = \"info\"\n"
+        ),
+    );
+    // `accounts = []` from write_config plus [[accounts]] would clash: drop the empty list.
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("accounts = []\n", "");
+    std::fs::write(&config, text).unwrap();
+    let mut notify = NotifySocket::bind(files.path("notify.sock"));
+    let child = orbitpay_command(&["serve", "--config", config.to_str().unwrap()])
+        .env("NOTIFY_SOCKET", &notify.path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(
+        notify
+            .wait_for(Duration::from_secs(60), |l| l == "READY=1")
+            .is_some(),
+        "daemon not ready"
+    );
+    Daemon { child, files }
+}
+
+async fn get_json(socket: &std::path::Path, path: &str) -> Value {
+    let (status, body) = http(socket, "GET", path, None).await;
+    assert_eq!(status, 200, "{path}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+async fn create_session(socket: &std::path::Path, amount: &str) -> Value {
+    let body = format!(r#"{{"amount":"{amount}","asset":"native"}}"#);
+    let mut stream = tokio::net::UnixStream::connect(socket).await.unwrap();
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let request = format!(
+        "POST /v1/sessions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nIdempotency-Key: {}\r\nContent-Length: {}\r\n\r\n{body}",
+        uuid::Uuid::new_v4(),
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 201"), "{response}");
+    let json = response.split_once("\r\n\r\n").unwrap().1;
+    serde_json::from_str(json).unwrap()
+}
+
+fn memo_id(session: &Value) -> u64 {
+    session["payment_instructions"]["memo"]["value"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+async fn leads(d: &Daemon) -> bool {
+    let status = get_json(&d.socket(), "/v1/status").await;
+    status["accounts"][0]["state"]
+        .as_str()
+        .is_some_and(|s| s != "standby" && s != "stopped")
+}
+
+async fn wait_paid(socket: &std::path::Path, id: &str, within: Duration) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let s = get_json(socket, &format!("/v1/sessions/{id}")).await;
+        if s["status"] == "paid" {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "session {id} not paid: {s}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_standby_takes_over_a_killed_leader_and_nothing_is_lost_or_doubled() {
+    let db = TestDb::new().await;
+    let sim = HorizonSim::with_seed(21);
+    let shop = derive_account(21, 0);
+    let payer = derive_account(21, 1);
+    sim.register_account(shop);
+    let horizon = sim.serve("127.0.0.1:0").await.unwrap();
+    let start_at = now_token(sim.latest_ledger());
+
+    let first = start(&db, horizon.base_url(), &shop.to_string(), start_at);
+    let second = start(&db, horizon.base_url(), &shop.to_string(), start_at);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (mut leader, standby) = loop {
+        match (leads(&first).await, leads(&second).await) {
+            (true, false) => break (first, second),
+            (false, true) => break (second, first),
+            _ => {
+                assert!(Instant::now() < deadline, "no single leader");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+
+    let pay = |memo: u64, amount: i64| {
+        sim.close_ledger(vec![Tx::new(payer).memo_id(memo).op(Op::payment(
+            payer,
+            shop,
+            Asset::Native,
+            stroops(amount),
+        ))])
+    };
+
+    // Both instances serve the admin API.
+    let one = create_session(&leader.socket(), "5").await;
+    let two = create_session(&standby.socket(), "7").await;
+    let one_id = one["id"].as_str().unwrap().to_owned();
+    let two_id = two["id"].as_str().unwrap().to_owned();
+    pay(memo_id(&one), 50_000_000);
+    wait_paid(&standby.socket(), &one_id, Duration::from_secs(20)).await;
+
+    // The leader dies hard, maybe in the middle of handling these; payments keep arriving.
+    let three = create_session(&standby.socket(), "3").await;
+    let three_id = three["id"].as_str().unwrap().to_owned();
+    pay(memo_id(&three), 10_000_000);
+    pay(memo_id(&three), 20_000_000);
+    leader.child.kill().unwrap();
+    leader.child.wait().unwrap();
+    pay(memo_id(&two), 30_000_000);
+    pay(memo_id(&one), 50_000_000); // a duplicate: recorded, not credited
+    pay(memo_id(&two), 40_000_000);
+
+    let took_over = Instant::now();
+    let two_now = wait_paid(&standby.socket(), &two_id, Duration::from_secs(30)).await;
+    assert!(took_over.elapsed() < Duration::from_secs(25));
+    assert!(leads(&standby).await);
+    assert_eq!(two_now["amount_received"], "7.0000000");
+    let three_now = wait_paid(&standby.socket(), &three_id, Duration::from_secs(10)).await;
+    assert_eq!(three_now["amount_received"], "3.0000000");
+    let one_now = get_json(&standby.socket(), &format!("/v1/sessions/{one_id}")).await;
+    assert_eq!(one_now["amount_received"], "5.0000000");
+
+    // Exactly once, in the database: 5 credited operations, 1 unmatched (already_paid).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let unmatched = loop {
+        let page = get_json(&standby.socket(), "/v1/payments/unmatched").await;
+        let rows = page["data"].as_array().cloned().unwrap_or_default();
+        if !rows.is_empty() || Instant::now() > deadline {
+            break rows;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(unmatched.len(), 1, "{unmatched:?}");
+    assert_eq!(unmatched[0]["reason"], "already_paid");
+    {
+        use diesel::sql_types::BigInt;
+        use diesel_async::RunQueryDsl as _;
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let mut conn = db.conn().await;
+        let ops: N = diesel::sql_query("SELECT count(*) AS n FROM payment_operations")
+            .get_result(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(ops.n, 5);
+    }
+
+    // The survivor stops cleanly.
+    let mut standby = standby;
+    signal(&standby.child, "TERM");
+    let status = wait_exit(&mut standby.child, Duration::from_secs(15)).unwrap();
+    assert!(status.success());
+    horizon.shutdown().await;
+}

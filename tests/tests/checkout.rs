@@ -1,0 +1,213 @@
+//! A merchant's checkout, end to end: sessions created over the admin socket, paid on the
+//! (simulated) ledger, confirmed by the stream or by a client-reported hash, with retries and
+//! duplicates along the way.
+
+use std::time::Duration;
+
+use orbitpay::config::{Config, WatchedAccount, now_token};
+use orbitpay::notify::Notifier;
+use orbitpay::serve::{self, ServeOptions};
+use orbitpay_cli::{ApiResponse, Client};
+use orbitpay_core::{AccountId, Asset, MuxedAccount};
+use orbitpay_horizon_sim::{HorizonSim, Op, SimConfig, Tx, derive_account, units};
+use orbitpay_testkit::TestDb;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+struct Shop {
+    client: Client,
+    sim: HorizonSim,
+    shop: AccountId,
+    payer: AccountId,
+}
+
+impl Shop {
+    async fn create(&self, key: &str, amount: &str) -> Value {
+        let r = self
+            .client
+            .post_json(
+                "/v1/sessions",
+                &[("Idempotency-Key", key)],
+                &json!({ "amount": amount, "asset": "native" }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+        r.json().unwrap()
+    }
+
+    fn pay(&self, session: &Value, whole_units: i64) -> String {
+        let reference: u64 = session["reference"].as_str().unwrap().parse().unwrap();
+        let to = MuxedAccount::new(self.shop, reference);
+        let op = Op::payment(self.payer, to, Asset::Native, units(whole_units));
+        self.sim.close_ledger(vec![Tx::new(self.payer).op(op)]).txs[0]
+            .hash
+            .clone()
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let r = self.client.get(path).await.unwrap();
+        assert_eq!(
+            r.status,
+            200,
+            "{path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        r.json().unwrap()
+    }
+
+    async fn report(&self, id: &str, key: &str, tx_hash: &str) -> ApiResponse {
+        let path = format!("/v1/sessions/{id}/payments");
+        self.client
+            .post_json(
+                &path,
+                &[("Idempotency-Key", key)],
+                &json!({ "tx_hash": tx_hash }),
+            )
+            .await
+            .unwrap()
+    }
+
+    async fn wait_status(&self, id: &str, status: &str) -> Value {
+        for _ in 0..200 {
+            let s = self.get(&format!("/v1/sessions/{id}")).await;
+            if s["status"] == status {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "session {id} never became {status}: {}",
+            self.get(&format!("/v1/sessions/{id}")).await
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkout_from_session_to_paid_through_the_running_daemon() {
+    let db = TestDb::new().await;
+    let seed = 4242;
+    let sim = HorizonSim::new(SimConfig {
+        seed,
+        ..SimConfig::default()
+    });
+    let (shop, payer) = (derive_account(seed, 0), derive_account(seed, 1));
+    sim.register_account(shop);
+    sim.register_account(payer);
+    let horizon = sim.serve("127.0.0.1:0").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+
+    let mut config = Config::default();
+    config.database.url = db.url().to_owned();
+    config.database.pool_size = 4;
+    config.horizon.url = horizon.base_url().to_owned();
+    let mut account = WatchedAccount::new(shop.to_string());
+    account.start_cursor = Some(now_token(sim.latest_ledger()).to_string());
+    config.accounts = vec![account];
+    config.admin.socket = dir.path().join("admin.sock");
+    config.admin.confirm_wait = Duration::from_secs(1);
+    config.ingest.leader_retry = Duration::from_millis(200);
+    config.validate().unwrap();
+
+    let shutdown = CancellationToken::new();
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let options = ServeOptions {
+        notifier: Notifier::Off,
+        shutdown: shutdown.clone(),
+        handle_signals: false,
+        wiring: None,
+        on_ready: Some(ready_tx),
+        watchdog_interval: None,
+    };
+    let daemon = tokio::spawn(serve::run(config, options));
+    let ready = tokio::time::timeout(Duration::from_secs(30), ready_rx)
+        .await
+        .unwrap()
+        .unwrap();
+    let shop = Shop {
+        client: Client::new(&ready.admin_socket).unwrap(),
+        sim,
+        shop,
+        payer,
+    };
+
+    // Paid by the stream.
+    let a = shop.create("checkout-a", "10").await;
+    let a_id = a["id"].as_str().unwrap();
+    shop.pay(&a, 10);
+    let paid = shop.wait_status(a_id, "paid").await;
+    assert_eq!(paid["amount_received"], "10.0000000");
+    assert_eq!(paid["payments"].as_array().unwrap().len(), 1);
+
+    // Reported by the checkout with the wallet's hash; the retry replays the stored answer.
+    let b = shop.create("checkout-b", "3").await;
+    let b_id = b["id"].as_str().unwrap();
+    let hash = shop.pay(&b, 3);
+    let first = shop.report(b_id, "report-b", &hash).await;
+    assert_eq!(
+        first.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&first.body)
+    );
+    assert_eq!(first.json().unwrap()["status"], "paid");
+    let retry = shop.report(b_id, "report-b", &hash).await;
+    assert_eq!(
+        (retry.status, &retry.body),
+        (200, &first.body),
+        "replayed byte for byte"
+    );
+    let b_now = shop.wait_status(b_id, "paid").await;
+    assert_eq!(
+        b_now["payments"].as_array().unwrap().len(),
+        1,
+        "stream and report credit once"
+    );
+
+    // A hash that is not on the ledger releases the claim.
+    let c = shop.create("checkout-c", "1").await;
+    let c_id = c["id"].as_str().unwrap();
+    let missing = "ab".repeat(32);
+    let released = shop.report(c_id, "report-c", &missing).await;
+    assert_eq!(released.status, 201);
+    assert_eq!(released.json().unwrap()["status"], "pending");
+
+    // A duplicate payment to the paid session is recorded, not credited.
+    shop.pay(&a, 10);
+    let mut unmatched = Value::Null;
+    for _ in 0..200 {
+        unmatched = shop.get("/v1/payments/unmatched").await;
+        if unmatched.to_string().contains("already_paid") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(unmatched.to_string().contains(a_id), "{unmatched}");
+    assert_eq!(
+        shop.get(&format!("/v1/sessions/{a_id}")).await["amount_received"],
+        "10.0000000"
+    );
+
+    let events = shop.get("/v1/events?limit=100").await.to_string();
+    for event in [
+        "session.created",
+        "session.processing",
+        "session.paid",
+        "session.released",
+        "session.late_payment",
+    ] {
+        assert!(events.contains(event), "{event} missing from the feed");
+    }
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(30), daemon)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        !ready.admin_socket.exists(),
+        "the socket is removed on a clean stop"
+    );
+    horizon.shutdown().await;
+}

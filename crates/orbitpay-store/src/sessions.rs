@@ -105,29 +105,10 @@ pub async fn find_by_reference(
         .transpose()
 }
 
-/// Like [`find_by_reference`], and locks the row until the transaction ends.
+/// Locks a session by id until the transaction ends.
 ///
-/// `FOR NO KEY UPDATE`, not `FOR UPDATE`: inserting a payment or outbox event
-/// that references the session takes a KEY SHARE lock, which `FOR UPDATE`
-/// would block.
-pub async fn lock_by_reference(
-    conn: &mut AsyncPgConnection,
-    account: &AccountId,
-    reference: Reference,
-) -> Result<Option<Session>, StoreError> {
-    sessions::table
-        .filter(sessions::account.eq(account.to_string()))
-        .filter(sessions::reference.eq(U64Numeric::from(reference)))
-        .select(SessionRow::as_select())
-        .for_no_key_update()
-        .first(conn)
-        .await
-        .optional()?
-        .map(Session::try_from)
-        .transpose()
-}
-
-/// Locks a session by id; see [`lock_by_reference`].
+/// `FOR NO KEY UPDATE`, not `FOR UPDATE`: inserting a payment or outbox event that references
+/// the session takes a KEY SHARE lock, which `FOR UPDATE` would block.
 pub async fn lock(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<Session>, StoreError> {
     sessions::table
         .find(id)

@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use orbitpay::config::{Config, WatchedAccount, now_token};
-use orbitpay::notify::Notifier;
 use orbitpay::serve::{self, ServeOptions};
 use orbitpay_cli::{ApiResponse, Client};
 use orbitpay_core::{AccountId, Asset, MuxedAccount};
@@ -112,12 +111,8 @@ async fn a_checkout_from_session_to_paid_through_the_running_daemon() {
     let shutdown = CancellationToken::new();
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let options = ServeOptions {
-        notifier: Notifier::Off,
-        shutdown: shutdown.clone(),
-        handle_signals: false,
-        wiring: None,
         on_ready: Some(ready_tx),
-        watchdog_interval: None,
+        ..ServeOptions::embedded(shutdown.clone())
     };
     let daemon = tokio::spawn(serve::run(config, options));
     let ready = tokio::time::timeout(Duration::from_secs(30), ready_rx)

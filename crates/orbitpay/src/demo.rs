@@ -26,7 +26,6 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, LogConfig, LogFormat, Secret, WatchedAccount, now_token};
-use crate::notify::Notifier;
 use crate::serve::{self, ServeOptions};
 
 const LOCAL_SERVER: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -108,12 +107,8 @@ async fn run_daemon_and_steps(
     let shutdown = CancellationToken::new();
     let (ready_tx, ready_rx) = oneshot::channel();
     let options = ServeOptions {
-        notifier: Notifier::Off,
-        shutdown: shutdown.clone(),
-        handle_signals: false,
-        wiring: None,
         on_ready: Some(ready_tx),
-        watchdog_interval: None,
+        ..ServeOptions::embedded(shutdown.clone())
     };
     let mut daemon = tokio::spawn(serve::run(config, options));
     let steps = async {

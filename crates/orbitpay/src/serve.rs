@@ -84,6 +84,19 @@ impl Default for ServeOptions {
     }
 }
 
+impl ServeOptions {
+    /// A daemon embedded in another program (the demo, tests): no systemd, no signal handling,
+    /// stopped through `shutdown`.
+    pub fn embedded(shutdown: CancellationToken) -> Self {
+        ServeOptions {
+            notifier: Notifier::Off,
+            shutdown,
+            handle_signals: false,
+            ..ServeOptions::default()
+        }
+    }
+}
+
 /// Handed to [`ServeOptions::on_ready`].
 #[derive(Clone)]
 pub struct ReadyInfo {

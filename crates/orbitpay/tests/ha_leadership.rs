@@ -12,7 +12,6 @@ use std::time::Duration;
 use diesel::sql_types::{BigInt, Integer};
 use orbitpay::config::{Config, Secret, StartCursor, WatchedAccount};
 use orbitpay::leader::{AccountIngest, lock_key};
-use orbitpay::notify::Notifier;
 use orbitpay::serve::{self, ReadyInfo, ServeOptions, Wiring};
 use orbitpay::status::Role;
 use orbitpay_core::AccountId;
@@ -71,16 +70,13 @@ async fn start(db: &TestDb, probe: Arc<Probe>) -> Instance {
     let (ready_tx, ready_rx) = oneshot::channel();
     let shutdown = CancellationToken::new();
     let options = ServeOptions {
-        notifier: Notifier::Off,
-        shutdown: shutdown.clone(),
-        handle_signals: false,
         wiring: Some(Box::new(move |ctx| {
             let mut wiring = Wiring::production(ctx)?;
             wiring.ingest = Arc::new(ProbeIngest(probe));
             Ok(wiring)
         })),
         on_ready: Some(ready_tx),
-        watchdog_interval: None,
+        ..ServeOptions::embedded(shutdown.clone())
     };
     let task = tokio::spawn(serve::run(c, options));
     let ready = tokio::time::timeout(Duration::from_secs(30), ready_rx)
@@ -220,16 +216,12 @@ async fn a_failed_ingestion_releases_the_lead_and_is_retried() {
     let shutdown = CancellationToken::new();
     let ingest_probe = probe.clone();
     let options = ServeOptions {
-        notifier: Notifier::Off,
-        shutdown: shutdown.clone(),
-        handle_signals: false,
         wiring: Some(Box::new(move |ctx| {
             let mut wiring = Wiring::production(ctx)?;
             wiring.ingest = Arc::new(FailOnce(ingest_probe));
             Ok(wiring)
         })),
-        on_ready: None,
-        watchdog_interval: None,
+        ..ServeOptions::embedded(shutdown.clone())
     };
     let task = tokio::spawn(serve::run(c, options));
     eventually(Duration::from_secs(10), "the retry to ingest", || {

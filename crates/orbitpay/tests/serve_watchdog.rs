@@ -67,8 +67,6 @@ async fn pings_after_warmup(wedge: bool) -> usize {
     let shutdown = CancellationToken::new();
     let options = ServeOptions {
         notifier: Notifier::Channel(tx),
-        shutdown: shutdown.clone(),
-        handle_signals: false,
         wiring: Some(Box::new(move |ctx| {
             let liveness = ctx.liveness.clone();
             let mut wiring = Wiring::production(ctx)?;
@@ -77,6 +75,7 @@ async fn pings_after_warmup(wedge: bool) -> usize {
         })),
         on_ready: Some(ready_tx),
         watchdog_interval: Some(Duration::from_millis(100)),
+        ..ServeOptions::embedded(shutdown.clone())
     };
     let daemon = tokio::spawn(serve::run(config(&db, dir.path()), options));
     let ready = tokio::time::timeout(Duration::from_secs(30), ready_rx)

@@ -475,6 +475,34 @@ fn page_params(
     })
 }
 
+/// A HAL page of operation records (account payments and transaction payments alike), and the
+/// latest ledger for the response headers.
+fn ops_page(
+    base: &str,
+    ledger: &Ledger,
+    refs: &[PaymentRef],
+    path: &str,
+    q: &[(String, String)],
+    p: &PageParams,
+) -> (String, u32) {
+    let records: Vec<_> = refs
+        .iter()
+        .map(|r| render::op_record(base, ledger, r, p.join_tx))
+        .collect();
+    let spec = render::PageSpec {
+        base,
+        path,
+        params: q,
+        cursor: &p.cursor,
+        asc: p.asc,
+        limit: p.limit,
+    };
+    (
+        to_pretty(&render::page(&spec, first_last(refs), records)),
+        ledger.latest,
+    )
+}
+
 fn first_last(refs: &[PaymentRef]) -> Option<(String, String)> {
     Some((
         refs.first()?.toid.to_string(),
@@ -547,23 +575,7 @@ async fn account_payments(
             return stream_response(&st, base, account, p, fault);
         }
         let refs = ledger.account_page(&account, p.after, p.asc, p.limit, p.include_failed);
-        let records: Vec<_> = refs
-            .iter()
-            .map(|r| render::op_record(&base, &ledger, r, p.join_tx))
-            .collect();
-        let page = render::page(
-            &render::PageSpec {
-                base: &base,
-                path: uri.path(),
-                params: &q,
-                cursor: &p.cursor,
-                asc: p.asc,
-                limit: p.limit,
-            },
-            first_last(&refs),
-            records,
-        );
-        (to_pretty(&page), ledger.latest)
+        ops_page(&base, &ledger, &refs, uri.path(), &q, &p)
     };
     rest_response(&st, text, latest, HAL, fault)
 }
@@ -640,23 +652,7 @@ async fn transaction_payments(
             refs.reverse();
         }
         refs.truncate(p.limit);
-        let records: Vec<_> = refs
-            .iter()
-            .map(|r| render::op_record(&base, &l, r, p.join_tx))
-            .collect();
-        let page = render::page(
-            &render::PageSpec {
-                base: &base,
-                path: uri.path(),
-                params: &q,
-                cursor: &p.cursor,
-                asc: p.asc,
-                limit: p.limit,
-            },
-            first_last(&refs),
-            records,
-        );
-        (to_pretty(&page), l.latest)
+        ops_page(&base, &l, &refs, uri.path(), &q, &p)
     };
     rest_response(&st, text, latest, HAL, fault)
 }

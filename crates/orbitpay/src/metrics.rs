@@ -251,6 +251,15 @@ pub fn refresh_accounts(board: &StatusBoard) {
             .absolute(s.reconnects);
         metrics::counter!("orbitpay_stream_stalls_total", "account" => label.clone())
             .absolute(s.stalls);
-        metrics::counter!("orbitpay_stream_errors_total", "account" => label).absolute(s.errors);
+        metrics::counter!("orbitpay_stream_errors_total", "account" => label.clone())
+            .absolute(s.errors);
+        metrics::counter!("orbitpay_stream_gaps_detected_total", "account" => label.clone())
+            .absolute(s.gaps_detected);
+        // 1 while the cursor is older than the source's retained history (records may be
+        // missing) or ahead of its latest ledger (the network was reset; ingestion halted).
+        let flag = |on: bool| if on { 1.0 } else { 0.0 };
+        metrics::gauge!("orbitpay_stream_retention_gap", "account" => label.clone())
+            .set(flag(s.gap));
+        metrics::gauge!("orbitpay_stream_network_reset", "account" => label).set(flag(s.reset));
     }
 }

@@ -170,10 +170,15 @@ impl Matcher {
             .map(|(record, intent)| Item { record, intent })
             .collect();
         // No cursor: the stream owns it, and will find these operations already handled.
-        with_retry!(self, |conn| settlement::settle(
+        let settled = with_retry!(self, |conn| settlement::settle(
             conn, &account, &items, None
         ))?;
         let current = self.current(session.id).await?;
+        if settled.blocked.is_some() {
+            // An earlier operation waits on another claim, so the operations after it (perhaps
+            // ours) were not looked at: not a verdict. The stream settles them in order.
+            return Ok(Confirmation::Undecided(current));
+        }
         if current.processing.is_some_and(|c| c.tx_hash == tx_hash) {
             return self
                 .release(&current, tx_hash, "transaction does not pay this session")

@@ -239,3 +239,41 @@ async fn horizon_unavailable_leaves_the_session_processing_and_the_background_fi
     let paid = wait_for(&f, &s, SessionStatus::Paid).await;
     assert_eq!(paid.amount_received, amount("5"));
 }
+
+#[tokio::test]
+async fn a_reported_transaction_is_not_released_when_an_earlier_operation_waits_on_another_claim() {
+    let f = Fixture::new().await;
+    let held = f.session(Asset::Native, "1", 20).await;
+    let ours = f.session(Asset::Native, "1", 21).await;
+    {
+        let mut conn = f.db.conn().await;
+        orbitpay_store::settlement::claim_reported(&mut conn, held.id, hash(777))
+            .await
+            .unwrap();
+    }
+    let ops = [20, 21].map(|r| {
+        Op::payment(
+            payer(),
+            MuxedAccount::new(f.account, r),
+            Asset::Native,
+            units(1),
+        )
+    });
+    let closed = f.sim.close_ledger(vec![Tx::new(payer()).ops(ops)]);
+    let tx: TxHash = closed.txs[0].hash.parse().unwrap();
+
+    let outcome = f
+        .matcher
+        .report_tx(ours.id, tx, Duration::from_millis(600))
+        .await
+        .unwrap();
+    let ReportOutcome::Processing(s) = outcome else {
+        panic!("must not be released: {outcome:?}")
+    };
+    assert_eq!(s.status, SessionStatus::Processing);
+    assert_eq!(
+        f.count("SELECT count(*) FROM outbox_events WHERE event_type = 'session.released'")
+            .await,
+        0
+    );
+}

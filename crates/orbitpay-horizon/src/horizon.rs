@@ -202,9 +202,11 @@ impl HorizonSource {
     }
 
     /// Fills an `account_merge`'s amount from its `account_credited` effect. Leaves `None`
-    /// when the effect cannot be had: the matcher then holds the record as uninterpretable
-    /// rather than guessing.
-    async fn fill_merge_amount(&self, rec: &mut LedgerRecord) {
+    /// only when Horizon answered and has no such effect (the matcher then records the merge
+    /// as uninterpretable rather than guessing). When the effects cannot be fetched, the error
+    /// fails the page or ends the stream, so the follower retries from its cursor: a passing
+    /// outage must never turn a credit into a permanent "unsupported".
+    async fn fill_merge_amount(&self, rec: &mut LedgerRecord) -> Result<(), SourceError> {
         let op_id = rec.op_id;
         let Operation::AccountMerge {
             into,
@@ -212,24 +214,19 @@ impl HorizonSource {
             ..
         } = &mut rec.operation
         else {
-            return;
+            return Ok(());
         };
-        let Some(into) = into.account() else { return };
-        for attempt in 0..2u32 {
-            match self.merge_credit(op_id, &into).await {
-                Ok(found) => {
-                    if found.is_none() {
-                        tracing::warn!(op_id, tx_hash = %rec.tx_hash, "account_merge without an account_credited effect for its destination");
-                    }
-                    *amount = found;
-                    return;
-                }
-                Err(e) => {
-                    tracing::warn!(op_id, tx_hash = %rec.tx_hash, attempt, error = %e, "cannot fetch account_merge effects");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
+        let Some(into) = into.account() else {
+            return Ok(());
+        };
+        let found = self.merge_credit(op_id, &into).await.inspect_err(|e| {
+            tracing::warn!(op_id, tx_hash = %rec.tx_hash, error = %e, "cannot fetch account_merge effects");
+        })?;
+        if found.is_none() {
+            tracing::warn!(op_id, tx_hash = %rec.tx_hash, "account_merge without an account_credited effect for its destination");
         }
+        *amount = found;
+        Ok(())
     }
 
     async fn merge_credit(
@@ -256,16 +253,19 @@ impl HorizonSource {
             .and_then(|a| Amount::from_str(a).ok()))
     }
 
-    async fn records_of(&self, values: Vec<Value>) -> Vec<crate::source::FetchedRecord> {
+    async fn records_of(
+        &self,
+        values: Vec<Value>,
+    ) -> Result<Vec<crate::source::FetchedRecord>, SourceError> {
         let mut out = Vec::with_capacity(values.len());
         for v in values {
             let mut r = record_from_value(v, None);
             if let Ok(rec) = &mut r {
-                self.fill_merge_amount(rec).await;
+                self.fill_merge_amount(rec).await?;
             }
             out.push(r);
         }
-        out
+        Ok(out)
     }
 }
 
@@ -302,7 +302,7 @@ impl LedgerSource for HorizonSource {
         );
         let page: Page<Value> = self.get_json(url).await?;
         let next_cursor = page.next_cursor();
-        let records = self.records_of(page.embedded.records).await;
+        let records = self.records_of(page.embedded.records).await?;
         Ok(PaymentsPage {
             records,
             next_cursor,
@@ -365,10 +365,11 @@ impl LedgerSource for HorizonSource {
                 let this = this.clone();
                 async move {
                     match item {
-                        Ok(StreamEvent::Record(Ok(mut rec))) => {
-                            this.fill_merge_amount(&mut rec).await;
-                            Ok(StreamEvent::Record(Ok(rec)))
-                        }
+                        // An error item ends the stream; the follower reconnects from its cursor.
+                        Ok(StreamEvent::Record(Ok(mut rec))) => this
+                            .fill_merge_amount(&mut rec)
+                            .await
+                            .map(|()| StreamEvent::Record(Ok(rec))),
                         other => other,
                     }
                 }
@@ -402,8 +403,12 @@ impl LedgerSource for HorizonSource {
             Ok(p) => p,
             Err(e) => return TxLookup::Unavailable(format!("payments of {hex}: {e}")),
         };
+        let fetched = match self.records_of(page.embedded.records).await {
+            Ok(f) => f,
+            Err(e) => return TxLookup::Unavailable(format!("effects of {hex}: {e}")),
+        };
         let mut records = Vec::new();
-        for r in self.records_of(page.embedded.records).await {
+        for r in fetched {
             match r {
                 Ok(rec) => records.push(rec),
                 // A lookup that silently dropped an operation could under-credit.

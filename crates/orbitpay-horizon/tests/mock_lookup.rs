@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::*;
 use mockito::{Matcher, ServerGuard};
 use orbitpay_core::{Amount, Operation, TxHash, toid};
-use orbitpay_horizon::{HorizonSource, LedgerSource, TxLookup};
+use orbitpay_horizon::{HorizonSource, LedgerSource, SourceError, TxLookup};
 use serde_json::json;
 
 const HASH: &str = "a434302ea03b42dd00614e258e6b7cdce5dc8a9d7381b1cba8844b75df4f1486";
@@ -221,10 +221,12 @@ async fn account_merge_amount_comes_from_the_account_credited_effect() {
         .with_body(effects.to_string())
         .create_async()
         .await;
+    // Horizon answered, and there is no credit for the destination: a definite `None`.
     let _fx2 = s
         .mock("GET", format!("/operations/{op2}/effects").as_str())
         .match_query(Matcher::Any)
-        .with_status(503)
+        .with_header("content-type", "application/hal+json")
+        .with_body(json!({"_links": {}, "_embedded": {"records": []}}).to_string())
         .create_async()
         .await;
     let page = source(&s).payments_page(&watched(), 1, 200).await.unwrap();
@@ -239,5 +241,38 @@ async fn account_merge_amount_comes_from_the_account_credited_effect() {
     assert_eq!(
         amounts,
         vec![Some(Amount::from_stroops(99_999_900).unwrap()), None]
+    );
+}
+
+#[tokio::test]
+async fn unreachable_merge_effects_fail_the_page_instead_of_degrading_the_record() {
+    let mut s = mockito::Server::new_async().await;
+    let op = toid::encode(3000, 2, 1);
+    let hash = format!("{:064x}", op);
+    let rec = json!({
+        "id": op.to_string(), "paging_token": op.to_string(), "transaction_successful": true,
+        "type": "account_merge", "transaction_hash": hash, "account": PAYER, "into": WATCHED,
+        "transaction": {"hash": hash, "ledger": 3000, "successful": true, "memo_type": "none"}
+    });
+    let _page = s
+        .mock("GET", payments_path().as_str())
+        .match_query(Matcher::Any)
+        .with_header("content-type", "application/hal+json")
+        .with_body(page_json(vec![rec]))
+        .create_async()
+        .await;
+    let _fx = s
+        .mock("GET", format!("/operations/{op}/effects").as_str())
+        .match_query(Matcher::Any)
+        .with_status(503)
+        .create_async()
+        .await;
+    let err = source(&s)
+        .payments_page(&watched(), 1, 200)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, SourceError::Status { status: 503, .. }),
+        "{err:?}"
     );
 }

@@ -159,6 +159,28 @@ async fn a_checkout_from_session_to_paid_through_the_running_daemon() {
         "stream and report credit once"
     );
 
+    // After a partial payment, the pay URI asks only for what is still owed.
+    let d = shop.create("checkout-d", "10").await;
+    let d_id = d["id"].as_str().unwrap();
+    assert!(
+        d["payment_instructions"]["pay_uri"]
+            .as_str()
+            .unwrap()
+            .contains("amount=10.0000000")
+    );
+    shop.pay(&d, 4);
+    let mut partly = Value::Null;
+    for _ in 0..200 {
+        partly = shop.get(&format!("/v1/sessions/{d_id}")).await;
+        if partly["amount_received"] == "4.0000000" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(partly["status"], "pending");
+    let uri = partly["payment_instructions"]["pay_uri"].as_str().unwrap();
+    assert!(uri.contains("amount=6.0000000"), "{uri}");
+
     // A hash that is not on the ledger releases the claim.
     let c = shop.create("checkout-c", "1").await;
     let c_id = c["id"].as_str().unwrap();

@@ -55,8 +55,8 @@ struct Instance {
     _dir: tempfile::TempDir,
 }
 
-async fn start(db: &TestDb, probe: Arc<Probe>) -> Instance {
-    let dir = tempfile::tempdir().unwrap();
+/// An instance watching ACCOUNT; Horizon is unreachable on purpose (ingestion is a probe).
+fn config(db: &TestDb, dir: &std::path::Path) -> Config {
     let (url, pw) = split_password(db.url());
     let mut c = Config::default();
     c.database.url = url;
@@ -64,8 +64,14 @@ async fn start(db: &TestDb, probe: Arc<Probe>) -> Instance {
     c.database.pool_size = 3;
     c.horizon.url = "http://127.0.0.1:9".into();
     c.accounts = vec![WatchedAccount::new(ACCOUNT)];
-    c.admin.socket = dir.path().join("admin.sock");
+    c.admin.socket = dir.join("admin.sock");
     c.ingest.leader_retry = Duration::from_millis(200);
+    c
+}
+
+async fn start(db: &TestDb, probe: Arc<Probe>) -> Instance {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(db, dir.path());
     c.ingest.shutdown_grace = Duration::from_secs(5);
     let (ready_tx, ready_rx) = oneshot::channel();
     let shutdown = CancellationToken::new();
@@ -204,15 +210,7 @@ async fn a_failed_ingestion_releases_the_lead_and_is_retried() {
     let db = TestDb::new().await;
     let probe = Arc::new(Probe::default());
     let dir = tempfile::tempdir().unwrap();
-    let (url, pw) = split_password(db.url());
-    let mut c = Config::default();
-    c.database.url = url;
-    c.database.password = Secret::new(pw.unwrap_or_default());
-    c.database.pool_size = 3;
-    c.horizon.url = "http://127.0.0.1:9".into();
-    c.accounts = vec![WatchedAccount::new(ACCOUNT)];
-    c.admin.socket = dir.path().join("admin.sock");
-    c.ingest.leader_retry = Duration::from_millis(200);
+    let c = config(&db, dir.path());
     let shutdown = CancellationToken::new();
     let ingest_probe = probe.clone();
     let options = ServeOptions {

@@ -251,9 +251,14 @@ impl SessionView {
                     kind: "id".to_owned(),
                     value: session.reference.to_string(),
                 },
+                // What is still owed: after a partial payment, re-scanning must not ask for the
+                // whole amount again.
                 pay_uri: pay_uri(
                     &session.account,
-                    &amount,
+                    &session
+                        .amount
+                        .saturating_sub(session.amount_received)
+                        .to_string(),
                     &session.asset,
                     session.reference,
                     passphrase,

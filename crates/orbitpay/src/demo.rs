@@ -390,36 +390,25 @@ struct DemoDatabase {
 enum Cleanup {
     Drop { admin_url: String, name: String },
     StopCluster { data: PathBuf },
-    Nothing,
 }
 
 impl DemoDatabase {
     async fn provision(dir: &Path) -> anyhow::Result<DemoDatabase> {
         let name = format!("orbitpay_demo_{}", uuid::Uuid::new_v4().simple());
         if let Ok(server) = std::env::var("DATABASE_URL") {
-            return match create_database(&server, &name).await {
-                Ok(url) => Ok(DemoDatabase {
-                    url,
-                    description: format!("{name} (fresh, on DATABASE_URL's server)"),
-                    cleanup: Cleanup::Drop {
-                        admin_url: server,
-                        name,
-                    },
-                }),
-                Err(e) => {
-                    tracing::warn!(
-                        error = format!("{e:#}"),
-                        "cannot create a scratch database; using DATABASE_URL itself"
-                    );
-                    Ok(DemoDatabase {
-                        url: server,
-                        description:
-                            "DATABASE_URL (could not create a scratch database; demo data stays)"
-                                .into(),
-                        cleanup: Cleanup::Nothing,
-                    })
-                }
-            };
+            // Never the database itself: it may hold real sessions, and demo events in its
+            // outbox would reach real webhooks.
+            let url = create_database(&server, &name).await.with_context(|| {
+                format!("cannot create a scratch database {name} on DATABASE_URL's server (the demo never writes into DATABASE_URL's own database)")
+            })?;
+            return Ok(DemoDatabase {
+                url,
+                description: format!("{name} (fresh, on DATABASE_URL's server)"),
+                cleanup: Cleanup::Drop {
+                    admin_url: server,
+                    name,
+                },
+            });
         }
         // ORBITPAY_DEMO_PG=throwaway skips the local server (to exercise the cluster path).
         let local = match std::env::var("ORBITPAY_DEMO_PG").as_deref() {
@@ -486,7 +475,6 @@ impl DemoDatabase {
                     tracing::warn!("could not stop the throwaway PostgreSQL cluster");
                 }
             }
-            Cleanup::Nothing => {}
         }
     }
 }

@@ -7,8 +7,8 @@ use std::str::FromStr;
 
 use crate::account::serde_via_str;
 use crate::{
-    AccountId, Address, Amount, Asset, LedgerRecord, Memo, Operation, Reference, SessionStatus,
-    TxHash,
+    AccountId, Address, Amount, Asset, ContractAmount, LedgerRecord, Memo, Operation, Reference,
+    SessionStatus, TxHash,
 };
 
 /// Money that arrived at the watched account in one operation.
@@ -151,11 +151,9 @@ pub fn interpret(record: &LedgerRecord, watched: &AccountId) -> Interpretation {
             }
             let total = incoming
                 .iter()
-                .try_fold(0i128, |acc, c| acc.checked_add(c.amount.stroops()));
-            match total
-                .and_then(|t| i64::try_from(t).ok())
-                .and_then(|t| Amount::from_stroops(t).ok())
-            {
+                .try_fold(0i128, |acc, c| acc.checked_add(c.amount.stroops()))
+                .and_then(|t| ContractAmount::from_stroops(t).ok());
+            match total.and_then(|t| Amount::try_from(t).ok()) {
                 Some(amount) => credit(amount, first.asset.clone(), first.from, muxed(first)),
                 None => Uninterpretable {
                     reason: "contract transfer amount out of range".into(),

@@ -47,11 +47,9 @@ pub fn parse_token(s: &str) -> Option<i64> {
 
 /// A u64 id (muxed id, memo id): decimal digits only. `u64::from_str` would accept `+1`.
 pub fn parse_u64(s: &str) -> Result<u64, String> {
-    if s.is_empty() || s.len() > 20 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("{:?} is not a decimal u64", excerpt(s)));
-    }
-    s.parse::<u64>()
-        .map_err(|_| format!("{:?} is out of u64 range", excerpt(s)))
+    s.parse::<orbitpay_core::Reference>()
+        .map(|r| r.0)
+        .map_err(|e| e.to_string())
 }
 
 /// Converts one record's raw JSON (an SSE `data:` line). `sse_id` is the event's `id:`.

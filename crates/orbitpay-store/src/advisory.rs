@@ -34,20 +34,3 @@ pub async fn unlock(conn: &mut AsyncPgConnection, key: i64) -> Result<bool, Stor
         .await?;
     Ok(row.locked)
 }
-
-/// Whether any session currently holds the advisory lock `key` (for status and tests).
-pub async fn is_held(conn: &mut AsyncPgConnection, key: i64) -> Result<bool, StoreError> {
-    // Single-key (bigint) advisory locks appear in pg_locks as classid = high 32 bits,
-    // objid = low 32 bits, objsubid = 1.
-    let row: Locked = diesel::sql_query(
-        "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted \
-         AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-         AND objsubid = 1 \
-         AND classid::bigint = (($1 >> 32) & 4294967295) \
-         AND objid::bigint = ($1 & 4294967295)) AS locked",
-    )
-    .bind::<BigInt, _>(key)
-    .get_result(conn)
-    .await?;
-    Ok(row.locked)
-}

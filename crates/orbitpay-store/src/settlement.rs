@@ -143,17 +143,17 @@ impl Work {
             }
         }
         let op_ids: Vec<i64> = items.iter().map(|i| i.record.op_id).collect();
-        let credited: Vec<i64> = payment_operations::table
+        let handled: Vec<i64> = payment_operations::table
             .filter(payment_operations::op_id.eq_any(&op_ids))
             .select(payment_operations::op_id)
+            .union_all(
+                unmatched_payments::table
+                    .filter(unmatched_payments::op_id.eq_any(&op_ids))
+                    .select(unmatched_payments::op_id),
+            )
             .load(conn)
             .await?;
-        let recorded: Vec<i64> = unmatched_payments::table
-            .filter(unmatched_payments::op_id.eq_any(&op_ids))
-            .select(unmatched_payments::op_id)
-            .load(conn)
-            .await?;
-        let handled = credited.into_iter().chain(recorded).collect();
+        let handled = handled.into_iter().collect();
         Ok(Work {
             sessions,
             handled,
@@ -214,6 +214,11 @@ pub async fn claim(
                 continue;
             };
             if !work.first_time(item.record.op_id) {
+                continue;
+            }
+            // Only a pending or processing session can be claimed or block the batch; the
+            // rest is settle's to decide.
+            if session.status.is_terminal() {
                 continue;
             }
             match decide(conn, &session, credit, item.record.tx_hash).await? {

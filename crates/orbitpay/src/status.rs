@@ -196,11 +196,6 @@ impl CatchUpMeter {
         }
     }
 
-    pub fn log_every(mut self, every: Duration) -> Self {
-        self.log_every = every;
-        self
-    }
-
     /// `records` handled since the last call; `ledger` reached; Horizon's `latest_ledger`.
     pub fn observe(&mut self, records: u64, ledger: u32, latest_ledger: u32) -> CatchUpProgress {
         self.records += records;

@@ -50,10 +50,6 @@ pub struct KeyGuard {
 pub(crate) struct KeyCompleted;
 
 impl KeyGuard {
-    pub fn key(&self) -> &str {
-        &self.key
-    }
-
     /// Stores the response with the key, inside the caller's transaction. Fails (409
     /// IDEMPOTENCY_KEY_IN_USE, rolling the caller's transaction back) when this request lost
     /// the key to a takeover.

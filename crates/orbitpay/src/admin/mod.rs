@@ -28,7 +28,7 @@ use uuid::Uuid;
 
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use handlers::router;
-pub use server::{AdminListener, ServeError, SocketOptions, bind, serve};
+pub use server::{AdminListener, ServeError, SocketOptions, bind};
 
 use crate::config::{Config, ConfigError};
 
@@ -103,16 +103,6 @@ impl AccountStatus {
 /// The followers' live status. The daemon implements it from the follower status handles.
 pub trait IngestStatus: Send + Sync {
     fn accounts(&self) -> Vec<AccountStatus>;
-}
-
-/// An [`IngestStatus`] with no accounts: for a daemon that ingests nothing, and for tests.
-#[derive(Debug, Clone, Default)]
-pub struct NoIngest;
-
-impl IngestStatus for NoIngest {
-    fn accounts(&self) -> Vec<AccountStatus> {
-        Vec::new()
-    }
 }
 
 /// Everything the handlers need. Cheap to share: the router holds it in an `Arc`.

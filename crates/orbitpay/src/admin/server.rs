@@ -23,7 +23,6 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::error::{ApiError, code};
-use super::{AdminState, router};
 use crate::config::{AdminConfig, ConfigError};
 
 /// How and where the socket is served.
@@ -161,16 +160,6 @@ fn resolve_group(group: &str) -> Result<u32, ServeError> {
         Ok(Some(g)) => Ok(g.gid.as_raw()),
         _ => Err(ServeError::UnknownGroup(group.to_owned())),
     }
-}
-
-/// Binds and serves [`router`]`(state)` until `shutdown` is cancelled; then stops accepting,
-/// lets open requests finish (bounded by the grace period) and removes the socket file.
-pub async fn serve(
-    options: SocketOptions,
-    state: Arc<AdminState>,
-    shutdown: CancellationToken,
-) -> Result<(), ServeError> {
-    bind(options).await?.serve(router(state), shutdown).await
 }
 
 impl AdminListener {

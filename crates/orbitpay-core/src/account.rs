@@ -218,7 +218,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    // Real addresses from ../shared/horizon-fixtures.
+    // Real addresses from fixtures/horizon.
     const USDC_ISSUER: &str = "GA5ZSEJYB37JRC5AVCIA5MOP4RHTM335X2KGX3IHOJAPP5RE34K4KZVN";
     const FEE_BUMP_SOURCE: &str = "GA5ZPIVPAXEG5LMHTKF4PJZ52K5YFUUBSHL746TINKJ7GNMG4KYF3S4R";
     const FEE_BUMP_MUXED: &str =

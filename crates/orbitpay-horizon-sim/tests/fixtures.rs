@@ -1,4 +1,4 @@
-//! Shape checks against real Horizon responses in `shared/horizon-fixtures`: for every record
+//! Shape checks against real Horizon responses in `fixtures/horizon`: for every record
 //! kind the simulator emits, the key sets (recursively) and JSON value types must match the
 //! fixture. Each documented exception names the key and why.
 
@@ -13,7 +13,7 @@ use orbitpay_horizon_sim::{HorizonSim, Op, Tx, derive_account, units};
 use serde_json::Value;
 
 fn fixture_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/horizon-fixtures");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/horizon");
     assert!(dir.is_dir(), "fixtures not found at {}", dir.display());
     dir
 }

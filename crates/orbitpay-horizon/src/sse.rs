@@ -155,7 +155,7 @@ mod tests {
         use eventsource_stream::Eventsource as _;
         let text = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/horizon-fixtures/sse_wire_format_from_horizon_source_and_tests.txt"
+            "/../../fixtures/horizon/sse_wire_format_from_horizon_source_and_tests.txt"
         ))
         .unwrap();
         let mut events = Vec::new();

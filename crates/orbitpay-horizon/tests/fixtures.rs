@@ -1,4 +1,4 @@
-//! Every real Horizon response in shared/horizon-fixtures goes through the wire types and the
+//! Every real Horizon response in fixtures/horizon goes through the wire types and the
 //! conversion, and its key facts are checked. A new fixture file that this test does not
 //! classify fails it, so the sweep stays complete.
 
@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 fn dir() -> PathBuf {
     Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/horizon-fixtures"
+        "/../../fixtures/horizon"
     ))
     .to_path_buf()
 }
@@ -308,7 +308,7 @@ fn check_sse(name: &str, text: &str) {
 #[test]
 fn every_fixture_parses_and_says_what_it_should() {
     let mut names: Vec<String> = std::fs::read_dir(dir())
-        .expect("shared/horizon-fixtures beside the repository")
+        .expect("fixtures/horizon in the repository")
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     names.sort();

@@ -476,9 +476,10 @@ async fn an_unknown_account_is_retried_slowly() {
         .match_query(Matcher::UrlEncoded("order".into(), "asc".into()))
         .with_status(404)
         .with_header("content-type", "application/problem+json")
-        .with_body(include_str!(
-            "../../../../shared/horizon-fixtures/problem_404_not_found_py_stellar_base.json"
-        ))
+        .with_body(include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fixtures/horizon/problem_404_not_found_py_stellar_base.json"
+        )))
         .expect(2)
         .create_async()
         .await;

@@ -95,9 +95,10 @@ async fn only_a_404_problem_is_not_found() {
         &mut s,
         404,
         "application/problem+json; charset=utf-8",
-        include_str!(
-            "../../../../shared/horizon-fixtures/problem_404_not_found_go_horizonclient.json"
-        )
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fixtures/horizon/problem_404_not_found_go_horizonclient.json"
+        ))
         .into(),
     )
     .await;
@@ -127,18 +128,20 @@ async fn server_errors_rate_limits_and_garbage_are_unavailable() {
         (
             429,
             "application/problem+json",
-            include_str!(
-                "../../../../shared/horizon-fixtures/problem_429_rate_limit_exceeded_old_horizon_docs.json"
-            ),
+            include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../fixtures/horizon/problem_429_rate_limit_exceeded_old_horizon_docs.json"
+            )),
         ),
         (200, "application/hal+json", "{not json"),
         (200, "text/html", "<html></html>"),
         (
             400,
             "application/problem+json",
-            include_str!(
-                "../../../../shared/horizon-fixtures/problem_400_bad_request_limit_stellar_docs.json"
-            ),
+            include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../fixtures/horizon/problem_400_bad_request_limit_stellar_docs.json"
+            )),
         ),
     ] {
         let mut s = mockito::Server::new_async().await;

@@ -1,10 +1,8 @@
 //! The orbitpay daemon's library: configuration, the `serve` lifecycle (sd_notify, watchdog,
-//! signals), per-account leadership across instances, logging, metrics, the admin socket, and
-//! the demo.
+//! signals), per-account leadership across instances, logging, metrics and the admin socket. The demo is its own crate, `orbitpay-demo`.
 
 pub mod admin;
 pub mod config;
-pub mod demo;
 pub mod ingest;
 pub mod jobs;
 pub mod leader;

@@ -1,4 +1,4 @@
-//! The `orbitpay` binary: the daemon (`serve`), its maintenance commands, the demo, and the
+//! The `orbitpay` binary: the daemon (`serve`), its maintenance commands, and the
 //! admin CLI (`orbitpay sessions create ...`, from the `orbitpay-cli` crate) which talks to a
 //! running daemon over its admin socket.
 
@@ -35,8 +35,6 @@ enum Command {
     Migrate,
     /// Validate the configuration and print it, secrets redacted; non-zero exit on error.
     CheckConfig,
-    /// Show the whole flow against a simulated ledger and a scratch database, then clean up.
-    Demo,
     #[command(flatten)]
     Admin(orbitpay_cli::Command),
 }
@@ -61,7 +59,6 @@ fn main() -> ExitCode {
             Command::Serve => serve_command(cli.config).await,
             Command::Migrate => migrate_command(cli.config).await,
             Command::CheckConfig => check_config(cli.config),
-            Command::Demo => orbitpay::demo::run().await,
             Command::Admin(_) => unreachable!("handled above"),
         }
     });

@@ -1,4 +1,4 @@
-//! `orbitpay demo`: the whole mission in one command, on a fresh machine, exiting 0.
+//! The demo: the whole mission in one command, on a fresh machine, exiting 0.
 //!
 //! 1. A scratch database: on `DATABASE_URL`'s server if set, else on the local server
 //!    (`postgres://postgres@127.0.0.1:5432/postgres`), as a fresh `orbitpay_demo_<random>`
@@ -25,8 +25,8 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, LogConfig, LogFormat, Secret, WatchedAccount, now_token};
-use crate::serve::{self, ServeOptions};
+use orbitpay::config::{Config, LogConfig, LogFormat, Secret, WatchedAccount, now_token};
+use orbitpay::serve::{self, ServeOptions};
 
 const LOCAL_SERVER: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 /// Bound on each wait for the daemon to settle something.
@@ -38,7 +38,7 @@ pub async fn run() -> anyhow::Result<()> {
         format: LogFormat::Pretty,
         level: "error".into(),
     };
-    crate::telemetry::init(&log)?;
+    orbitpay::telemetry::init(&log)?;
     let mut out = std::io::stdout();
     run_with(&mut out).await
 }

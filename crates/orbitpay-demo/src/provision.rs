@@ -1,10 +1,10 @@
 //! The demo's scratch database: a fresh database on `DATABASE_URL`'s server or the local one,
 //! else a throwaway cluster; and its removal.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, SimpleAsyncConnection as _};
 
 const LOCAL_SERVER: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -30,7 +30,7 @@ pub(crate) struct DemoDatabase {
 
 enum Cleanup {
     Drop { admin_url: String, name: String },
-    StopCluster { data: PathBuf },
+    StopCluster(orbitpay_testkit::Cluster),
 }
 
 impl DemoDatabase {
@@ -86,9 +86,7 @@ impl DemoDatabase {
         Ok(DemoDatabase {
             url: cluster.url(),
             description: format!("a throwaway cluster in {}", cluster.dir().display()),
-            cleanup: Cleanup::StopCluster {
-                data: cluster.dir().join("data"),
-            },
+            cleanup: Cleanup::StopCluster(cluster),
         })
     }
 
@@ -109,9 +107,9 @@ impl DemoDatabase {
                     tracing::warn!(error = format!("{e:#}"), database = %name, "could not drop the demo database");
                 }
             }
-            Cleanup::StopCluster { data } => {
-                let data = data.clone();
-                let stopped = tokio::task::spawn_blocking(move || stop_cluster(&data)).await;
+            Cleanup::StopCluster(cluster) => {
+                let cluster = cluster.clone();
+                let stopped = tokio::task::spawn_blocking(move || cluster.stop()).await;
                 if !matches!(stopped, Ok(Ok(()))) {
                     tracing::warn!("could not stop the throwaway PostgreSQL cluster");
                 }
@@ -139,53 +137,4 @@ async fn create_database(server: &str, name: &str) -> anyhow::Result<String> {
 
 fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// `pg_ctl stop -m fast`, as the `postgres` user when we are root (as the cluster runs).
-fn stop_cluster(data: &Path) -> anyhow::Result<()> {
-    let pg_ctl = find_pg_ctl().context("pg_ctl not found")?;
-    let as_root = std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false);
-    let mut cmd = if as_root {
-        let mut c = std::process::Command::new("runuser");
-        c.args(["-u", "postgres", "--"]).arg(&pg_ctl);
-        c
-    } else {
-        std::process::Command::new(&pg_ctl)
-    };
-    let status = cmd
-        .args(["stop", "-m", "fast", "-w", "-D"])
-        .arg(data)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()?;
-    if !status.success() {
-        bail!("pg_ctl stop failed: {status}");
-    }
-    Ok(())
-}
-
-fn find_pg_ctl() -> Option<PathBuf> {
-    if let Some(paths) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&paths) {
-            let candidate = dir.join("pg_ctl");
-            if candidate.is_file() {
-                return Some(candidate);
-            }
-        }
-    }
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .ok()?
-        .flatten()
-        .filter_map(|entry| {
-            let version = entry.file_name().to_str()?.parse::<u32>().ok()?;
-            let candidate = entry.path().join("bin/pg_ctl");
-            candidate.is_file().then_some((version, candidate))
-        })
-        .collect();
-    versions.sort();
-    versions.pop().map(|(_, p)| p)
 }

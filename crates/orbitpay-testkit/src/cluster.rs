@@ -3,8 +3,8 @@
 //! One cluster per machine location, shared by every test process: the first
 //! process to take the lock file initialises and starts it, later ones find it
 //! running. It listens on a Unix socket only, so it never collides with a
-//! real server's port. It is left running for the next run (`pg_ctl stop -D
-//! <dir>/data` removes it from memory; deleting the directory resets it).
+//! real server's port. It is left running for the next run ([`Cluster::stop`]
+//! removes it from memory; deleting the directory resets it).
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -95,9 +95,22 @@ impl Cluster {
         Ok(self)
     }
 
-    /// Exclusive across processes; released when the file closes.
-    // File::lock is 1.89; the workspace's rust-version says 1.88 but
-    // rust-toolchain.toml pins 1.95, and this crate only ever builds tests.
+    /// `pg_ctl stop -m fast`: for a cluster this process started for itself (the demo's);
+    /// the shared test cluster is left running for the next run. Blocking.
+    pub fn stop(&self) -> Result<(), ClusterError> {
+        let _lock = self.lock()?;
+        let pg_ctl = find_binary("pg_ctl")?;
+        checked(
+            Command::new(pg_ctl)
+                .args(["stop", "-m", "fast", "-w", "-D"])
+                .arg(self.dir.join("data")),
+            running_as_root()?,
+        )?;
+        Ok(())
+    }
+
+    /// Exclusive across processes; released when the file closes (`File::lock`, Rust 1.89,
+    /// the workspace's rust-version).
     fn lock(&self) -> Result<File, ClusterError> {
         let mut path = self.dir.clone().into_os_string();
         path.push(".lock");

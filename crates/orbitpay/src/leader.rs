@@ -24,7 +24,7 @@ use crate::config::{Secret, StartCursor};
 use crate::status::{Role, StatusBoard};
 
 /// Ingestion of one account, run only while this instance leads it. The real one is
-/// [`crate::ingest::run_account`]; tests substitute their own.
+/// [`crate::ingest::LedgerIngest`]; tests substitute their own.
 #[async_trait]
 pub trait AccountIngest: Send + Sync + 'static {
     /// Returns `Ok` when `shutdown` fires or the account halts (see the status board for which),

@@ -3,8 +3,8 @@
 //! Start, in order: configuration (done by the caller), logging (the caller), metrics recorder,
 //! database pool and migrations (refusing a schema newer than this binary), the admin socket,
 //! one leader loop per watched account (each ingests its account, follower plus matcher, only
-//! while this instance holds the account's lock), [background jobs: later], [webhook dispatcher:
-//! later], then `READY=1`. While running: the watchdog pings only while the liveness check
+//! while this instance holds the account's lock), the background jobs ([`crate::jobs`]), then
+//! `READY=1`. While running: the watchdog pings only while the liveness check
 //! passes, a `STATUS=` line summarises leadership, lag and outbox depth, gauges refresh.
 //!
 //! Stop (SIGTERM, SIGINT, or the caller's token): `STOPPING=1`; stop accepting admin connections
@@ -215,9 +215,7 @@ pub async fn run(config: Config, mut options: ServeOptions) -> anyhow::Result<()
         });
     }
 
-    // Background jobs: pruning now; recovery, expiry and reconciliation join `jobs` when they
-    // land, each guarded against overlap and safe across instances. The webhook dispatcher
-    // starts here too, on `background_stop`.
+    // Background jobs, each guarded against overlap and safe across instances.
     let jobs = crate::jobs::start(&config, pool.clone())
         .await
         .context("starting the job scheduler")?;

@@ -1,0 +1,186 @@
+//! Request parsing: query strings, headers, and Horizon's paging parameters (its
+//! `GetPageQuery`, `validateAndAdjustCursor` and `OperationsQuery`).
+
+use axum::http::{HeaderMap, header};
+use orbitpay_core::toid;
+
+use crate::HorizonSim;
+use crate::model::Ledger;
+use crate::render::Problem;
+
+/// Splits and percent-decodes a query string (`+` is a space), keeping order.
+pub(crate) fn parse_query(q: &str) -> Vec<(String, String)> {
+    fn hex(c: u8) -> Option<u8> {
+        (c as char).to_digit(16).map(|d| d as u8)
+    }
+    fn decode(s: &str) -> String {
+        let b = s.as_bytes();
+        let mut out = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                b'+' => out.push(b' '),
+                b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push(h << 4 | l);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                },
+                c => out.push(c),
+            }
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    q.split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) => (decode(k), decode(v)),
+            None => (decode(kv), String::new()),
+        })
+        .collect()
+}
+
+pub(super) fn param<'a>(q: &'a [(String, String)], name: &str) -> &'a str {
+    q.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("")
+}
+
+pub(super) fn wants_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"))
+}
+
+pub(super) fn base_url(sim: &HorizonSim, headers: &HeaderMap) -> String {
+    if let Some(b) = &sim.settings().base_url {
+        return b.clone();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+pub(crate) struct PageParams {
+    /// The cursor as used for links (after `now` and `Last-Event-ID` resolution).
+    pub(super) cursor: String,
+    /// Exclusive bound: asc → tokens > after; desc → tokens < after.
+    pub(super) after: i64,
+    pub(super) asc: bool,
+    pub(super) limit: usize,
+    pub(super) include_failed: bool,
+    pub(super) join_tx: bool,
+}
+
+fn parse_bool(field: &str, v: &str) -> Result<bool, Problem> {
+    match v {
+        "" => Ok(false),
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
+        _ => Err(Problem::invalid_field(field, "invalid bool value")),
+    }
+}
+
+pub(super) fn page_params(
+    q: &[(String, String)],
+    headers: &HeaderMap,
+    ledger: &Ledger,
+) -> Result<PageParams, Problem> {
+    let mut cursor = param(q, "cursor").to_owned();
+    if cursor == "now" {
+        // toid.AfterLedger(latest): after every operation of the latest ledger.
+        cursor = (toid::ledger_start(ledger.latest + 1) - 1).to_string();
+    }
+    if let Some(v) = headers.get("last-event-id") {
+        let v = String::from_utf8_lossy(v.as_bytes()).into_owned();
+        if !v.is_empty() {
+            cursor = v;
+        }
+    }
+    if let Ok(n) = cursor.parse::<i64>()
+        && n < 0
+    {
+        return Err(Problem::invalid_field(
+            "cursor",
+            &format!("the cursor {n} is a negative number: "),
+        ));
+    }
+    let asc = match param(q, "order") {
+        "" | "asc" => true,
+        "desc" => false,
+        _ => return Err(Problem::invalid_field("order", "order: invalid value")),
+    };
+    let limit = match param(q, "limit") {
+        "" => 10,
+        s => {
+            let n: i64 = s
+                .parse()
+                .map_err(|_| Problem::invalid_field("limit", "unparseable value"))?;
+            if n <= 0 {
+                return Err(Problem::invalid_field(
+                    "limit",
+                    "invalid limit: non-positive value provided",
+                ));
+            }
+            if n > 200 {
+                return Err(Problem::invalid_field(
+                    "limit",
+                    "invalid limit: value provided that is over limit max of 200",
+                ));
+            }
+            n as usize
+        }
+    };
+    let parsed: Option<i64> = if cursor.is_empty() {
+        None
+    } else {
+        Some(
+            cursor
+                .parse()
+                .map_err(|_| Problem::invalid_field("cursor", "invalid value"))?,
+        )
+    };
+    let floor = toid::ledger_start(ledger.elder());
+    let after = if asc {
+        // Before history (or no cursor): start at the oldest retained ledger, silently.
+        match parsed {
+            Some(c) if c > floor => c,
+            _ => floor - 1,
+        }
+    } else {
+        match parsed {
+            None => i64::MAX,
+            Some(c) if c <= floor => return Err(Problem::before_history()),
+            Some(c) => c,
+        }
+    };
+    let include_failed = parse_bool("include_failed", param(q, "include_failed"))?;
+    let join_tx = match param(q, "join") {
+        "" => false,
+        "transactions" => true,
+        _ => {
+            return Err(Problem::invalid_field(
+                "join",
+                "Accepted values: transactions",
+            ));
+        }
+    };
+    Ok(PageParams {
+        cursor,
+        after,
+        asc,
+        limit,
+        include_failed,
+        join_tx,
+    })
+}
+
+pub(super) fn valid_hash(h: &str) -> bool {
+    h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}

@@ -184,3 +184,28 @@ pub(super) fn page_params(
 pub(super) fn valid_hash(h: &str) -> bool {
     h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_query;
+
+    /// `+` is a space, `%2B` a plus, an invalid or cut-off escape stays literal, and bytes that
+    /// are not UTF-8 become U+FFFD.
+    #[test]
+    fn query_decoding_is_form_urlencoded() {
+        let got = parse_query("a=1%2B2&b=x+y&c=%zz%4&&d&e=%FF%41&f%3D=g=h");
+        let want = [
+            ("a", "1+2"),
+            ("b", "x y"),
+            ("c", "%zz%4"),
+            ("d", ""),
+            ("e", "\u{FFFD}A"),
+            ("f=", "g=h"),
+        ];
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(got, want);
+    }
+}

@@ -8,38 +8,10 @@ use crate::HorizonSim;
 use crate::model::Ledger;
 use crate::render::Problem;
 
-/// Splits and percent-decodes a query string (`+` is a space), keeping order.
+/// Splits and percent-decodes a query string (`+` is a space, invalid UTF-8 is replaced),
+/// keeping order.
 pub(crate) fn parse_query(q: &str) -> Vec<(String, String)> {
-    fn hex(c: u8) -> Option<u8> {
-        (c as char).to_digit(16).map(|d| d as u8)
-    }
-    fn decode(s: &str) -> String {
-        let b = s.as_bytes();
-        let mut out = Vec::with_capacity(b.len());
-        let mut i = 0;
-        while i < b.len() {
-            match b[i] {
-                b'+' => out.push(b' '),
-                b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push(h << 4 | l);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
-                },
-                c => out.push(c),
-            }
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    }
-    q.split('&')
-        .filter(|kv| !kv.is_empty())
-        .map(|kv| match kv.split_once('=') {
-            Some((k, v)) => (decode(k), decode(v)),
-            None => (decode(kv), String::new()),
-        })
-        .collect()
+    form_urlencoded::parse(q.as_bytes()).into_owned().collect()
 }
 
 pub(super) fn param<'a>(q: &'a [(String, String)], name: &str) -> &'a str {

@@ -83,6 +83,7 @@
 
 mod fault;
 mod model;
+mod ratelimit;
 mod render;
 mod script;
 mod server;
@@ -90,7 +91,7 @@ mod traffic;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use orbitpay_core::AccountId;
 use tokio::sync::watch;
@@ -100,6 +101,7 @@ pub use model::{
     ClosedLedger, ClosedTx, IntoAddress, Op, OpKind, Tx, derive_account, derive_contract, stroops,
     units,
 };
+pub use ratelimit::RateLimit;
 pub use render::{Problem, scrub_memo_text, to_compact, to_pretty};
 pub use script::{Script, ScriptError};
 pub use server::ServerHandle;
@@ -150,6 +152,10 @@ pub(crate) struct Inner {
     pub changes: watch::Sender<u64>,
     pub rng: Mutex<traffic::Rng>,
     pub seq: AtomicU64,
+    /// `None`: no limit (the default).
+    pub limiter: Mutex<Option<ratelimit::Bucket>>,
+    /// 429s the limiter has answered.
+    pub rate_limited: AtomicU64,
 }
 
 /// The simulator. Cheap to clone (shared state); every method takes `&self` and may be called
@@ -185,6 +191,8 @@ impl HorizonSim {
                 changes,
                 rng: Mutex::new(traffic::Rng::new(config.seed)),
                 seq: AtomicU64::new(0),
+                limiter: Mutex::new(None),
+                rate_limited: AtomicU64::new(0),
             }),
         }
     }
@@ -317,6 +325,26 @@ impl HorizonSim {
     // ----- settings --------------------------------------------------------------------------
 
     /// Changes the stream connection timeout for streams opened from now on.
+    /// Limits REST requests like Horizon's per-IP limiter (streams are exempt, as on
+    /// Horizon); `None` lifts it. A new limit starts with a full bucket.
+    pub fn set_rate_limit(&self, limit: Option<RateLimit>) {
+        *lock(&self.inner.limiter) = limit.map(|l| ratelimit::Bucket::new(l, Instant::now()));
+    }
+
+    /// How many requests the rate limit has refused with a 429.
+    pub fn rate_limited_count(&self) -> u64 {
+        self.inner.rate_limited.load(Ordering::Relaxed)
+    }
+
+    /// The limiter's verdict for one REST request, `None` without a limit.
+    pub(crate) fn take_rate_limit(&self) -> Option<ratelimit::Verdict> {
+        let verdict = lock(&self.inner.limiter).as_mut()?.take(Instant::now());
+        if !verdict.allowed {
+            self.inner.rate_limited.fetch_add(1, Ordering::Relaxed);
+        }
+        Some(verdict)
+    }
+
     pub fn set_stream_timeout(&self, timeout: Duration) {
         self.settings().stream_timeout = timeout;
     }

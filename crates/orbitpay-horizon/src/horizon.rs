@@ -15,6 +15,7 @@ use url::Url;
 
 use crate::config::HorizonConfig;
 use crate::convert::record_from_value;
+use crate::pacing::Pacer;
 use crate::source::{
     EventStream, LedgerSource, PaymentsPage, RootInfo, SourceError, StreamEvent, TxLookup,
 };
@@ -47,6 +48,8 @@ struct Inner {
     rest: reqwest::Client,
     /// Streams: a per-read timeout only; a whole-request timeout would kill every stream.
     stream: reqwest::Client,
+    /// Every REST request (pages, lookups, effects) draws on this one budget.
+    pacer: Pacer,
 }
 
 impl std::fmt::Debug for HorizonSource {
@@ -82,17 +85,37 @@ fn content_type(headers: &HeaderMap) -> String {
         .to_ascii_lowercase()
 }
 
-/// Whole seconds from `Retry-After`, else Horizon's `X-RateLimit-Reset`. (The HTTP-date form
-/// of `Retry-After` falls back to the follower's own backoff.)
+/// `Retry-After` (whole seconds or an HTTP date), else Horizon's `X-RateLimit-Reset`.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     ["retry-after", "x-ratelimit-reset"].iter().find_map(|h| {
-        headers
-            .get(*h)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|s| !s.is_empty() && s.len() < 10 && s.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|s| s.parse::<u64>().ok())
-            .map(Duration::from_secs)
+        let value = headers.get(*h)?.to_str().ok()?.trim();
+        if !value.is_empty() && value.len() < 10 && value.bytes().all(|b| b.is_ascii_digit()) {
+            return value.parse::<u64>().ok().map(Duration::from_secs);
+        }
+        let at = httpdate::parse_http_date(value).ok()?;
+        Some(
+            at.duration_since(std::time::SystemTime::now())
+                .unwrap_or(Duration::ZERO),
+        )
+    })
+}
+
+/// Redirects are followed only within Horizon's own origin: data from another host must never
+/// be ingested and credited. A cross-origin one comes back as the 3xx itself, which
+/// [`HorizonSource::error_from`] turns into [`SourceError::Redirect`].
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let same = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.origin() == attempt.url().origin());
+        if !same {
+            attempt.stop()
+        } else if attempt.previous().len() > 5 {
+            attempt.error("more than 5 redirects")
+        } else {
+            attempt.follow()
+        }
     })
 }
 
@@ -122,13 +145,20 @@ impl HorizonSource {
         let build = |b: reqwest::ClientBuilder| {
             b.user_agent(cfg.user_agent.clone())
                 .connect_timeout(cfg.connect_timeout)
+                .redirect(same_origin_redirects())
                 .build()
                 .map_err(|e| HorizonError::Client(e.to_string()))
         };
         let rest = build(reqwest::Client::builder().timeout(cfg.request_timeout))?;
         let stream = build(reqwest::Client::builder().read_timeout(cfg.follow.stall_timeout))?;
+        let pacer = Pacer::new(cfg.follow.max_retry_after);
         Ok(HorizonSource {
-            inner: Arc::new(Inner { cfg, rest, stream }),
+            inner: Arc::new(Inner {
+                cfg,
+                rest,
+                stream,
+                pacer,
+            }),
         })
     }
 
@@ -170,9 +200,29 @@ impl HorizonSource {
             None => String::from_utf8_lossy(&body).chars().take(200).collect(),
         };
         match status {
-            429 => SourceError::RateLimited {
-                retry_after: retry_after(&headers),
-            },
+            429 => {
+                let retry_after = retry_after(&headers);
+                self.inner
+                    .pacer
+                    .block(retry_after.unwrap_or(self.inner.cfg.follow.backoff_base));
+                SourceError::RateLimited { retry_after }
+            }
+            300..=399 => {
+                let location = headers
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .chars()
+                    .take(200)
+                    .collect();
+                tracing::error!(
+                    status,
+                    location = %location,
+                    horizon = %self.inner.cfg.base_url,
+                    "Horizon redirected to another origin; not followed (set horizon.url to the final address)"
+                );
+                SourceError::Redirect { status, location }
+            }
             404 => SourceError::NotFound {
                 detail,
                 problem: problem.is_some_and(|p| p.kind() == "not_found"),
@@ -182,6 +232,7 @@ impl HorizonSource {
     }
 
     async fn get_json<T: DeserializeOwned>(&self, url: Url) -> Result<T, SourceError> {
+        self.inner.pacer.wait().await;
         let mut resp = self
             .inner
             .rest
@@ -190,6 +241,7 @@ impl HorizonSource {
             .send()
             .await
             .map_err(|e| map_reqwest(&e))?;
+        self.inner.pacer.observe(resp.headers());
         if resp.status() != reqwest::StatusCode::OK {
             return Err(self.error_from(resp).await);
         }

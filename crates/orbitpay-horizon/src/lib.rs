@@ -13,6 +13,7 @@ pub mod config;
 pub mod convert;
 pub mod follower;
 pub mod horizon;
+mod pacing;
 pub mod source;
 mod sse;
 pub mod status;

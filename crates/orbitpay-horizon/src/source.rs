@@ -92,6 +92,9 @@ pub enum SourceError {
     NotFound { detail: String, problem: bool },
     #[error("HTTP {status}: {detail}")]
     Status { status: u16, detail: String },
+    /// A redirect to another origin (never followed: its data must not be credited).
+    #[error("HTTP {status} redirect to {location:?}, another origin: not followed")]
+    Redirect { status: u16, location: String },
     #[error("timed out: {0}")]
     Timeout(String),
     #[error("transport error: {0}")]

@@ -3,6 +3,7 @@
 
 mod delivery;
 mod handlers;
+mod limit;
 mod request;
 mod stream;
 
@@ -35,6 +36,10 @@ pub(crate) fn router(sim: HorizonSim, shutdown: watch::Receiver<bool>) -> Router
         .route("/transactions/{tx_id}/payments", get(transaction_payments))
         .route("/operations/{op_id}/effects", get(operation_effects))
         .fallback(fallback)
+        .layer(axum::middleware::from_fn_with_state(
+            sim.clone(),
+            limit::rate_limit,
+        ))
         .with_state(AppState { sim, shutdown })
 }
 

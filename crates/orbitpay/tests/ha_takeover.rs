@@ -11,7 +11,6 @@ use orbitpay::config::now_token;
 use orbitpay_core::Asset;
 use orbitpay_horizon_sim::{HorizonSim, Op, Tx, derive_account, stroops};
 use orbitpay_testkit::TestDb;
-use serde_json::Value;
 use serve_support::*;
 
 struct Daemon {
@@ -66,55 +65,11 @@ fn start(db: &TestDb, horizon: &str, account: &str, start_cursor: i64) -> Daemon
     Daemon { child, files }
 }
 
-async fn get_json(socket: &std::path::Path, path: &str) -> Value {
-    let (status, body) = http(socket, "GET", path, None).await;
-    assert_eq!(status, 200, "{path}: {body}");
-    serde_json::from_str(&body).unwrap()
-}
-
-async fn create_session(socket: &std::path::Path, amount: &str) -> Value {
-    let body = format!(r#"{{"amount":"{amount}","asset":"native"}}"#);
-    let mut stream = tokio::net::UnixStream::connect(socket).await.unwrap();
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let request = format!(
-        "POST /v1/sessions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nIdempotency-Key: {}\r\nContent-Length: {}\r\n\r\n{body}",
-        uuid::Uuid::new_v4(),
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    assert!(response.starts_with("HTTP/1.1 201"), "{response}");
-    let json = response.split_once("\r\n\r\n").unwrap().1;
-    serde_json::from_str(json).unwrap()
-}
-
-fn memo_id(session: &Value) -> u64 {
-    session["payment_instructions"]["memo"]["value"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
 async fn leads(d: &Daemon) -> bool {
     let status = get_json(&d.socket(), "/v1/status").await;
     status["accounts"][0]["state"]
         .as_str()
         .is_some_and(|s| s != "standby" && s != "stopped")
-}
-
-async fn wait_paid(socket: &std::path::Path, id: &str, within: Duration) -> Value {
-    let deadline = Instant::now() + within;
-    loop {
-        let s = get_json(socket, &format!("/v1/sessions/{id}")).await;
-        if s["status"] == "paid" {
-            return s;
-        }
-        assert!(Instant::now() < deadline, "session {id} not paid: {s}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

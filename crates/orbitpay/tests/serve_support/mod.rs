@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 /// The test database's URL split as the daemon wants it: no password in the URL.
@@ -221,5 +222,49 @@ where
             "timed out waiting for {what}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub async fn get_json(socket: &std::path::Path, path: &str) -> Value {
+    let (status, body) = http(socket, "GET", path, None).await;
+    assert_eq!(status, 200, "{path}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+pub async fn create_session(socket: &std::path::Path, amount: &str) -> Value {
+    let body = format!(r#"{{"amount":"{amount}","asset":"native"}}"#);
+    let mut stream = tokio::net::UnixStream::connect(socket).await.unwrap();
+
+    let request = format!(
+        "POST /v1/sessions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nIdempotency-Key: {}\r\nContent-Length: {}\r\n\r\n{body}",
+        uuid::Uuid::new_v4(),
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 201"), "{response}");
+    let json = response.split_once("\r\n\r\n").unwrap().1;
+    serde_json::from_str(json).unwrap()
+}
+
+pub fn memo_id(session: &Value) -> u64 {
+    session["payment_instructions"]["memo"]["value"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+pub async fn wait_paid(socket: &std::path::Path, id: &str, within: Duration) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let s = get_json(socket, &format!("/v1/sessions/{id}")).await;
+        if s["status"] == "paid" {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "session {id} not paid: {s}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -42,6 +42,14 @@ impl Notifier {
         self.send(&[NotifyState::Watchdog]);
     }
 
+    /// Asks systemd for `by` more start-up time (`EXTEND_TIMEOUT_USEC=`): sent on each retry
+    /// while start-up legitimately waits (for the database), so `TimeoutStartSec` bounds a
+    /// hung start, not an outage being waited out.
+    pub fn extend_start_timeout(&self, by: Duration) {
+        let usec = u32::try_from(by.as_micros()).unwrap_or(u32::MAX);
+        self.send(&[NotifyState::ExtendTimeoutUsec(usec)]);
+    }
+
     fn send(&self, states: &[NotifyState<'_>]) {
         match self {
             Notifier::Systemd => {
@@ -68,10 +76,10 @@ impl Notifier {
     }
 }
 
-/// The liveness check behind each `WATCHDOG=1`: every ingest loop is progressing or
-/// legitimately idle, and the database pool answers a `SELECT 1` within `timeout`.
-pub async fn alive(liveness: &Liveness, pool: &DbPool, timeout: Duration) -> Result<(), String> {
-    liveness.check().map_err(|w| w.to_string())?;
+/// Whether the database answers a `SELECT 1` within `timeout`. Reported beside the watchdog,
+/// never a reason to withhold it: an outage is waited out (every loop retries it), and a
+/// restart would only drop the admin socket and start the wait again.
+pub async fn database_answers(pool: &DbPool, timeout: Duration) -> Result<(), String> {
     let ping = async {
         let mut conn = pool.get().await.map_err(|e| e.to_string())?;
         orbitpay_store::stats::ping(&mut conn)
@@ -88,8 +96,11 @@ pub async fn alive(liveness: &Liveness, pool: &DbPool, timeout: Duration) -> Res
     }
 }
 
-/// Sends `WATCHDOG=1` every `interval` while [`alive`] passes; logs (once per failure streak)
-/// and skips the ping otherwise, so systemd restarts a wedged daemon. Returns on `shutdown`.
+/// Sends `WATCHDOG=1` every `interval` while every ingest loop is progressing or legitimately
+/// waiting ([`Liveness::check`]); logs (once per failure streak) and skips the ping otherwise,
+/// so systemd restarts a wedged daemon. The database is probed on each tick for the
+/// `orbitpay_database_up` gauge and a WARN, but an unreachable one is a wait, not a wedge.
+/// Returns on `shutdown`.
 pub async fn run_watchdog(
     notifier: Notifier,
     interval: Duration,
@@ -100,6 +111,7 @@ pub async fn run_watchdog(
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing = false;
+    let mut db_down = false;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -107,7 +119,23 @@ pub async fn run_watchdog(
         }
         // Leave headroom inside the interval: a ping that arrives late is as bad as none.
         let timeout = (interval / 2).max(Duration::from_millis(100));
-        match alive(&liveness, &pool, timeout).await {
+        match database_answers(&pool, timeout).await {
+            Ok(()) => {
+                if db_down {
+                    tracing::info!("database answers again");
+                    db_down = false;
+                }
+                metrics::gauge!("orbitpay_database_up").set(1.0);
+            }
+            Err(reason) => {
+                if !db_down {
+                    tracing::warn!(%reason, "database unreachable; waiting it out (watchdog pings continue while every loop retries)");
+                    db_down = true;
+                }
+                metrics::gauge!("orbitpay_database_up").set(0.0);
+            }
+        }
+        match liveness.check().map_err(|w| w.to_string()) {
             Ok(()) => {
                 if failing {
                     tracing::info!("liveness restored; watchdog pings resume");

@@ -129,7 +129,7 @@ pub async fn run(config: Config, mut options: ServeOptions) -> anyhow::Result<()
     // Database and migrations.
     let database_url = config.database_url();
     notifier.status("migrating the database");
-    let applied = migrate_with_retry(database_url.expose(), &shutdown).await?;
+    let applied = migrate_with_retry(database_url.expose(), &shutdown, &notifier).await?;
     if !applied.is_empty() {
         tracing::info!(migrations = ?applied, "database migrated");
     }
@@ -331,14 +331,18 @@ pub async fn run(config: Config, mut options: ServeOptions) -> anyhow::Result<()
     }
 }
 
-/// Runs pending migrations, retrying while the database is unreachable (it may be starting
-/// alongside us) for up to a minute; refuses a schema newer than this binary at once.
+/// Runs pending migrations, waiting for an unreachable database as long as it takes (it may
+/// be starting alongside us, or failing over): exiting would only turn an outage into a
+/// restart loop. Each retry says so in `STATUS=` and extends systemd's start timeout. A schema
+/// newer than this binary is refused at once.
 async fn migrate_with_retry(
     url: &str,
     shutdown: &CancellationToken,
+    notifier: &Notifier,
 ) -> anyhow::Result<Vec<String>> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    const MAX_DELAY: Duration = Duration::from_secs(5);
     let mut delay = Duration::from_millis(250);
+    let started = tokio::time::Instant::now();
     loop {
         match orbitpay_store::run_migrations(url).await {
             Ok(applied) => return Ok(applied),
@@ -346,13 +350,19 @@ async fn migrate_with_retry(
                 return Err(anyhow::Error::new(e)
                     .context("refusing to start: the database was migrated by a newer orbitpay"));
             }
-            Err(e) if tokio::time::Instant::now() + delay < deadline && is_connect_error(&e) => {
+            Err(e) if is_connect_error(&e) => {
                 tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "database not reachable yet");
+                notifier.status(&format!(
+                    "waiting for the database ({}s): {e}",
+                    started.elapsed().as_secs()
+                ));
+                // Room for this wait, the next attempt's connect timeout and some slack.
+                notifier.extend_start_timeout(delay + MAX_DELAY * 6);
                 tokio::select! {
                     _ = shutdown.cancelled() => anyhow::bail!("shutdown before the database was reachable"),
                     _ = tokio::time::sleep(delay) => {}
                 }
-                delay = (delay * 2).min(Duration::from_secs(5));
+                delay = (delay * 2).min(MAX_DELAY);
             }
             Err(e) => return Err(anyhow::Error::new(e).context("migrating the database")),
         }

@@ -230,11 +230,73 @@ async fn a_slow_client_does_not_delay_others_and_is_cut_off() {
     assert!(answer.contains("REQUEST_TIMEOUT"), "{answer}");
 }
 
+/// A keep-alive connection that has had its answer and stays open, as a client pool keeps it.
+async fn idle_keep_alive(socket: &std::path::Path) -> UnixStream {
+    let mut s = UnixStream::connect(socket).await.unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = s.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    s
+}
+
 #[tokio::test]
-async fn connections_are_bounded_and_an_idle_one_is_cut_off() {
+async fn idle_and_silent_connections_hold_no_request_slot() {
+    let h = Harness::start_with(|o, _| o.max_connections = 2).await;
+    let mut open = Vec::new();
+    for _ in 0..2 {
+        open.push(UnixStream::connect(&h.socket).await.unwrap());
+        open.push(idle_keep_alive(&h.socket).await);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for path in ["/healthz", "/v1/sessions?limit=1"] {
+        let started = Instant::now();
+        let r = h.get(path).await;
+        assert_eq!(r.status, 200, "{path}");
+        assert!(
+            started.elapsed() < Duration::from_millis(100),
+            "{path} took {:?} with max_connections idle or silent connections open",
+            started.elapsed()
+        );
+    }
+    drop(open);
+}
+
+#[tokio::test]
+async fn probes_get_through_while_every_slot_is_busy() {
     let h = Harness::start_with(|o, _| o.max_connections = 1).await;
-    // An idle connection holds the only slot until the header timeout (3 s) frees it.
-    let idle = UnixStream::connect(&h.socket).await.unwrap();
+    // A request whose body trickles in holds the only slot.
+    let mut busy = UnixStream::connect(&h.socket).await.unwrap();
+    busy.write_all(
+        b"POST /v1/sessions HTTP/1.1\r\nHost: x\r\nIdempotency-Key: busy\r\nContent-Length: 40\r\n\r\n{",
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for path in ["/healthz", "/readyz"] {
+        let started = Instant::now();
+        let r = h.get(path).await;
+        assert_eq!(r.status, 200, "{path}");
+        assert!(
+            started.elapsed() < Duration::from_millis(100),
+            "{path} took {:?}",
+            started.elapsed()
+        );
+    }
+    drop(busy);
+}
+
+#[tokio::test]
+async fn open_connections_are_bounded_and_silent_ones_are_cut_off() {
+    let h = Harness::start_with(|o, _| o.max_connections = 1).await;
+    // OPEN_PER_SLOT silent connections fill the open-connection bound until the header
+    // timeout (3 s) closes them.
+    let mut silent = Vec::new();
+    for _ in 0..orbitpay::admin::OPEN_PER_SLOT {
+        silent.push(UnixStream::connect(&h.socket).await.unwrap());
+    }
     tokio::time::sleep(Duration::from_millis(100)).await;
     let started = Instant::now();
     let r = h.get("/healthz").await;
@@ -242,9 +304,9 @@ async fn connections_are_bounded_and_an_idle_one_is_cut_off() {
     let waited = started.elapsed();
     assert!(
         waited >= Duration::from_secs(2) && waited < Duration::from_secs(10),
-        "the second connection waits for the slot ({waited:?})"
+        "the next connection waits for the silent ones to be cut off ({waited:?})"
     );
-    drop(idle);
+    drop(silent);
 }
 
 #[tokio::test]

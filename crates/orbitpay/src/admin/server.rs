@@ -2,9 +2,14 @@
 //!
 //! One task per connection, served by hyper's HTTP/1 connection builder: a slow or malformed
 //! client only ever occupies its own task. Before a connection is served its peer's uid is
-//! checked (SO_PEERCRED) against the allow-list; a semaphore bounds the connections served at
-//! once; hyper bounds the time to read a request's headers, and the handlers bound the time to
-//! read its body.
+//! checked (SO_PEERCRED) against the allow-list.
+//!
+//! Two bounds, so that idle clients cannot starve working ones: `max_connections` requests
+//! are in progress at once (a slot is held from a request's headers to its response, never by
+//! an idle keep-alive connection), and up to [`OPEN_PER_SLOT`] times as many connections may be
+//! open. hyper closes a connection that sends no complete headers within `header_timeout`,
+//! silent new ones and idle keep-alive ones alike; the handlers bound the time to read a body.
+//! Health, readiness and metrics need no slot, so probes get through when every slot is busy.
 
 use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
@@ -35,9 +40,9 @@ pub struct SocketOptions {
     pub group: Option<String>,
     /// When non-empty, only these peer uids are served; others get 403.
     pub allowed_uids: Vec<u32>,
-    /// Connections served at once; further ones wait in the listen backlog.
+    /// Requests in progress at once; further ones wait for a slot.
     pub max_connections: usize,
-    /// Time to receive a request's headers.
+    /// Time to receive a request's headers, idle time on a keep-alive connection included.
     pub header_timeout: Duration,
     /// At shutdown, how long open connections get to finish their request.
     pub shutdown_grace: Duration,
@@ -68,6 +73,13 @@ impl SocketOptions {
         })
     }
 }
+
+/// Open connections allowed per request slot (idle or silent ones are closed after
+/// `header_timeout`); beyond them, new connections wait in the listen backlog.
+pub const OPEN_PER_SLOT: usize = 4;
+
+/// Paths answered without a request slot: cheap, and what probes must always reach.
+const SLOTLESS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -178,7 +190,13 @@ impl AdminListener {
             options,
         } = self;
         let options = Arc::new(options);
-        let permits = Arc::new(Semaphore::new(options.max_connections));
+        let slots = Arc::new(Semaphore::new(options.max_connections));
+        let router = router.layer(axum::middleware::from_fn(move |request, next| {
+            hold_a_slot(slots.clone(), request, next)
+        }));
+        let permits = Arc::new(Semaphore::new(
+            options.max_connections.saturating_mul(OPEN_PER_SLOT),
+        ));
         let mut connections = JoinSet::new();
         loop {
             while connections.try_join_next().is_some() {}
@@ -226,6 +244,22 @@ impl AdminListener {
         tracing::info!("admin socket closed");
         Ok(())
     }
+}
+
+/// Runs a request while it holds one of the `max_connections` slots (probes need none).
+async fn hold_a_slot(
+    slots: Arc<Semaphore>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if SLOTLESS.contains(&request.uri().path()) {
+        return next.run(request).await;
+    }
+    let _slot = slots
+        .acquire_owned()
+        .await
+        .expect("the semaphore is never closed");
+    next.run(request).await
 }
 
 /// Checks the peer's uid against the allow-list (empty: everyone the file mode lets in).

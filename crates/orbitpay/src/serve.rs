@@ -162,9 +162,15 @@ pub async fn run(config: Config, mut options: ServeOptions) -> anyhow::Result<()
         board.clone(),
         prometheus.clone(),
     )?);
-    let listener = admin::bind(admin::SocketOptions::from_config(&config.admin)?)
-        .await
-        .context("binding the admin socket")?;
+    let socket_options = admin::SocketOptions::from_config(&config.admin)?;
+    let listener = match admin::from_systemd(socket_options.clone())
+        .context("taking the admin socket from systemd")?
+    {
+        Some(activated) => activated,
+        None => admin::bind(socket_options)
+            .await
+            .context("binding the admin socket")?,
+    };
     let admin_socket = listener.path().to_owned();
     let mut tasks: JoinSet<&'static str> = JoinSet::new();
     {

@@ -28,7 +28,7 @@ use uuid::Uuid;
 
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use handlers::router;
-pub use server::{AdminListener, OPEN_PER_SLOT, ServeError, SocketOptions, bind};
+pub use server::{AdminListener, OPEN_PER_SLOT, ServeError, SocketOptions, bind, from_systemd};
 
 use crate::config::{Config, ConfigError};
 

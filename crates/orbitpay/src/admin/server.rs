@@ -103,7 +103,9 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ServeError + '_ {
 /// A bound admin socket. Dropping it removes the socket file (if it is still ours).
 pub struct AdminListener {
     listener: UnixListener,
-    file: SocketFile,
+    path: PathBuf,
+    /// `None` when systemd owns the file (socket activation).
+    file: Option<SocketFile>,
     options: SocketOptions,
 }
 
@@ -159,9 +161,42 @@ pub async fn bind(options: SocketOptions) -> Result<AdminListener, ServeError> {
     tracing::info!(path = %path.display(), mode = format!("{:o}", options.mode), "admin socket listening");
     Ok(AdminListener {
         listener,
-        file,
+        path,
+        file: Some(file),
         options,
     })
+}
+
+/// The admin socket systemd handed over (`LISTEN_FDS`, from `orbitpay.socket`), if any. systemd
+/// owns the file, its mode and its group (`SocketMode=`, `SocketGroup=`), so the hardened unit
+/// needs no `chown`; the daemon neither creates nor removes it. `options.mode` and
+/// `options.group` do not apply.
+pub fn from_systemd(options: SocketOptions) -> Result<Option<AdminListener>, ServeError> {
+    let mut fds = listenfd::ListenFd::from_env();
+    if fds.len() == 0 {
+        return Ok(None);
+    }
+    let from_env = |source| ServeError::Io {
+        path: "LISTEN_FDS".into(),
+        source,
+    };
+    let Some(std_listener) = fds.take_unix_listener(0).map_err(from_env)? else {
+        return Ok(None);
+    };
+    std_listener.set_nonblocking(true).map_err(from_env)?;
+    let listener = UnixListener::from_std(std_listener).map_err(from_env)?;
+    let path = listener
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_pathname().map(Path::to_owned))
+        .unwrap_or_else(|| options.path.clone());
+    tracing::info!(path = %path.display(), "admin socket handed over by systemd (socket activation)");
+    Ok(Some(AdminListener {
+        listener,
+        path,
+        file: None,
+        options,
+    }))
 }
 
 fn resolve_group(group: &str) -> Result<u32, ServeError> {
@@ -176,7 +211,7 @@ fn resolve_group(group: &str) -> Result<u32, ServeError> {
 
 impl AdminListener {
     pub fn path(&self) -> &Path {
-        &self.file.path
+        &self.path
     }
 
     pub async fn serve(
@@ -188,6 +223,7 @@ impl AdminListener {
             listener,
             file,
             options,
+            ..
         } = self;
         let options = Arc::new(options);
         let slots = Arc::new(Semaphore::new(options.max_connections));

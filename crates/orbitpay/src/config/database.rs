@@ -1,0 +1,67 @@
+//! `[database]`: the PostgreSQL connection, pool and session limits.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::Secret;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// Without a password; the password comes from `password`, `password_file` or the systemd
+    /// credential `database-password`, and is spliced in at connect time.
+    pub url: String,
+    pub password: Secret,
+    pub password_file: Option<PathBuf>,
+    pub pool_size: usize,
+    /// How long a caller waits for a free pooled connection.
+    #[serde(with = "humantime_serde")]
+    pub wait_timeout: Duration,
+    /// Opening a connection (and checking a reused one) may take this long.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub statement_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub lock_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub idle_in_transaction_timeout: Duration,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: "postgres://orbitpay@127.0.0.1:5432/orbitpay".into(),
+            password: Secret::default(),
+            password_file: None,
+            pool_size: 10,
+            wait_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(30),
+            lock_timeout: Duration::from_secs(5),
+            idle_in_transaction_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+impl DatabaseConfig {
+    pub fn session_settings(&self) -> orbitpay_store::SessionSettings {
+        orbitpay_store::SessionSettings {
+            statement_timeout: self.statement_timeout,
+            lock_timeout: self.lock_timeout,
+            idle_in_transaction_session_timeout: self.idle_in_transaction_timeout,
+        }
+    }
+
+    pub fn pool_config(&self) -> orbitpay_store::PoolConfig {
+        orbitpay_store::PoolConfig {
+            max_size: self.pool_size,
+            wait_timeout: self.wait_timeout,
+            create_timeout: self.connect_timeout,
+            recycle_timeout: self.connect_timeout,
+            session: self.session_settings(),
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! `[ingest]`: leadership, shutdown and the watchdog of the ingest loops.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// A standby instance tries to take each account this often, and the leader checks its lock
+    /// connection this often: another instance takes over within about this long after the
+    /// leader dies.
+    #[serde(with = "humantime_serde")]
+    pub leader_retry: Duration,
+    /// Bound on in-flight work at shutdown.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+    /// An ingest loop busy on one step (not waiting for Horizon) for longer than this is wedged:
+    /// the watchdog stops pinging and systemd restarts the daemon.
+    #[serde(with = "humantime_serde")]
+    pub stuck_after: Duration,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            leader_retry: Duration::from_secs(2),
+            shutdown_grace: Duration::from_secs(20),
+            stuck_after: Duration::from_secs(120),
+        }
+    }
+}

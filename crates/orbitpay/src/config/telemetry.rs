@@ -1,0 +1,68 @@
+//! `[log]` and `[metrics]`.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{ConfigError, invalid};
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// An env-filter directive, e.g. `info,orbitpay_horizon=debug`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Json,
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Optional loopback TCP address for Prometheus, e.g. `127.0.0.1:9464`. `/metrics` is
+    /// always served on the admin socket as well.
+    pub listen: Option<String>,
+    /// How often the gauges read from the database and the pool are refreshed.
+    #[serde(with = "humantime_serde")]
+    pub refresh_interval: Duration,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            listen: None,
+            refresh_interval: Duration::from_secs(15),
+        }
+    }
+}
+
+impl MetricsConfig {
+    pub fn listen_addr(&self) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+        let Some(listen) = &self.listen else {
+            return Ok(None);
+        };
+        let addr: std::net::SocketAddr = listen
+            .parse()
+            .map_err(|e| invalid(format!("metrics.listen {listen:?}: {e}")))?;
+        if !addr.ip().is_loopback() {
+            return Err(invalid(format!(
+                "metrics.listen {listen:?} must be a loopback address (127.0.0.0/8 or [::1])"
+            )));
+        }
+        Ok(Some(addr))
+    }
+}

@@ -289,3 +289,104 @@ fn a_missing_config_file_is_an_error() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
 }
+
+/// Every validation message, word for word, and the first failing section wins: operators and
+/// scripts read these.
+#[test]
+fn validation_messages_are_pinned() {
+    let cases = [
+        (
+            "[database]\nurl = \"mysql://x@y/z\"\n",
+            "database.url must start with postgres://".to_owned(),
+        ),
+        (
+            "[database]\nurl = \"nowhere\"\n",
+            "database.url: relative URL without a base".to_owned(),
+        ),
+        (
+            "[database]\nurl = \"postgres://u:pw@h/db\"\n",
+            "database.url must not embed a password: use database.password_file or the \
+             database-password credential"
+                .to_owned(),
+        ),
+        (
+            "[database]\npool_size = 1\n",
+            "database.pool_size must be at least 2".to_owned(),
+        ),
+        (
+            "[horizon]\nurl = \"ftp://h/\"\n",
+            "horizon.url must be an http:// or https:// URL".to_owned(),
+        ),
+        (
+            "[stellar]\nnetwork = \" \"\n",
+            "stellar.network must be `testnet`, `public` or a network passphrase".to_owned(),
+        ),
+        (
+            &format!("accounts = [{{ address = \"{ACCOUNT}\" }}, {{ address = \"{ACCOUNT}\" }}]\n"),
+            format!("accounts: {ACCOUNT} is listed twice"),
+        ),
+        (
+            &format!("accounts = [{{ address = \"{ACCOUNT}\", start_cursor = \"soon\" }}]\n"),
+            "accounts: start_cursor \"soon\" must be `now` or a paging token".to_owned(),
+        ),
+        (
+            "[admin]\nsocket = \"\"\n",
+            "admin.socket must be a path".to_owned(),
+        ),
+        (
+            "[admin]\nmode = \"0999\"\n",
+            "admin.mode \"0999\" must be an octal file mode like \"0660\"".to_owned(),
+        ),
+        (
+            "[admin]\nmax_connections = 0\n",
+            "admin.max_connections must be at least 1".to_owned(),
+        ),
+        (
+            "[sessions]\ndefault_expiry = \"30s\"\n",
+            "sessions.default_expiry must be at least 1m".to_owned(),
+        ),
+        (
+            "[ingest]\nleader_retry = \"50ms\"\n",
+            "ingest.leader_retry must be at least 100ms".to_owned(),
+        ),
+        (
+            "[ingest]\nstuck_after = \"500ms\"\n",
+            "ingest.stuck_after must be at least 1s".to_owned(),
+        ),
+        (
+            "[jobs]\nprune_idempotency_keys = \"*/5 * * * *\"\n",
+            "jobs.prune_idempotency_keys: \"*/5 * * * *\" has 5 fields; cron here takes six, \
+             seconds first (e.g. \"0 */5 * * * *\")"
+                .to_owned(),
+        ),
+        (
+            "[metrics]\nlisten = \"0.0.0.0:9464\"\n",
+            "metrics.listen \"0.0.0.0:9464\" must be a loopback address (127.0.0.0/8 or [::1])"
+                .to_owned(),
+        ),
+        (
+            "[metrics]\nrefresh_interval = \"500ms\"\n",
+            "metrics.refresh_interval must be at least 1s".to_owned(),
+        ),
+        // Two bad sections: the one earlier in the file is reported.
+        (
+            "[admin]\nmax_connections = 0\n[ingest]\nleader_retry = \"50ms\"\n",
+            "admin.max_connections must be at least 1".to_owned(),
+        ),
+        (
+            "[database]\npool_size = 1\n[metrics]\nrefresh_interval = \"500ms\"\n",
+            "database.pool_size must be at least 2".to_owned(),
+        ),
+    ];
+    for (toml, message) in cases {
+        let err = Config::from_toml_str(toml).unwrap_err().to_string();
+        assert_eq!(err, format!("configuration: {message}"), "{toml}");
+    }
+    let err = Config::from_toml_str("[log]\nlevel = \"info,[[[\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("configuration: log.level \"info,[[[\": "),
+        "{err}"
+    );
+}

@@ -43,6 +43,17 @@ impl Default for AdminConfig {
 }
 
 impl AdminConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if self.socket.as_os_str().is_empty() {
+            return Err(invalid("admin.socket must be a path"));
+        }
+        self.mode_bits()?;
+        if self.max_connections == 0 {
+            return Err(invalid("admin.max_connections must be at least 1"));
+        }
+        Ok(())
+    }
+
     pub fn mode_bits(&self) -> Result<u32, ConfigError> {
         let digits = self.mode.trim_start_matches("0o");
         (!digits.is_empty())
@@ -70,6 +81,15 @@ impl Default for SessionsConfig {
         SessionsConfig {
             default_expiry: Duration::from_secs(900),
         }
+    }
+}
+
+impl SessionsConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if self.default_expiry < Duration::from_secs(60) {
+            return Err(invalid("sessions.default_expiry must be at least 1m"));
+        }
+        Ok(())
     }
 }
 

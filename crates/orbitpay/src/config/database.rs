@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::Secret;
+use super::{ConfigError, Secret, invalid};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -47,6 +47,23 @@ impl Default for DatabaseConfig {
 }
 
 impl DatabaseConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        let url = url::Url::parse(&self.url).map_err(|e| invalid(format!("database.url: {e}")))?;
+        if !matches!(url.scheme(), "postgres" | "postgresql") {
+            return Err(invalid("database.url must start with postgres://"));
+        }
+        if url.password().is_some() {
+            return Err(invalid(
+                "database.url must not embed a password: use database.password_file or the \
+                 database-password credential",
+            ));
+        }
+        if self.pool_size < 2 {
+            return Err(invalid("database.pool_size must be at least 2"));
+        }
+        Ok(())
+    }
+
     pub fn session_settings(&self) -> orbitpay_store::SessionSettings {
         orbitpay_store::SessionSettings {
             statement_timeout: self.statement_timeout,

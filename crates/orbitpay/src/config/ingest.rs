@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::{ConfigError, invalid};
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct IngestConfig {
@@ -28,5 +30,17 @@ impl Default for IngestConfig {
             shutdown_grace: Duration::from_secs(20),
             stuck_after: Duration::from_secs(120),
         }
+    }
+}
+
+impl IngestConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if self.leader_retry < Duration::from_millis(100) {
+            return Err(invalid("ingest.leader_retry must be at least 100ms"));
+        }
+        if self.stuck_after < Duration::from_secs(1) {
+            return Err(invalid("ingest.stuck_after must be at least 1s"));
+        }
+        Ok(())
     }
 }

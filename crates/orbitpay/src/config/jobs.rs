@@ -20,6 +20,12 @@ impl Default for JobsConfig {
     }
 }
 
+impl JobsConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        validate_cron("jobs.prune_idempotency_keys", &self.prune_idempotency_keys)
+    }
+}
+
 /// Validates a six-field cron string with the parser settings tokio-cron-scheduler uses, so
 /// what passes here schedules there.
 pub fn validate_cron(key: &str, expr: &str) -> Result<(), ConfigError> {

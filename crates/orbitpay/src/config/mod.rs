@@ -17,7 +17,6 @@ mod secret;
 mod telemetry;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -131,67 +130,18 @@ impl Config {
         )
     }
 
+    /// Each section checks itself, in the order of the file.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let url = url::Url::parse(&self.database.url)
-            .map_err(|e| invalid(format!("database.url: {e}")))?;
-        if !matches!(url.scheme(), "postgres" | "postgresql") {
-            return Err(invalid("database.url must start with postgres://"));
-        }
-        if url.password().is_some() {
-            return Err(invalid(
-                "database.url must not embed a password: use database.password_file or the \
-                 database-password credential",
-            ));
-        }
-        if self.database.pool_size < 2 {
-            return Err(invalid("database.pool_size must be at least 2"));
-        }
-        let horizon =
-            url::Url::parse(&self.horizon.url).map_err(|e| invalid(format!("horizon.url: {e}")))?;
-        if !matches!(horizon.scheme(), "http" | "https") {
-            return Err(invalid("horizon.url must be an http:// or https:// URL"));
-        }
-        if self.stellar.network.trim().is_empty() {
-            return Err(invalid(
-                "stellar.network must be `testnet`, `public` or a network passphrase",
-            ));
-        }
-        let mut seen = std::collections::HashSet::new();
-        for account in &self.accounts {
-            let id = account.account_id()?;
-            account.start()?;
-            if !seen.insert(id) {
-                return Err(invalid(format!("accounts: {id} is listed twice")));
-            }
-        }
-        if self.admin.socket.as_os_str().is_empty() {
-            return Err(invalid("admin.socket must be a path"));
-        }
-        self.admin.mode_bits()?;
-        if self.admin.max_connections == 0 {
-            return Err(invalid("admin.max_connections must be at least 1"));
-        }
-        if self.sessions.default_expiry < Duration::from_secs(60) {
-            return Err(invalid("sessions.default_expiry must be at least 1m"));
-        }
-        if self.ingest.leader_retry < Duration::from_millis(100) {
-            return Err(invalid("ingest.leader_retry must be at least 100ms"));
-        }
-        if self.ingest.stuck_after < Duration::from_secs(1) {
-            return Err(invalid("ingest.stuck_after must be at least 1s"));
-        }
-        validate_cron(
-            "jobs.prune_idempotency_keys",
-            &self.jobs.prune_idempotency_keys,
-        )?;
-        tracing_subscriber::EnvFilter::builder()
-            .parse(&self.log.level)
-            .map_err(|e| invalid(format!("log.level {:?}: {e}", self.log.level)))?;
-        self.metrics.listen_addr()?;
-        if self.metrics.refresh_interval < Duration::from_secs(1) {
-            return Err(invalid("metrics.refresh_interval must be at least 1s"));
-        }
-        Ok(())
+        self.database.validate()?;
+        self.horizon.validate()?;
+        self.stellar.validate()?;
+        network::validate_accounts(&self.accounts)?;
+        self.admin.validate()?;
+        self.sessions.validate()?;
+        self.ingest.validate()?;
+        self.jobs.validate()?;
+        self.log.validate()?;
+        self.metrics.validate()
     }
 
     /// The database URL with the password spliced in; never log the result.

@@ -36,6 +36,15 @@ impl Default for HorizonSection {
 }
 
 impl HorizonSection {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        let horizon =
+            url::Url::parse(&self.url).map_err(|e| invalid(format!("horizon.url: {e}")))?;
+        if !matches!(horizon.scheme(), "http" | "https") {
+            return Err(invalid("horizon.url must be an http:// or https:// URL"));
+        }
+        Ok(())
+    }
+
     /// The Horizon client's and followers' settings.
     pub fn client_config(&self) -> Result<orbitpay_horizon::HorizonConfig, ConfigError> {
         let url = url::Url::parse(&self.url).map_err(|e| invalid(format!("horizon.url: {e}")))?;
@@ -63,6 +72,15 @@ impl Default for StellarConfig {
 }
 
 impl StellarConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if self.network.trim().is_empty() {
+            return Err(invalid(
+                "stellar.network must be `testnet`, `public` or a network passphrase",
+            ));
+        }
+        Ok(())
+    }
+
     pub fn passphrase(&self) -> &str {
         match self.network.as_str() {
             "testnet" => TESTNET_PASSPHRASE,
@@ -117,6 +135,19 @@ impl WatchedAccount {
                 }),
         }
     }
+}
+
+/// Each address parses, each start cursor too, and no account is listed twice.
+pub(super) fn validate_accounts(accounts: &[WatchedAccount]) -> Result<(), ConfigError> {
+    let mut seen = std::collections::HashSet::new();
+    for account in accounts {
+        let id = account.account_id()?;
+        account.start()?;
+        if !seen.insert(id) {
+            return Err(invalid(format!("accounts: {id} is listed twice")));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -30,6 +30,15 @@ impl Default for LogConfig {
     }
 }
 
+impl LogConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        tracing_subscriber::EnvFilter::builder()
+            .parse(&self.level)
+            .map_err(|e| invalid(format!("log.level {:?}: {e}", self.level)))?;
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
@@ -51,6 +60,14 @@ impl Default for MetricsConfig {
 }
 
 impl MetricsConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        self.listen_addr()?;
+        if self.refresh_interval < Duration::from_secs(1) {
+            return Err(invalid("metrics.refresh_interval must be at least 1s"));
+        }
+        Ok(())
+    }
+
     pub fn listen_addr(&self) -> Result<Option<std::net::SocketAddr>, ConfigError> {
         let Some(listen) = &self.listen else {
             return Ok(None);

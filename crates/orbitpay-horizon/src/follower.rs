@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::config::FollowConfig;
-use crate::source::{FetchedRecord, LedgerSource, SourceError, StreamEvent, token_of};
+use crate::source::{FetchedRecord, LedgerSource, SourceError, StreamEvent, now_token, token_of};
 use crate::status::{FollowerState, FollowerStatus, HaltReason};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -243,7 +243,7 @@ impl<K: RecordSink> Follower<K> {
                 }
             }
         };
-        let token = toid::encode(root.latest_ledger, 0xF_FFFF, 0xFFF);
+        let token = now_token(root.latest_ledger);
         let mut attempt = 0;
         loop {
             match self.sink.initialise_cursor(&self.account, token).await {

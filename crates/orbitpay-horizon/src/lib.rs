@@ -25,6 +25,6 @@ pub use follower::{Batch, Follower, FollowerExit, Phase, RecordSink, SinkError, 
 pub use horizon::{HorizonError, HorizonSource};
 pub use source::{
     EventStream, FetchedRecord, LedgerSource, PaymentsPage, RootInfo, SourceError, StreamEvent,
-    TxLookup,
+    TxLookup, now_token,
 };
 pub use status::{FollowerState, FollowerStatus, HaltReason, StatusSnapshot};

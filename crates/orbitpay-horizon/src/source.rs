@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
-use orbitpay_core::{AccountId, LedgerRecord, TxHash};
+use orbitpay_core::{AccountId, LedgerRecord, TxHash, toid};
 
 use crate::convert::RecordError;
 
@@ -45,6 +45,12 @@ pub struct RootInfo {
     pub latest_ledger: u32,
     pub network_passphrase: Option<String>,
     pub version: Option<String>,
+}
+
+/// `cursor=now` without ever sending `now`: the token just after every operation of
+/// `latest_ledger` (Horizon's `toid.AfterLedger`), so reading resumes with the next ledger.
+pub fn now_token(latest_ledger: u32) -> i64 {
+    toid::encode(latest_ledger, 0xF_FFFF, 0xFFF)
 }
 
 /// One item of a live stream. (Records dominate the stream and are moved once, so boxing them
@@ -139,4 +145,17 @@ pub trait LedgerSource: Send + Sync + 'static {
 
     /// Looks a transaction up by hash (see [`TxLookup`]).
     async fn lookup_transaction(&self, hash: &TxHash) -> TxLookup;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn now_is_after_the_latest_ledger_and_before_the_next() {
+        let latest = 7000;
+        assert!(now_token(latest) >= toid::encode(latest, 0xF_FFFF, 0xFFF));
+        assert!(now_token(latest) < toid::encode(latest + 1, 1, 1));
+        assert_eq!(toid::ledger(now_token(latest)), latest);
+    }
 }

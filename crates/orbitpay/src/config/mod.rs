@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
-use orbitpay_core::{AccountId, toid};
+use orbitpay_core::AccountId;
 use serde::{Deserialize, Serialize};
 
 pub use admin::{AdminConfig, SessionsConfig};
@@ -31,6 +31,8 @@ pub use network::{
     HorizonSection, PUBLIC_PASSPHRASE, StartCursor, StellarConfig, TESTNET_PASSPHRASE,
     WatchedAccount,
 };
+// Start cursors built for config and the follower's own "now" are one definition.
+pub use orbitpay_horizon::now_token;
 use secret::resolve_secret;
 pub use secret::{DATABASE_PASSWORD_CREDENTIAL, Secret};
 pub use telemetry::{LogConfig, LogFormat, MetricsConfig};
@@ -177,11 +179,6 @@ fn env_overrides() -> Env {
     Env::prefixed("ORBITPAY_")
         .filter(|k| k.as_str().contains("__") || k.as_str().eq_ignore_ascii_case("accounts"))
         .split("__")
-}
-
-/// Paging token for "start of the ledger after `latest`": what `cursor=now` resolves to.
-pub fn now_token(latest_ledger: u32) -> i64 {
-    toid::ledger_start(latest_ledger.saturating_add(1))
 }
 
 #[cfg(test)]

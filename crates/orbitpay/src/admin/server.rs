@@ -68,7 +68,7 @@ impl SocketOptions {
             group: admin.group.clone().filter(|g| !g.is_empty()),
             allowed_uids: admin.allowed_uids.clone(),
             max_connections: admin.max_connections.max(1),
-            header_timeout: admin.request_timeout,
+            header_timeout: admin.header_timeout,
             shutdown_grace: admin.request_timeout,
         })
     }

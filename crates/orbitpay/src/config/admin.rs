@@ -18,6 +18,10 @@ pub struct AdminConfig {
     /// When non-empty, only these peer uids may use the socket (checked with SO_PEERCRED).
     pub allowed_uids: Vec<u32>,
     pub max_connections: usize,
+    /// Bound on a request's headers, idle time on a keep-alive connection included: tight,
+    /// so silent or idle clients cannot hold connections for long.
+    #[serde(with = "humantime_serde")]
+    pub header_timeout: Duration,
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
     #[serde(with = "humantime_serde")]
@@ -35,6 +39,7 @@ impl Default for AdminConfig {
             group: None,
             allowed_uids: Vec::new(),
             max_connections: 64,
+            header_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(10),
             idempotency_ttl: Duration::from_secs(24 * 3600),
             confirm_wait: Duration::from_secs(5),
@@ -50,6 +55,11 @@ impl AdminConfig {
         self.mode_bits()?;
         if self.max_connections == 0 {
             return Err(invalid("admin.max_connections must be at least 1"));
+        }
+        if self.header_timeout.is_zero() || self.header_timeout > self.request_timeout {
+            return Err(invalid(
+                "admin.header_timeout must be above zero and at most admin.request_timeout",
+            ));
         }
         Ok(())
     }

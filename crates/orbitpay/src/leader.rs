@@ -7,6 +7,12 @@
 //! dies, the lock is gone (another instance may take it), so ingestion is cancelled at once and
 //! the loop goes back to trying.
 //!
+//! The lock outlives no frozen or dead leader for long: the lock connection is bounded
+//! server-side ([`orbitpay_store::advisory::bound_session`], [`LOCK_SILENCE_FACTOR`] ×
+//! `leader_retry`), so PostgreSQL ends the session of a SIGSTOPped process or a dead host and a
+//! standby takes over; the old leader, once it runs again, finds its ping failing and stands
+//! down. A halted account gives up its lead after `ingest.halted_release_after`.
+//!
 //! The lock is for efficiency only: two instances ingesting one account at once (a network
 //! partition, a ping not yet failed) still credit exactly once, because correctness rests on row
 //! locks, state checks inside each transaction and unique constraints.
@@ -51,6 +57,10 @@ pub fn lock_key(account: &AccountId) -> i64 {
     hash as i64
 }
 
+/// A lock connection silent for this many `leader_retry` periods is ended by PostgreSQL; the
+/// leader pings every period, well inside it.
+pub const LOCK_SILENCE_FACTOR: u32 = 4;
+
 #[derive(Clone)]
 pub struct LeaderSettings {
     pub database_url: Secret,
@@ -61,6 +71,8 @@ pub struct LeaderSettings {
     pub connect_timeout: Duration,
     /// Bound on waiting for ingestion to stop after the lock was lost.
     pub stop_grace: Duration,
+    /// A halted account's lead is released after this long.
+    pub halted_release_after: Duration,
 }
 
 enum Led {
@@ -70,6 +82,8 @@ enum Led {
     LostLock,
     /// Ingestion failed; retry after a backoff.
     Failed,
+    /// Ingestion halted and the lead was given up after `halted_release_after`.
+    ReleasedHalted,
 }
 
 /// Competes for `account` until `shutdown`; ingests it whenever this instance wins.
@@ -121,6 +135,21 @@ pub async fn lead_account(
                         _ = tokio::time::sleep(settings.retry * 2) => {}
                     }
                 }
+                Led::ReleasedHalted => {
+                    let _ = tokio::time::timeout(
+                        settings.connect_timeout,
+                        orbitpay_store::advisory::unlock(&mut conn, key),
+                    )
+                    .await;
+                    drop(conn);
+                    metrics::counter!("orbitpay_leadership_changes_total", "account" => account.to_string(), "change" => "released_halted").increment(1);
+                    // Step back as after a lost lock: a standby takes the account and tries the
+                    // record; alone, this instance retakes it and tries again.
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(settings.retry * 2) => {}
+                    }
+                }
                 Led::Failed => {
                     let _ = tokio::time::timeout(
                         settings.connect_timeout,
@@ -164,34 +193,62 @@ async fn acquire(
         )
         .await;
         match connected {
-            Ok(Ok(mut conn)) => loop {
-                let tried = tokio::time::timeout(
+            Ok(Ok(mut conn)) => {
+                let silence = settings.retry * LOCK_SILENCE_FACTOR;
+                match tokio::time::timeout(
                     settings.connect_timeout,
-                    orbitpay_store::advisory::try_lock(&mut conn, key),
+                    orbitpay_store::advisory::bound_session(&mut conn, silence),
                 )
-                .await;
-                match tried {
-                    Ok(Ok(true)) => return Some(conn),
-                    Ok(Ok(false)) => {
-                        if !logged_standby {
-                            tracing::info!("another instance leads the account; standing by");
-                            logged_standby = true;
-                        }
-                    }
+                .await
+                {
+                    Ok(Ok(true)) => {}
+                    Ok(Ok(false)) => tracing::warn!(
+                        "PostgreSQL before 14 has no idle_session_timeout: a frozen leader keeps the lead until it runs again"
+                    ),
                     Ok(Err(e)) => {
-                        tracing::warn!(error = %e, "advisory lock attempt failed; reconnecting");
-                        break;
+                        tracing::warn!(error = %e, "cannot bound the leadership connection; reconnecting");
+                        tokio::select! {
+                            _ = shutdown.cancelled() => return None,
+                            _ = tokio::time::sleep(settings.retry) => {}
+                        }
+                        continue;
                     }
                     Err(_) => {
-                        tracing::warn!("advisory lock attempt timed out; reconnecting");
-                        break;
+                        tracing::warn!(
+                            "bounding the leadership connection timed out; reconnecting"
+                        );
+                        continue;
                     }
                 }
-                tokio::select! {
-                    _ = shutdown.cancelled() => return None,
-                    _ = tokio::time::sleep(settings.retry) => {}
+                loop {
+                    let tried = tokio::time::timeout(
+                        settings.connect_timeout,
+                        orbitpay_store::advisory::try_lock(&mut conn, key),
+                    )
+                    .await;
+                    match tried {
+                        Ok(Ok(true)) => return Some(conn),
+                        Ok(Ok(false)) => {
+                            if !logged_standby {
+                                tracing::info!("another instance leads the account; standing by");
+                                logged_standby = true;
+                            }
+                        }
+                        Ok(Err(e)) => {
+                            tracing::warn!(error = %e, "advisory lock attempt failed; reconnecting");
+                            break;
+                        }
+                        Err(_) => {
+                            tracing::warn!("advisory lock attempt timed out; reconnecting");
+                            break;
+                        }
+                    }
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return None,
+                        _ = tokio::time::sleep(settings.retry) => {}
+                    }
                 }
-            },
+            }
             Ok(Err(e)) => tracing::warn!(error = %e, "cannot open the leadership connection"),
             Err(_) => tracing::warn!("opening the leadership connection timed out"),
         }
@@ -221,6 +278,8 @@ async fn lead(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     let mut halted = false;
+    let release = tokio::time::sleep(Duration::MAX);
+    tokio::pin!(release);
     loop {
         tokio::select! {
             joined = &mut task, if !halted => {
@@ -229,11 +288,15 @@ async fn lead(
                 }
                 match joined {
                     Ok(Ok(())) => {
-                        // Halted: an operator must act. Keep the lock so no other instance
-                        // halts on the same record, and keep pinging it.
-                        tracing::error!("ingestion of the account halted; holding the lead until restart");
+                        // Halted: keep the lock (and keep pinging it) for a while so another
+                        // instance does not halt on the same record at once, then give it up.
+                        tracing::error!(
+                            release_after_s = settings.halted_release_after.as_secs(),
+                            "ingestion of the account halted; giving up the lead after halted_release_after"
+                        );
                         board.set_role(account, Role::Halted { reason: "ingestion halted; see the account's status".into() });
                         halted = true;
+                        release.as_mut().reset(tokio::time::Instant::now() + settings.halted_release_after);
                     }
                     Ok(Err(e)) => {
                         tracing::error!(error = format!("{e:#}"), "ingestion of the account failed; releasing the lead and retrying");
@@ -246,6 +309,10 @@ async fn lead(
                 }
             }
             _ = shutdown.cancelled(), if halted => return Led::Shutdown,
+            () = &mut release, if halted => {
+                tracing::warn!("releasing the lead of the halted account so another instance can try");
+                return Led::ReleasedHalted;
+            }
             _ = tick.tick() => {
                 let pinged = tokio::time::timeout(
                     settings.connect_timeout.min(settings.retry.max(Duration::from_millis(500))),

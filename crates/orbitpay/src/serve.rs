@@ -207,6 +207,7 @@ pub async fn run(config: Config, mut options: ServeOptions) -> anyhow::Result<()
         retry: config.ingest.leader_retry,
         connect_timeout: config.database.connect_timeout,
         stop_grace: config.ingest.shutdown_grace,
+        halted_release_after: config.ingest.halted_release_after,
     };
     for (account, start) in accounts.iter().copied() {
         let (settings, ingest, board, stop) = (

@@ -70,15 +70,20 @@ fn config(db: &TestDb, dir: &std::path::Path) -> Config {
 }
 
 async fn start(db: &TestDb, probe: Arc<Probe>) -> Instance {
+    start_with(db, Arc::new(ProbeIngest(probe))).await
+}
+
+async fn start_with(db: &TestDb, ingest: Arc<dyn AccountIngest>) -> Instance {
     let dir = tempfile::tempdir().unwrap();
     let mut c = config(db, dir.path());
     c.ingest.shutdown_grace = Duration::from_secs(5);
+    c.ingest.halted_release_after = Duration::from_millis(500);
     let (ready_tx, ready_rx) = oneshot::channel();
     let shutdown = CancellationToken::new();
     let options = ServeOptions {
         wiring: Some(Box::new(move |ctx| {
             let mut wiring = Wiring::production(ctx)?;
-            wiring.ingest = Arc::new(ProbeIngest(probe));
+            wiring.ingest = ingest;
             Ok(wiring)
         })),
         on_ready: Some(ready_tx),
@@ -230,4 +235,79 @@ async fn a_failed_ingestion_releases_the_lead_and_is_retried() {
     assert_eq!(probe.starts.load(Ordering::SeqCst), 2);
     shutdown.cancel();
     task.await.unwrap().unwrap();
+}
+
+/// Halts (returns at once, as the matcher does on a record it cannot settle) on its first
+/// `halts` runs, then ingests normally.
+struct Halting {
+    probe: Arc<Probe>,
+    halts: usize,
+}
+
+#[async_trait::async_trait]
+impl AccountIngest for Halting {
+    async fn run(
+        &self,
+        account: AccountId,
+        start: StartCursor,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        if self.probe.starts.fetch_add(1, Ordering::SeqCst) < self.halts {
+            return Ok(());
+        }
+        self.probe.starts.fetch_sub(1, Ordering::SeqCst);
+        ProbeIngest(self.probe.clone())
+            .run(account, start, shutdown)
+            .await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_halted_leader_gives_up_the_lead_and_a_standby_takes_the_account() {
+    let db = TestDb::new().await;
+    let halted = Arc::new(Probe::default());
+    let a = start_with(
+        &db,
+        Arc::new(Halting {
+            probe: halted.clone(),
+            halts: usize::MAX,
+        }),
+    )
+    .await;
+    eventually(Duration::from_secs(10), "a to halt", || {
+        let r = role(&a);
+        async move { matches!(r, Some(Role::Halted { .. })) }
+    })
+    .await;
+    let probe = Arc::new(Probe::default());
+    let b = start(&db, probe.clone()).await;
+    // halted_release_after is 500 ms: b leads within a few retry periods of it.
+    wait_role(&b, Role::Leading, Duration::from_secs(5), "b to take over").await;
+    assert_eq!(probe.running.load(Ordering::SeqCst), 1);
+    b.shutdown.cancel();
+    b.task.await.unwrap().unwrap();
+    a.shutdown.cancel();
+    a.task.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_halted_leader_alone_retakes_the_lead_and_retries() {
+    let db = TestDb::new().await;
+    let probe = Arc::new(Probe::default());
+    let a = start_with(
+        &db,
+        Arc::new(Halting {
+            probe: probe.clone(),
+            halts: 1,
+        }),
+    )
+    .await;
+    eventually(Duration::from_secs(10), "the retry after the halt", || {
+        let running = probe.running.load(Ordering::SeqCst);
+        async move { running == 1 }
+    })
+    .await;
+    assert_eq!(role(&a), Some(Role::Leading));
+    a.shutdown.cancel();
+    a.task.await.unwrap().unwrap();
 }

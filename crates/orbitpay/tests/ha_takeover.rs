@@ -169,3 +169,90 @@ async fn the_standby_takes_over_a_killed_leader_and_nothing_is_lost_or_doubled()
     assert!(status.success());
     horizon.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_leader_loses_the_lead_and_stands_down_when_it_wakes() {
+    let db = TestDb::new().await;
+    let sim = HorizonSim::with_seed(22);
+    let shop = derive_account(22, 0);
+    let payer = derive_account(22, 1);
+    sim.register_account(shop);
+    let horizon = sim.serve("127.0.0.1:0").await.unwrap();
+    let start_at = now_token(sim.latest_ledger());
+    let first = start(&db, horizon.base_url(), &shop.to_string(), start_at);
+    let second = start(&db, horizon.base_url(), &shop.to_string(), start_at);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (frozen, standby) = loop {
+        match (leads(&first).await, leads(&second).await) {
+            (true, false) => break (first, second),
+            (false, true) => break (second, first),
+            _ => {
+                assert!(Instant::now() < deadline, "no single leader");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let pay = |memo: u64, amount: i64| {
+        sim.close_ledger(vec![Tx::new(payer).memo_id(memo).op(Op::payment(
+            payer,
+            shop,
+            Asset::Native,
+            stroops(amount),
+        ))])
+    };
+    let session = create_session(&standby.socket(), "4").await;
+    let id = session["id"].as_str().unwrap().to_owned();
+
+    // SIGSTOP: the leader's lock connection goes silent; PostgreSQL ends it after
+    // 4 × leader_retry (800 ms here) and the standby takes the account.
+    signal(&frozen.child, "STOP");
+    let froze = Instant::now();
+    pay(memo_id(&session), 10_000_000);
+    pay(memo_id(&session), 30_000_000);
+    let paid = wait_paid(&standby.socket(), &id, Duration::from_secs(15)).await;
+    assert!(
+        froze.elapsed() < Duration::from_secs(10),
+        "took over after {:?}",
+        froze.elapsed()
+    );
+    assert!(leads(&standby).await);
+    assert_eq!(paid["amount_received"], "4.0000000");
+
+    // SIGCONT: the old leader finds its lock connection gone and stands down.
+    signal(&frozen.child, "CONT");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while leads(&frozen).await {
+        assert!(Instant::now() < deadline, "the woken leader still leads");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(leads(&standby).await, "the new leader keeps the account");
+    pay(memo_id(&session), 10_000_000); // late: recorded, not credited
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let page = get_json(&standby.socket(), "/v1/payments/unmatched").await;
+        if page["data"].as_array().is_some_and(|r| r.len() == 1) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the late payment is not recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    {
+        use diesel::sql_types::BigInt;
+        use diesel_async::RunQueryDsl as _;
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let mut conn = db.conn().await;
+        let ops: N = diesel::sql_query("SELECT count(*) AS n FROM payment_operations")
+            .get_result(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(ops.n, 2, "each credit exactly once");
+    }
+    horizon.shutdown().await;
+}

@@ -11,9 +11,15 @@ use super::{ConfigError, invalid};
 pub struct IngestConfig {
     /// A standby instance tries to take each account this often, and the leader checks its lock
     /// connection this often: another instance takes over within about this long after the
-    /// leader dies.
+    /// leader dies. PostgreSQL ends a lock connection silent for 4 × this (a frozen leader or a
+    /// dead host), so a standby takes over from those within about 5 × this.
     #[serde(with = "humantime_serde")]
     pub leader_retry: Duration,
+    /// A halted account (a record the matcher cannot settle) gives up its lead after this
+    /// long, so another instance can try; the instance competes again afterwards (and retakes
+    /// the lead if it is the only one), retrying the record.
+    #[serde(with = "humantime_serde")]
+    pub halted_release_after: Duration,
     /// Bound on in-flight work at shutdown.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
@@ -27,6 +33,7 @@ impl Default for IngestConfig {
     fn default() -> Self {
         IngestConfig {
             leader_retry: Duration::from_secs(2),
+            halted_release_after: Duration::from_secs(300),
             shutdown_grace: Duration::from_secs(20),
             stuck_after: Duration::from_secs(120),
         }
@@ -37,6 +44,11 @@ impl IngestConfig {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         if self.leader_retry < Duration::from_millis(100) {
             return Err(invalid("ingest.leader_retry must be at least 100ms"));
+        }
+        if self.halted_release_after < Duration::from_millis(100) {
+            return Err(invalid(
+                "ingest.halted_release_after must be at least 100ms",
+            ));
         }
         if self.stuck_after < Duration::from_secs(1) {
             return Err(invalid("ingest.stuck_after must be at least 1s"));

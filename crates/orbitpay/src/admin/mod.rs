@@ -12,10 +12,14 @@
 
 mod body;
 mod error;
-mod handlers;
+mod feeds;
+mod health;
 pub mod idempotency;
 pub mod openapi;
+mod requests;
+mod router;
 mod server;
+mod sessions;
 pub mod views;
 
 use std::sync::Arc;
@@ -27,7 +31,7 @@ use orbitpay_store::idempotency::KeyPolicy;
 use uuid::Uuid;
 
 pub use error::{ApiError, ErrorBody, ErrorDetail};
-pub use handlers::router;
+pub use router::router;
 pub use server::{AdminListener, OPEN_PER_SLOT, ServeError, SocketOptions, bind, from_systemd};
 
 use crate::config::{Config, ConfigError};

@@ -3,7 +3,7 @@
 
 use utoipa::OpenApi;
 
-use super::handlers;
+use super::{feeds, health, sessions};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -12,17 +12,17 @@ use super::handlers;
         description = "HTTP/1.1 + JSON on the daemon's Unix socket (`curl --unix-socket /run/orbitpay/admin.sock http://localhost/v1/status`). Every error is `{\"error\":{\"code\":\"...\",\"message\":\"...\"}}`. Amounts are decimal strings with 7 decimals."
     ),
     paths(
-        handlers::create_session,
-        handlers::list_sessions,
-        handlers::get_session,
-        handlers::cancel_session,
-        handlers::report_tx,
-        handlers::list_unmatched,
-        handlers::list_events,
-        handlers::status,
-        handlers::healthz,
-        handlers::readyz,
-        handlers::metrics_text,
+        sessions::create_session,
+        sessions::list_sessions,
+        sessions::get_session,
+        sessions::cancel_session,
+        sessions::report_tx,
+        feeds::list_unmatched,
+        feeds::list_events,
+        health::status,
+        health::healthz,
+        health::readyz,
+        health::metrics_text,
     ),
     tags(
         (name = "sessions", description = "Payment sessions"),

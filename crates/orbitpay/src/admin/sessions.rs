@@ -1,0 +1,260 @@
+//! The session endpoints: create, list, show, cancel, and the client-reported transaction.
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::Response;
+use diesel_async::AsyncConnection as _;
+use orbitpay_core::{SessionStatus, TxHash};
+use orbitpay_store::PooledConnection;
+use orbitpay_store::models::{NewSession, Session};
+use orbitpay_store::outbox::{self, EventType};
+use orbitpay_store::sessions::{self, CancelOutcome, ListError, ListFilter};
+
+use super::error::{ApiError, ErrorBody, code, json_bytes_response, json_response};
+use super::idempotency::KeyGuard;
+use super::requests::{
+    CreateSessionRequest, DEFAULT_LIMIT, ListSessionsParams, MAX_LIMIT, ReportTxRequest, limit,
+    query, session_id, validate_create,
+};
+use super::router::conn;
+use super::views::{ReportTxView, SessionPage, SessionView};
+use super::{AdminState, ReportError, body};
+
+async fn session_with_payments(
+    conn: &mut PooledConnection,
+    state: &AdminState,
+    session: &Session,
+) -> Result<SessionView, ApiError> {
+    let payments = orbitpay_store::payments::for_session(conn, session.id).await?;
+    Ok(SessionView::new(session, &state.network_passphrase).with_payments(&payments))
+}
+
+/// Create a payment session.
+#[utoipa::path(
+    post, path = "/v1/sessions", tag = "sessions",
+    params(("Idempotency-Key" = String, Header, description = "Required; 1-255 printable ASCII characters. Retries with the same key and request replay the first result.")),
+    request_body = CreateSessionRequest,
+    responses(
+        (status = 201, description = "Created", body = SessionView),
+        (status = 200, description = "A retry with the same Idempotency-Key: the first response, replayed", body = SessionView),
+        (status = 400, description = "ERROR_BAD_JSON, INVALID_AMOUNT, INVALID_ASSET, UNKNOWN_ACCOUNT, INVALID_REQUEST, IDEMPOTENCY_KEY_REQUIRED", body = ErrorBody),
+        (status = 409, description = "IDEMPOTENCY_KEY_IN_USE", body = ErrorBody),
+        (status = 413, description = "PAYLOAD_TOO_LARGE", body = ErrorBody),
+        (status = 422, description = "IDEMPOTENCY_KEY_REUSED", body = ErrorBody),
+    )
+)]
+pub async fn create_session(
+    State(state): State<Arc<AdminState>>,
+    Extension(guard): Extension<KeyGuard>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = body::read(&headers, body, state.body_timeout).await?;
+    let draft = validate_create(&state, body::parse(&bytes)?)?;
+    let mut conn = conn(&state).await?;
+    let (session, response_body) = conn
+        .transaction(async |conn| {
+            let now = sessions::database_now(conn).await?;
+            let expires_in =
+                chrono::Duration::from_std(draft.expires_in).map_err(ApiError::internal)?;
+            let new = NewSession {
+                account: draft.account,
+                asset: draft.asset.clone(),
+                amount: draft.amount,
+                expires_at: now + expires_in,
+                metadata: draft.metadata.clone(),
+                order_id: draft.order_id.clone(),
+                webhook_url: draft.webhook_url.clone(),
+            };
+            let session = sessions::insert(conn, &new).await?;
+            outbox::insert(
+                conn,
+                EventType::SessionCreated,
+                Some(session.id),
+                sessions::event_payload(&session),
+            )
+            .await?;
+            let view = SessionView::new(&session, &state.network_passphrase).with_payments(&[]);
+            let body = serde_json::to_vec(&view).map_err(ApiError::internal)?;
+            guard
+                .complete(conn, StatusCode::CREATED, &body, Some(session.id))
+                .await?;
+            Ok::<_, ApiError>((session, body))
+        })
+        .await?;
+    tracing::Span::current().record("session_id", tracing::field::display(session.id));
+    tracing::info!(
+        session_id = %session.id,
+        amount = %session.amount,
+        asset = %session.asset,
+        account = %session.account,
+        "session created"
+    );
+    metrics::counter!("orbitpay_sessions_created_total").increment(1);
+    let mut response = json_bytes_response(StatusCode::CREATED, response_body);
+    KeyGuard::mark_completed(&mut response);
+    Ok(response)
+}
+
+/// A session and its payments.
+#[utoipa::path(
+    get, path = "/v1/sessions/{id}", tag = "sessions",
+    params(("id" = Uuid, Path, description = "Session id")),
+    responses(
+        (status = 200, body = SessionView),
+        (status = 404, description = "SESSION_NOT_FOUND", body = ErrorBody),
+    )
+)]
+pub async fn get_session(
+    State(state): State<Arc<AdminState>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = session_id(&id)?;
+    let mut conn = conn(&state).await?;
+    let session = sessions::find(&mut conn, id)
+        .await?
+        .ok_or_else(|| ApiError::session_not_found(id))?;
+    let view = session_with_payments(&mut conn, &state, &session).await?;
+    Ok(json_response(StatusCode::OK, &view))
+}
+
+/// Sessions, newest first, keyset-paginated.
+#[utoipa::path(
+    get, path = "/v1/sessions", tag = "sessions",
+    params(ListSessionsParams),
+    responses(
+        (status = 200, body = SessionPage),
+        (status = 400, description = "INVALID_REQUEST", body = ErrorBody),
+    )
+)]
+pub async fn list_sessions(
+    State(state): State<Arc<AdminState>>,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let params: ListSessionsParams = query(&uri)?;
+    let status = params
+        .status
+        .as_deref()
+        .map(|s| s.parse::<SessionStatus>())
+        .transpose()
+        .map_err(|e| ApiError::bad_request(code::INVALID_REQUEST, e.to_string()))?;
+    let limit = limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+    let filter = ListFilter {
+        status,
+        order_id: params.order_id,
+        after: params.after,
+        limit,
+    };
+    let mut conn = conn(&state).await?;
+    let found = sessions::list(&mut conn, &filter)
+        .await
+        .map_err(|e| match e {
+            ListError::UnknownCursor(id) => {
+                ApiError::bad_request(code::INVALID_REQUEST, format!("after: no session {id}"))
+            }
+            ListError::Store(e) => ApiError::internal(e),
+        })?;
+    let next_after = (found.len() as i64 == limit)
+        .then(|| found.last().map(|s| s.id))
+        .flatten();
+    let data = found
+        .iter()
+        .map(|s| SessionView::new(s, &state.network_passphrase))
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &SessionPage { data, next_after },
+    ))
+}
+
+/// Cancel a pending session.
+#[utoipa::path(
+    post, path = "/v1/sessions/{id}/cancel", tag = "sessions",
+    params(("id" = Uuid, Path, description = "Session id")),
+    responses(
+        (status = 200, description = "Cancelled", body = SessionView),
+        (status = 404, description = "SESSION_NOT_FOUND", body = ErrorBody),
+        (status = 409, description = "INVALID_SESSION_STATE: only a pending session can be cancelled", body = ErrorBody),
+    )
+)]
+pub async fn cancel_session(
+    State(state): State<Arc<AdminState>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = session_id(&id)?;
+    let mut conn = conn(&state).await?;
+    let session = match sessions::cancel(&mut conn, id).await? {
+        CancelOutcome::Cancelled(s) => *s,
+        CancelOutcome::NotFound => return Err(ApiError::session_not_found(id)),
+        CancelOutcome::InvalidState(status) => {
+            return Err(ApiError::invalid_state(status, "cancel"));
+        }
+    };
+    tracing::info!(session_id = %id, "session cancelled");
+    metrics::counter!("orbitpay_sessions_cancelled_total").increment(1);
+    let view = session_with_payments(&mut conn, &state, &session).await?;
+    Ok(json_response(StatusCode::OK, &view))
+}
+
+/// Report the transaction that pays a session.
+///
+/// Claims the session with the hash, confirms it on the ledger (waiting a bounded time) and
+/// settles. `processing` means it was not confirmed within the wait and finishes in the
+/// background.
+#[utoipa::path(
+    post, path = "/v1/sessions/{id}/payments", tag = "sessions",
+    params(
+        ("id" = Uuid, Path, description = "Session id"),
+        ("Idempotency-Key" = String, Header, description = "Required; 1-255 printable ASCII characters."),
+    ),
+    request_body = ReportTxRequest,
+    responses(
+        (status = 201, description = "Reported; see `outcome` and the session's status", body = ReportTxView),
+        (status = 200, description = "A retry with the same Idempotency-Key: the first response, replayed", body = ReportTxView),
+        (status = 400, description = "INVALID_TX_HASH, ERROR_BAD_JSON, IDEMPOTENCY_KEY_REQUIRED", body = ErrorBody),
+        (status = 404, description = "SESSION_NOT_FOUND", body = ErrorBody),
+        (status = 409, description = "INVALID_SESSION_STATE (paid by another transaction, expired, cancelled) or IDEMPOTENCY_KEY_IN_USE", body = ErrorBody),
+        (status = 422, description = "IDEMPOTENCY_KEY_REUSED", body = ErrorBody),
+    )
+)]
+pub async fn report_tx(
+    State(state): State<Arc<AdminState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let id = session_id(&id)?;
+    let bytes = body::read(&headers, body, state.body_timeout).await?;
+    let req: ReportTxRequest = body::parse(&bytes)?;
+    let tx_hash: TxHash = req
+        .tx_hash
+        .parse()
+        .map_err(|e| ApiError::bad_request(code::INVALID_TX_HASH, format!("tx_hash: {e}")))?;
+    tracing::Span::current().record("tx_hash", tracing::field::display(tx_hash));
+    let outcome = match state
+        .reporter
+        .report_tx(id, tx_hash, state.confirm_wait)
+        .await
+    {
+        Ok(outcome) => outcome,
+        Err(ReportError::SessionNotFound) => return Err(ApiError::session_not_found(id)),
+        Err(ReportError::InvalidState { status }) => {
+            return Err(ApiError::invalid_state(
+                status,
+                &format!("report transaction {tx_hash}"),
+            ));
+        }
+        Err(ReportError::Match(e)) => return Err(ApiError::internal(e)),
+    };
+    tracing::info!(session_id = %id, tx_hash = %tx_hash, outcome = outcome.name(), status = %outcome.session().status, "transaction reported");
+    let mut conn = conn(&state).await?;
+    let view = session_with_payments(&mut conn, &state, outcome.session()).await?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &ReportTxView::new(&outcome, view),
+    ))
+}

@@ -9,7 +9,7 @@ use orbitpay_store::outbox;
 
 use super::AdminState;
 use super::error::{ApiError, ErrorBody, json_response};
-use super::requests::{DEFAULT_LIMIT, FeedParams, MAX_LIMIT, limit, query};
+use super::requests::{FeedParams, next_after, page_limit, query};
 use super::router::conn;
 use super::views::{EventPage, EventView, UnmatchedPage, UnmatchedView};
 
@@ -24,13 +24,11 @@ pub async fn list_unmatched(
     uri: Uri,
 ) -> Result<Response, ApiError> {
     let params: FeedParams = query(&uri)?;
-    let limit = limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+    let limit = page_limit(params.limit)?;
     let mut conn = conn(&state).await?;
     let rows =
         orbitpay_store::unmatched::list_after(&mut conn, params.after.unwrap_or(0), limit).await?;
-    let next_after = (rows.len() as i64 == limit)
-        .then(|| rows.last().map(|r| r.id))
-        .flatten();
+    let next_after = next_after(&rows, limit, |r| r.id);
     let data = rows.iter().map(UnmatchedView::from).collect();
     Ok(json_response(
         StatusCode::OK,
@@ -49,12 +47,10 @@ pub async fn list_events(
     uri: Uri,
 ) -> Result<Response, ApiError> {
     let params: FeedParams = query(&uri)?;
-    let limit = limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+    let limit = page_limit(params.limit)?;
     let mut conn = conn(&state).await?;
     let rows = outbox::list_after(&mut conn, params.after.unwrap_or(0), limit).await?;
-    let next_after = (rows.len() as i64 == limit)
-        .then(|| rows.last().map(|r| r.id))
-        .flatten();
+    let next_after = next_after(&rows, limit, |r| r.id);
     let data = rows.iter().map(EventView::from).collect();
     Ok(json_response(
         StatusCode::OK,

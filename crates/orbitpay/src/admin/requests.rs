@@ -15,8 +15,8 @@ use super::error::{ApiError, code};
 use super::views::SessionStatusSchema;
 use super::{AdminState, MAX_METADATA_BYTES};
 
-pub(super) const DEFAULT_LIMIT: i64 = 50;
-pub(super) const MAX_LIMIT: i64 = 500;
+const DEFAULT_LIMIT: i64 = 50;
+const MAX_LIMIT: i64 = 500;
 const MIN_EXPIRES_IN: u64 = 60;
 const MAX_EXPIRES_IN: u64 = 31 * 24 * 3600;
 
@@ -39,15 +39,24 @@ pub(super) fn query<T: serde::de::DeserializeOwned>(uri: &Uri) -> Result<T, ApiE
         })
 }
 
-pub(super) fn limit(requested: Option<i64>, default: i64, max: i64) -> Result<i64, ApiError> {
+/// A list request's page size: its `limit` when that is 1-500, 50 when it gives none.
+pub(super) fn page_limit(requested: Option<i64>) -> Result<i64, ApiError> {
     match requested {
-        None => Ok(default),
-        Some(n) if (1..=max).contains(&n) => Ok(n),
+        None => Ok(DEFAULT_LIMIT),
+        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
         Some(n) => Err(ApiError::bad_request(
             code::INVALID_REQUEST,
-            format!("limit {n} must be between 1 and {max}"),
+            format!("limit {n} must be between 1 and {MAX_LIMIT}"),
         )),
     }
+}
+
+/// The cursor a page hands back: a full page may have more rows after its last one, a
+/// shorter page is the end.
+pub(super) fn next_after<T, K>(rows: &[T], limit: i64, key: impl FnOnce(&T) -> K) -> Option<K> {
+    (rows.len() as i64 == limit)
+        .then(|| rows.last().map(key))
+        .flatten()
 }
 
 /// `POST /v1/sessions` body.
@@ -291,5 +300,22 @@ mod tests {
         ] {
             assert_eq!(parse_amount(&raw(text)).unwrap_err().code, code, "{text}");
         }
+    }
+
+    #[test]
+    fn page_limits_and_cursors() {
+        assert_eq!(page_limit(None).unwrap(), DEFAULT_LIMIT);
+        assert_eq!(page_limit(Some(1)).unwrap(), 1);
+        assert_eq!(page_limit(Some(MAX_LIMIT)).unwrap(), MAX_LIMIT);
+        for n in [0, -1, MAX_LIMIT + 1] {
+            assert_eq!(
+                page_limit(Some(n)).unwrap_err().code,
+                code::INVALID_REQUEST,
+                "{n}"
+            );
+        }
+        assert_eq!(next_after(&[7, 8], 2, |r| *r), Some(8));
+        assert_eq!(next_after(&[7], 2, |r| *r), None);
+        assert_eq!(next_after(&[] as &[i64], 2, |r| *r), None);
     }
 }

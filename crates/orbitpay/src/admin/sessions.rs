@@ -17,8 +17,8 @@ use orbitpay_store::sessions::{self, CancelOutcome, ListError, ListFilter};
 use super::error::{ApiError, ErrorBody, code, json_bytes_response, json_response};
 use super::idempotency::KeyGuard;
 use super::requests::{
-    CreateSessionRequest, DEFAULT_LIMIT, ListSessionsParams, MAX_LIMIT, ReportTxRequest, limit,
-    query, session_id, validate_create,
+    CreateSessionRequest, ListSessionsParams, ReportTxRequest, next_after, page_limit, query,
+    session_id, validate_create,
 };
 use super::router::conn;
 use super::views::{ReportTxView, SessionPage, SessionView};
@@ -142,7 +142,7 @@ pub async fn list_sessions(
         .map(|s| s.parse::<SessionStatus>())
         .transpose()
         .map_err(|e| ApiError::bad_request(code::INVALID_REQUEST, e.to_string()))?;
-    let limit = limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+    let limit = page_limit(params.limit)?;
     let filter = ListFilter {
         status,
         order_id: params.order_id,
@@ -158,9 +158,7 @@ pub async fn list_sessions(
             }
             ListError::Store(e) => ApiError::internal(e),
         })?;
-    let next_after = (found.len() as i64 == limit)
-        .then(|| found.last().map(|s| s.id))
-        .flatten();
+    let next_after = next_after(&found, limit, |s| s.id);
     let data = found
         .iter()
         .map(|s| SessionView::new(s, &state.network_passphrase))

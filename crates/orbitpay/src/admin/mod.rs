@@ -1,9 +1,10 @@
 //! The admin socket: HTTP/1.1 + JSON on a Unix domain socket (`curl --unix-socket`), API v1.
 //!
 //! - [`router`] builds the axum [`Router`](axum::Router) over an [`AdminState`];
-//! - [`bind`] / [`serve`] put it on the socket with the per-connection limits (peer uid
-//!   allow-list, header and body timeouts, a bounded number of connections), and remove the
-//!   socket file on clean shutdown;
+//! - [`bind`] (or [`from_systemd`], socket activation) and [`AdminListener::serve`] put it on
+//!   the socket with the per-connection limits (peer uid allow-list, header and body timeouts,
+//!   bounded requests in progress and open connections), and remove a socket file they created
+//!   on clean shutdown;
 //! - the daemon supplies two seams: [`TxReporter`] (the matcher's client-reported-tx path) and
 //!   [`IngestStatus`] (the followers' live status).
 //!

@@ -24,7 +24,7 @@ use super::sessions::{cancel_session, create_session, get_session, list_sessions
 /// Request id header, on every response.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-/// The admin API. The daemon serves it with [`super::serve`]; tests may too.
+/// The admin API. The daemon serves it with [`super::AdminListener::serve`]; tests may too.
 pub fn router(state: Arc<AdminState>) -> Router {
     let keyed = || middleware::from_fn_with_state(state.clone(), idempotency::layer);
     Router::new()

@@ -304,9 +304,26 @@ async fn every_error_code() {
         ),
         (
             r#"{"amount":"one fifty rupees","asset":"native"}"#,
-            "ERROR_BAD_JSON",
+            "INVALID_AMOUNT",
         ),
-        (r#"{"amount":true,"asset":"native"}"#, "ERROR_BAD_JSON"),
+        (r#"{"amount":true,"asset":"native"}"#, "INVALID_AMOUNT"),
+        (r#"{"amount":"1e10","asset":"native"}"#, "INVALID_AMOUNT"),
+        (r#"{"amount":"+1","asset":"native"}"#, "INVALID_AMOUNT"),
+        (r#"{"amount":" 1","asset":"native"}"#, "INVALID_AMOUNT"),
+        (r#"{"amount":"NaN","asset":"native"}"#, "INVALID_AMOUNT"),
+        (r#"{"amount":1e10,"asset":"native"}"#, "INVALID_AMOUNT"),
+        (
+            r#"{"amount":"1","asset":"native","order_id":"a\u0000b"}"#,
+            "INVALID_CHARACTER",
+        ),
+        (
+            r#"{"amount":"1","asset":"native","metadata":{"k\u0000":"v"}}"#,
+            "INVALID_CHARACTER",
+        ),
+        (
+            r#"{"amount":"1","asset":"native","metadata":{"k":["ok","v\u0000"]}}"#,
+            "INVALID_CHARACTER",
+        ),
         (
             r#"{"amount":"1","asset":"native","metadata":[1]}"#,
             "ERROR_BAD_JSON",
@@ -328,6 +345,12 @@ async fn every_error_code() {
         ),
     ] {
         assert_error(&create(body).await, 400, code);
+    }
+    for path in [
+        "/v1/sessions?order_id=a%00b",
+        "/v1/sessions?status=pending&order%00=x",
+    ] {
+        assert_error(&h.get(path).await, 400, "INVALID_CHARACTER");
     }
     assert_error(
         &h.post("/v1/sessions", Some("errors"), &issuer_flipped)

@@ -122,15 +122,24 @@ async fn a_payment_is_credited(socket: &Path, sim: &HorizonSim, shop: &str, paye
 }
 
 async fn http_post_session(socket: &Path, amount: &str) -> (u16, String) {
+    http_post_session_keyed(socket, amount, &uuid::Uuid::new_v4().to_string())
+        .await
+        .map(|(status, _, body)| (status, body))
+        .unwrap_or_default()
+}
+
+/// POST /v1/sessions under `key`: (status, head, body); `None` when the socket is not there.
+async fn http_post_session_keyed(
+    socket: &Path,
+    amount: &str,
+    key: &str,
+) -> Option<(u16, String, String)> {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let body = format!(r#"{{"amount":"{amount}","asset":"native"}}"#);
-    let Ok(mut stream) = tokio::net::UnixStream::connect(socket).await else {
-        return (0, String::new());
-    };
+    let mut stream = tokio::net::UnixStream::connect(socket).await.ok()?;
     let request = format!(
         "POST /v1/sessions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nIdempotency-Key: {}\r\nContent-Length: {}\r\n\r\n{body}",
-        uuid::Uuid::new_v4(),
+         Content-Type: application/json\r\nIdempotency-Key: {key}\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(request.as_bytes()).await.unwrap();
@@ -141,11 +150,8 @@ async fn http_post_session(socket: &Path, amount: &str) -> (u16, String) {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    Some((status, head.to_ascii_lowercase(), body.to_owned()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -179,7 +185,28 @@ async fn an_outage_longer_than_the_watchdog_keeps_the_pings_and_ingestion_resume
     );
     let (status, _) = http(&socket, "GET", "/readyz", None).await;
     assert_eq!(status, 503, "not ready while the database is down");
+    // A write during the outage says so (not a 500), and its retry afterwards creates once.
+    let key = "order-during-outage";
+    let (status, head, body) = http_post_session_keyed(&socket, "2", key).await.unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("DATABASE_UNAVAILABLE"), "{body}");
+    assert!(head.contains("retry-after:"), "{head}");
     start(&cluster).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let created = loop {
+        let (status, _, body) = http_post_session_keyed(&socket, "2", key).await.unwrap();
+        if status == 201 {
+            break body;
+        }
+        assert!(
+            status == 503 && tokio::time::Instant::now() < deadline,
+            "{status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let (status, _, replayed) = http_post_session_keyed(&socket, "2", key).await.unwrap();
+    assert_eq!(status, 200, "the retry replays");
+    assert_eq!(replayed, created, "byte for byte");
 
     a_payment_is_credited(&socket, &sim, &shop.to_string(), &payer.to_string()).await;
     drop(daemon);

@@ -11,6 +11,8 @@ pub mod code {
     pub const BAD_JSON: &str = "ERROR_BAD_JSON";
     pub const INVALID_REQUEST: &str = "INVALID_REQUEST";
     pub const INVALID_AMOUNT: &str = "INVALID_AMOUNT";
+    /// Text with a NUL (U+0000), which is refused rather than altered.
+    pub const INVALID_CHARACTER: &str = "INVALID_CHARACTER";
     pub const INVALID_ASSET: &str = "INVALID_ASSET";
     pub const UNKNOWN_ACCOUNT: &str = "UNKNOWN_ACCOUNT";
     pub const INVALID_TX_HASH: &str = "INVALID_TX_HASH";
@@ -25,6 +27,8 @@ pub mod code {
     pub const NOT_FOUND: &str = "NOT_FOUND";
     pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
     pub const NOT_READY: &str = "NOT_READY";
+    /// The database is unreachable or failing over: retry after `Retry-After`.
+    pub const DATABASE_UNAVAILABLE: &str = "DATABASE_UNAVAILABLE";
     pub const INTERNAL: &str = "INTERNAL_SERVER_ERROR";
 }
 
@@ -125,8 +129,21 @@ impl std::fmt::Display for ApiError {
     }
 }
 
+/// Seconds a client is asked to wait after DATABASE_UNAVAILABLE.
+const DATABASE_RETRY_AFTER_SECS: u32 = 2;
+
 impl From<StoreError> for ApiError {
+    /// An outage (connection loss, failover, a full pool: whatever a retry may cure) is 503
+    /// DATABASE_UNAVAILABLE, so a client can tell it from a bug; anything else is a 500.
     fn from(e: StoreError) -> Self {
+        if e.is_retryable() {
+            tracing::warn!(error = %e, "admin request: database unavailable");
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                code::DATABASE_UNAVAILABLE,
+                "the database is unavailable; retry later",
+            );
+        }
         ApiError::internal(e)
     }
 }
@@ -141,6 +158,11 @@ impl From<diesel::result::Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = json_response(self.status, &self.body());
+        if self.code == code::DATABASE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, DATABASE_RETRY_AFTER_SECS.into());
+        }
         if self.status == StatusCode::INTERNAL_SERVER_ERROR {
             response.extensions_mut().insert(InternalErrorMarker);
         }

@@ -136,7 +136,7 @@ async fn run(state: Arc<AdminState>, request: Request, next: Next) -> Result<Res
     let print = fingerprint(parts.method.as_str(), parts.uri.path(), &canonical);
 
     let begun = {
-        let mut conn = state.pool.get().await.map_err(ApiError::internal)?;
+        let mut conn = super::router::conn(&state).await?;
         store::begin(&mut conn, &key, &print, state.key_policy).await?
     };
     let token = match begun {

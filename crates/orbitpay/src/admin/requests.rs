@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::extract::Query;
 use axum::http::Uri;
-use orbitpay_core::{AccountId, Amount, AmountError, Asset};
+use orbitpay_core::{AccountId, Amount, Asset};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use utoipa::{IntoParams, ToSchema};
@@ -29,6 +29,10 @@ pub(super) fn session_id(raw: &str) -> Result<Uuid, ApiError> {
 }
 
 pub(super) fn query<T: serde::de::DeserializeOwned>(uri: &Uri) -> Result<T, ApiError> {
+    for (key, value) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
+        reject_nul(&format!("query parameter {key:?}"), &key)?;
+        reject_nul(&format!("query parameter {key:?}"), &value)?;
+    }
     Query::<T>::try_from_uri(uri)
         .map(|Query(q)| q)
         .map_err(|e| {
@@ -37,6 +41,33 @@ pub(super) fn query<T: serde::de::DeserializeOwned>(uri: &Uri) -> Result<T, ApiE
                 format!("invalid query: {}", e.body_text()),
             )
         })
+}
+
+/// NUL (U+0000) is refused wherever a client's text is accepted: PostgreSQL text cannot hold it,
+/// and silently dropping it would store something other than what was sent.
+fn reject_nul(field: &str, text: &str) -> Result<(), ApiError> {
+    if text.contains('\0') {
+        return Err(ApiError::bad_request(
+            code::INVALID_CHARACTER,
+            format!("{field} must not contain NUL (U+0000)"),
+        ));
+    }
+    Ok(())
+}
+
+/// [`reject_nul`] over every key and string value of a JSON document.
+fn reject_nul_in_json(field: &str, value: &serde_json::Value) -> Result<(), ApiError> {
+    match value {
+        serde_json::Value::String(s) => reject_nul(field, s),
+        serde_json::Value::Array(items) => {
+            items.iter().try_for_each(|v| reject_nul_in_json(field, v))
+        }
+        serde_json::Value::Object(map) => map.iter().try_for_each(|(k, v)| {
+            reject_nul(&format!("{field} key"), k)?;
+            reject_nul_in_json(field, v)
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// A list request's page size: its `limit` when that is 1-500, 50 when it gives none.
@@ -76,7 +107,8 @@ pub struct CreateSessionRequest {
     /// Seconds until the session expires (60 to 2678400); the configured default otherwise.
     #[serde(default)]
     pub expires_in: Option<u64>,
-    /// The merchant's order reference (at most 255 characters).
+    /// The merchant's order reference (at most 255 characters). Text fields, metadata keys and
+    /// values and query parameters never hold NUL (U+0000): 400 INVALID_CHARACTER.
     #[serde(default)]
     pub order_id: Option<String>,
     /// Any JSON object, at most 16 KiB; echoed back and in events.
@@ -94,34 +126,30 @@ fn amount_schema() -> utoipa::openapi::schema::Schema {
     OneOfBuilder::new()
         .item(ObjectBuilder::new().schema_type(Type::String).pattern(Some(r"^[0-9]+(\.[0-9]{1,7})?$")))
         .item(ObjectBuilder::new().schema_type(Type::Number))
-        .description(Some("Decimal amount, a string or a JSON number, > 0 with at most 7 decimals; parsed exactly from its text."))
+        .description(Some("Decimal amount, a string or a JSON number, > 0 with at most 7 decimals; parsed exactly from its text. Anything else (another type, `1e10`, `+1`, ` 1`, `NaN`, zero, more decimals, out of range) is 400 INVALID_AMOUNT."))
         .examples(["12.5"])
         .build()
         .into()
 }
 
-/// An amount from its JSON text: malformed text is ERROR_BAD_JSON; a well-formed amount that
-/// is not a positive value with at most 7 decimals is INVALID_AMOUNT.
+/// An amount from its JSON text. Whatever is wrong with it (a wrong type, text that is not a
+/// plain decimal like `1e10`, `+1`, ` 1` or `NaN`, zero, too many decimals, out of range) is
+/// INVALID_AMOUNT; ERROR_BAD_JSON is kept for a body that is not the request's JSON at all.
 fn parse_amount(raw: &RawValue) -> Result<Amount, ApiError> {
+    let invalid = |msg: String| ApiError::bad_request(code::INVALID_AMOUNT, msg);
     let text = raw.get().trim();
     let text: String = if text.starts_with('"') {
-        serde_json::from_str(text)
-            .map_err(|e| ApiError::bad_request(code::BAD_JSON, format!("amount: {e}")))?
+        serde_json::from_str(text).map_err(|e| invalid(format!("amount: {e}")))?
     } else if text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
         text.to_owned()
     } else {
-        return Err(ApiError::bad_request(
-            code::BAD_JSON,
-            "amount must be a decimal string or number",
+        return Err(invalid(
+            "amount must be a decimal string or number".to_owned(),
         ));
     };
-    let invalid = |msg: String| ApiError::bad_request(code::INVALID_AMOUNT, msg);
     match text.parse::<Amount>() {
         Ok(a) if a.is_zero() => Err(invalid("amount must be greater than 0".to_owned())),
         Ok(a) => Ok(a),
-        Err(e @ (AmountError::TooPrecise(_) | AmountError::OutOfRange(_) | AmountError::Empty)) => {
-            Err(invalid(e.to_string()))
-        }
         Err(_)
             if text
                 .strip_prefix('-')
@@ -129,7 +157,10 @@ fn parse_amount(raw: &RawValue) -> Result<Amount, ApiError> {
         {
             Err(invalid("amount must be greater than 0".to_owned()))
         }
-        Err(e) => Err(ApiError::bad_request(code::BAD_JSON, e.to_string())),
+        Err(e) => Err(invalid(format!(
+            "amount {:?}: {e}",
+            text.chars().take(40).collect::<String>()
+        ))),
     }
 }
 
@@ -183,6 +214,17 @@ pub(super) fn validate_create(
             ));
         }
     };
+    for (field, text) in [
+        ("order_id", req.order_id.as_deref()),
+        ("webhook_url", req.webhook_url.as_deref()),
+        ("asset", Some(req.asset.as_str())),
+        ("account", req.account.as_deref()),
+    ] {
+        reject_nul(field, text.unwrap_or(""))?;
+    }
+    if let Some(m) = &req.metadata {
+        reject_nul_in_json("metadata", m)?;
+    }
     let metadata = match req.metadata {
         None => serde_json::Value::Object(Default::default()),
         Some(m @ serde_json::Value::Object(_)) => {
@@ -286,10 +328,14 @@ mod tests {
             Amount::MAX
         );
         for (text, code) in [
-            ("\"one fifty rupees\"", code::BAD_JSON),
-            ("true", code::BAD_JSON),
-            ("null", code::BAD_JSON),
-            ("1e5", code::BAD_JSON),
+            ("\"one fifty rupees\"", code::INVALID_AMOUNT),
+            ("true", code::INVALID_AMOUNT),
+            ("null", code::INVALID_AMOUNT),
+            ("1e5", code::INVALID_AMOUNT),
+            ("\"1e10\"", code::INVALID_AMOUNT),
+            ("\"+1\"", code::INVALID_AMOUNT),
+            ("\" 1\"", code::INVALID_AMOUNT),
+            ("\"NaN\"", code::INVALID_AMOUNT),
             ("\"0\"", code::INVALID_AMOUNT),
             ("0", code::INVALID_AMOUNT),
             ("-5", code::INVALID_AMOUNT),

@@ -113,5 +113,9 @@ async fn method_not_allowed() -> ApiError {
 }
 
 pub(super) async fn conn(state: &AdminState) -> Result<PooledConnection, ApiError> {
-    state.pool.get().await.map_err(ApiError::internal)
+    state
+        .pool
+        .get()
+        .await
+        .map_err(|e| ApiError::from(orbitpay_store::StoreError::from(e)))
 }

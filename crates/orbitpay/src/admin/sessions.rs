@@ -156,7 +156,7 @@ pub async fn list_sessions(
             ListError::UnknownCursor(id) => {
                 ApiError::bad_request(code::INVALID_REQUEST, format!("after: no session {id}"))
             }
-            ListError::Store(e) => ApiError::internal(e),
+            ListError::Store(e) => ApiError::from(e),
         })?;
     let next_after = next_after(&found, limit, |s| s.id);
     let data = found

@@ -11,6 +11,7 @@ pub mod ledger;
 pub mod matching;
 pub mod memo;
 pub mod status;
+pub mod text;
 pub mod tx;
 
 pub use account::{AccountId, Address, AddressError, ContractId, MuxedAccount};

@@ -30,11 +30,16 @@ impl MemoText {
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
+
+    /// A text rendering safe for any text column: see [`crate::text::escape`].
+    pub fn escaped(&self) -> String {
+        crate::text::escape(&self.0)
+    }
 }
 
 impl fmt::Debug for MemoText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "MemoText({:?})", String::from_utf8_lossy(&self.0))
+        write!(f, "MemoText({:?})", self.escaped())
     }
 }
 

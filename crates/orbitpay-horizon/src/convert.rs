@@ -12,7 +12,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use orbitpay_core::{
     AccountId, Address, Amount, Asset, BalanceChange, ContractAmount, LedgerRecord, Memo,
-    MuxedAccount, Operation, TransferKind, TxHash, toid,
+    MuxedAccount, Operation, TransferKind, TxHash, text, toid,
 };
 use serde::Deserialize as _;
 use serde_json::Value;
@@ -33,8 +33,9 @@ pub struct RecordError {
 
 const EXCERPT: usize = 200;
 
+/// A quotable start of what the source sent, escaped: it may end up in a text column.
 fn excerpt(s: &str) -> String {
-    s.chars().take(EXCERPT).collect()
+    text::escape_bounded(s, EXCERPT)
 }
 
 /// A paging token: a positive decimal i64, digits only.
@@ -93,10 +94,7 @@ pub fn record_from_value(value: Value, sse_id: Option<i64>) -> Result<LedgerReco
     let op_type = value
         .get("type")
         .and_then(Value::as_str)
-        .unwrap_or("unknown")
-        .chars()
-        .take(64)
-        .collect::<String>();
+        .map_or_else(|| "unknown".to_owned(), |t| text::escape_bounded(t, 64));
     // Unknown success is reported as successful so the matcher records it as unsupported
     // instead of silently ignoring it as a failed transaction.
     let success_hint = value
@@ -387,7 +385,7 @@ fn balance_change(c: &AssetBalanceChange) -> Result<BalanceChange, String> {
         };
     }
     Ok(BalanceChange {
-        change_type: c.change_type.chars().take(32).collect(),
+        change_type: text::escape_bounded(&c.change_type, 32),
         from: addr(&c.from, "from")?,
         to,
         asset: Asset::from_horizon(

@@ -467,7 +467,7 @@ async fn a_crash_between_claim_and_settle_then_redelivery_completes_exactly_once
         )
         .await
         .unwrap();
-        assert_eq!(claimed.claimed, vec![s.id]);
+        assert_eq!(claimed.claimed, vec![(s.id, r.tx_hash)]);
     }
     let claimed = f.reload(&s).await;
     assert_eq!(claimed.status, SessionStatus::Processing);

@@ -20,7 +20,7 @@ use diesel::upsert::excluded;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use orbitpay_core::matching::{self, Credit, IgnoreReason, SessionDecision, SessionView};
 use orbitpay_core::{
-    AccountId, Amount, LedgerRecord, Memo, Reference, SessionStatus, TxHash, UnmatchedReason,
+    AccountId, Amount, LedgerRecord, Memo, Reference, SessionStatus, TxHash, UnmatchedReason, text,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -86,7 +86,8 @@ pub struct Blocked {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClaimOutcome {
-    pub claimed: Vec<Uuid>,
+    /// The sessions this call moved to `processing`, and under which transaction.
+    pub claimed: Vec<(Uuid, TxHash)>,
     pub blocked: Option<Blocked>,
 }
 
@@ -226,7 +227,7 @@ pub async fn claim(
                     let claimed =
                         claim_session(conn, &session, item.record.tx_hash, &mut work).await?;
                     work.sessions.insert(*reference, claimed);
-                    outcome.claimed.push(session.id);
+                    outcome.claimed.push((session.id, item.record.tx_hash));
                 }
                 SessionDecision::AwaitOtherClaim { tx_hash } => {
                     outcome.blocked = Some(Blocked {
@@ -549,6 +550,9 @@ async fn update_session(
     Session::try_from(row)
 }
 
+/// Characters of an unmatched row's `detail`: enough to diagnose, not a stranger's essay.
+const MAX_DETAIL: usize = 1000;
+
 struct Unmatched<'a> {
     reason: UnmatchedReason,
     session_id: Option<Uuid>,
@@ -563,14 +567,13 @@ async fn record_unmatched(
     u: Unmatched<'_>,
     work: &mut Work,
 ) -> Result<Applied, StoreError> {
+    // A payer chose these bytes: they are kept exactly in `bytea`, and only an escaped
+    // rendering reaches a text column (PostgreSQL's text refuses NUL and invalid UTF-8).
     let (memo_value, memo_bytes) = match &record.memo {
         Memo::None => (None, None),
         Memo::Id(id) => (Some(id.to_string()), None),
-        Memo::Text(t) => (
-            Some(String::from_utf8_lossy(t.as_bytes()).into_owned()),
-            Some(t.as_bytes().to_vec()),
-        ),
-        Memo::Hash(h) | Memo::Return(h) => (Some(hex::encode(h)), None),
+        Memo::Text(t) => (Some(t.escaped()), Some(t.as_bytes().to_vec())),
+        Memo::Hash(h) | Memo::Return(h) => (Some(hex::encode(h)), Some(h.to_vec())),
     };
     let row = NewUnmatchedPayment {
         op_id: record.op_id,
@@ -586,7 +589,8 @@ async fn record_unmatched(
         reason: u.reason,
         session_id: u.session_id,
         ledger: Some(ledger_i32(record.ledger)?),
-        detail: u.detail.map(str::to_owned),
+        // Details quote what the source sent (an operation type, a bad field).
+        detail: u.detail.map(|d| text::escape_bounded(d, MAX_DETAIL)),
     };
     let inserted = diesel::insert_into(unmatched_payments::table)
         .values(row)

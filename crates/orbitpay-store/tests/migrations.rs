@@ -37,7 +37,7 @@ async fn our_objects(db: &TestDb) -> i64 {
 async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
     let db = TestDb::empty().await;
     let all = known_versions().unwrap();
-    assert_eq!(all.len(), 6);
+    assert_eq!(all.len(), 7);
     assert_eq!(our_objects(&db).await, 0);
 
     assert_eq!(run_migrations(db.url()).await.unwrap(), all);
@@ -98,4 +98,38 @@ async fn a_schema_from_a_newer_release_is_refused() {
         Err(StoreError::SchemaTooNew { unknown }) => assert_eq!(unknown, ["99991231235959"]),
         other => panic!("expected SchemaTooNew, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn payer_bytes_migration_backfills_hash_memo_bytes_and_bounds_memo_bytes() {
+    const DIR: &str = "../../migrations/2025-12-01-100000_unmatched_payer_bytes";
+    let db = TestDb::new().await;
+    let mut conn = db.conn().await;
+    let down = std::fs::read_to_string(format!("{DIR}/down.sql")).unwrap();
+    let up = std::fs::read_to_string(format!("{DIR}/up.sql")).unwrap();
+    conn.batch_execute(&down).await.unwrap();
+    let hex = "ab".repeat(32);
+    conn.batch_execute(&format!(
+        "INSERT INTO unmatched_payments (op_id, tx_hash, account, memo_type, memo_value, reason)
+         VALUES (1, '{hex}', 'G', 'hash', '{hex}', 'no_reference')"
+    ))
+    .await
+    .unwrap();
+    conn.batch_execute(&up).await.unwrap();
+
+    let row: Count = diesel::sql_query(format!(
+        "SELECT count(*) AS n FROM unmatched_payments WHERE memo_bytes = '\\x{hex}'::bytea"
+    ))
+    .get_result(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(row.n, 1, "a legacy hash memo gets its bytes");
+    let too_long = conn
+        .batch_execute(&format!(
+            "INSERT INTO unmatched_payments (op_id, tx_hash, account, memo_bytes, reason)
+             VALUES (2, '{hex}', 'G', '\\x{}'::bytea, 'no_reference')",
+            "00".repeat(33)
+        ))
+        .await;
+    assert!(too_long.is_err(), "memo bytes are at most 32");
 }

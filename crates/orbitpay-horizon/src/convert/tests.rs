@@ -270,3 +270,19 @@ fn contract_transfer_to_a_contract_keeps_the_contract() {
         1_701_411_834_604_692_317_316_873_037_158_841_105
     );
 }
+
+#[test]
+fn quoted_source_strings_are_escaped_for_text_columns() {
+    let mut v = payment();
+    v["type"] = json!("pay\u{0}ment");
+    let r = convert(v);
+    let Operation::Unsupported { op_type, reason } = &r.operation else {
+        panic!("{r:?}")
+    };
+    assert_eq!(op_type, "pay\\x00ment");
+    assert!(!reason.contains('\0'), "{reason}");
+
+    let mut v = payment();
+    v["id"] = json!("1\u{0}");
+    assert!(!unsupported_reason(&convert(v)).contains('\0'));
+}

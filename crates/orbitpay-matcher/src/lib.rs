@@ -197,12 +197,22 @@ impl Matcher {
                 None => (rest, Some(up_to)),
             };
             let settled = match up_to_now {
-                Some(token) => with_retry!(self, |conn| settlement::settle(
-                    conn,
-                    account,
-                    now,
-                    Some(token)
-                ))?,
+                Some(token) => {
+                    match with_retry!(self, |conn| settlement::settle(
+                        conn,
+                        account,
+                        now,
+                        Some(token)
+                    )) {
+                        Ok(settled) => settled,
+                        Err(e) => {
+                            if matches!(e, MatchError::Fatal(_)) {
+                                self.release_claims(account, &claimed.claimed).await;
+                            }
+                            return Err(e);
+                        }
+                    }
+                }
                 None => Default::default(),
             };
             for (item, applied) in now.iter().zip(&settled.applied) {
@@ -218,6 +228,30 @@ impl Matcher {
             };
             rest = &rest[blocked_at..];
             self.wait_for_claim(blocked, deadline).await?;
+        }
+    }
+
+    /// Gives back the claims a batch took when its settlement cannot commit: the account halts,
+    /// and a halted account must not leave its sessions `processing` (closed to client reports
+    /// and other transactions) until an operator acts. The settlement rolled back, so nothing
+    /// was credited under these claims; a redelivery claims them again. Best effort: the
+    /// settlement's own error is what the caller reports.
+    async fn release_claims(&self, account: &AccountId, claims: &[(Uuid, orbitpay_core::TxHash)]) {
+        for &(session_id, tx_hash) in claims {
+            match with_retry!(self, |conn| settlement::release_claim(
+                conn,
+                session_id,
+                tx_hash,
+                "settlement_failed"
+            )) {
+                Ok(Some(_)) => {
+                    warn!(account = %account, session_id = %session_id, tx_hash = %tx_hash,
+                                     "settlement failed; claim on the session released")
+                }
+                Ok(None) => {}
+                Err(e) => error!(account = %account, session_id = %session_id, tx_hash = %tx_hash,
+                                 error = %e, "settlement failed and its claim could not be released"),
+            }
         }
     }
 

@@ -63,3 +63,50 @@ async fn a_catch_up_page_with_a_nul_memo_settles_every_session_it_claimed() {
     );
     assert_eq!(f.cursor().await, Some(up_to));
 }
+
+#[tokio::test]
+async fn a_batch_whose_settlement_fails_for_good_leaves_no_session_processing() {
+    let f = Fixture::new().await;
+    let first = f.session(Asset::Native, "1", 1).await;
+    let second = f.session(Asset::Native, "1", 2).await;
+    let records = [
+        pay(1, 1, muxed(1), Asset::Native, "1", Memo::None),
+        pay(2, 1, merchant(), Asset::Native, "1", Memo::None),
+        pay(3, 1, muxed(2), Asset::Native, "1", Memo::None),
+    ];
+    f.handle_up_to(&[], 5).await;
+    // A settlement that can never commit (a constraint the unmatched row violates): the
+    // account halts, but the claims it took in the first transaction must not outlive it.
+    f.exec(&format!(
+        "ALTER TABLE unmatched_payments ADD CONSTRAINT poison CHECK (op_id <> {})",
+        records[1].op_id
+    ))
+    .await;
+    let fetched: Vec<_> = records.iter().cloned().map(Ok).collect();
+    let err = f
+        .matcher
+        .handle(&f.account, &fetched, records[2].op_id)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, orbitpay_matcher::MatchError::Fatal(_)),
+        "{err}"
+    );
+    for s in [&first, &second] {
+        let s = f.reload(s).await;
+        assert_eq!(
+            (s.status, s.processing),
+            (SessionStatus::Pending, None),
+            "released"
+        );
+    }
+    assert_eq!(f.cursor().await, Some(5), "the cursor stays put");
+
+    // Once the cause is gone, the same page settles normally.
+    f.exec("ALTER TABLE unmatched_payments DROP CONSTRAINT poison")
+        .await;
+    f.handle(&records).await;
+    assert_eq!(f.reload(&first).await.status, SessionStatus::Paid);
+    assert_eq!(f.reload(&second).await.status, SessionStatus::Paid);
+    assert_eq!(f.count("SELECT count(*) FROM payments").await, 2);
+}

@@ -36,6 +36,10 @@ pub enum ClusterError {
 pub struct Cluster {
     /// Holds `data/` and the socket; owned by the service user when root.
     dir: PathBuf,
+    /// `postgresql.conf` lines appended at initialisation, after the defaults (so they win).
+    extra_conf: String,
+    /// Environment of the server process (e.g. `LANGUAGE` for translated messages).
+    env: Vec<(String, String)>,
 }
 
 impl Cluster {
@@ -45,11 +49,43 @@ impl Cluster {
         let dir = std::env::var_os("ORBITPAY_TEST_PG_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| std::env::temp_dir().join("orbitpay-testkit-pg"));
-        Cluster { dir }
+        Cluster::at(dir)
     }
 
+    /// A cluster of its own at `dir` (a tempdir), for tests that stop, restart or reconfigure
+    /// a server.
     pub fn at(dir: impl Into<PathBuf>) -> Cluster {
-        Cluster { dir: dir.into() }
+        Cluster {
+            dir: dir.into(),
+            extra_conf: String::new(),
+            env: Vec::new(),
+        }
+    }
+
+    /// Adds a `postgresql.conf` line (`max_connections = 5`), applied when the cluster is
+    /// first initialised.
+    pub fn setting(mut self, line: &str) -> Cluster {
+        self.extra_conf.push_str(line);
+        self.extra_conf.push('\n');
+        self
+    }
+
+    /// Sets an environment variable of the server process.
+    pub fn server_env(mut self, key: &str, value: &str) -> Cluster {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Fast shutdown (open sessions get 57P01), waiting until the server is down. Blocking.
+    pub fn stop(&self) -> Result<(), ClusterError> {
+        let pg_ctl = find_binary("pg_ctl")?;
+        checked(
+            Command::new(pg_ctl)
+                .args(["stop", "-w", "-m", "fast", "-D"])
+                .arg(self.dir.join("data")),
+            running_as_root()?,
+        )?;
+        Ok(())
     }
 
     pub fn dir(&self) -> &Path {
@@ -81,6 +117,7 @@ impl Cluster {
             let log = self.dir.join("postgres.log");
             checked(
                 Command::new(&pg_ctl)
+                    .envs(self.env.iter().map(|(k, v)| (k, v)))
                     .arg("start")
                     .arg("-w")
                     .arg("-t")
@@ -164,8 +201,9 @@ impl Cluster {
         let settings = format!(
             "\n# orbitpay-testkit\nlisten_addresses = ''\nunix_socket_directories = '{}'\n\
              port = {PORT}\nmax_connections = 300\nfsync = off\nsynchronous_commit = off\n\
-             full_page_writes = off\n",
-            self.dir.display()
+             full_page_writes = off\n{}",
+            self.dir.display(),
+            self.extra_conf
         );
         let conf = data.join("postgresql.conf");
         let mut existing = std::fs::read_to_string(&conf).map_err(|source| ClusterError::Io {
@@ -216,6 +254,11 @@ fn find_binary(name: &'static str) -> Result<PathBuf, ClusterError> {
 fn run(command: &mut Command, as_service_user: bool) -> Result<Output, ClusterError> {
     let mut command = if as_service_user {
         let mut wrapped = Command::new("runuser");
+        for (key, value) in command.get_envs() {
+            if let Some(value) = value {
+                wrapped.env(key, value);
+            }
+        }
         wrapped
             .args(["-u", SERVICE_USER, "--"])
             .arg(command.get_program())

@@ -2,10 +2,10 @@
 //!
 //! It is the follower's [`RecordSink`]. For every batch it asks core what each record means
 //! ([`prepare::intent`]), then runs the store's two committed steps: claim, then settle (which
-//! also stores the cursor). PostgreSQL errors are classified: transient ones are retried with
-//! bounded backoff and then handed back to the follower as retryable (it re-delivers the same
-//! records, which are then no-ops up to where the store got); anything else halts the account,
-//! leaving the cursor where it was: better stopped than skipped.
+//! also stores the cursor). PostgreSQL errors are classified by SQLSTATE: transient ones (the
+//! server, the network, the pool, contention) are retried with capped backoff for as long as
+//! they last, until shutdown; only a fault in the data halts the account, leaving the cursor
+//! where it was: better stopped than skipped.
 
 pub mod prepare;
 mod report;
@@ -18,6 +18,7 @@ use orbitpay_core::{AccountId, LedgerRecord};
 use orbitpay_horizon::{Batch, FetchedRecord, LedgerSource, Phase, RecordSink, SinkError};
 use orbitpay_store::settlement::{self, Applied, Blocked, Intent, Item};
 use orbitpay_store::{AsyncPgConnection, DbPool, ErrorClass, StoreError};
+use orbitpay_store::{PooledConnection, TransientKind};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, error, info, warn};
@@ -25,18 +26,26 @@ use uuid::Uuid;
 
 pub use report::{ReportError, ReportOutcome};
 
-/// Runs `$body` (a store call on `$conn`) on a pooled connection, retrying what PostgreSQL
-/// calls transient with bounded backoff. A macro rather than a closure-taking fn: the body
-/// borrows the caller's locals, which an async closure cannot prove `Send` for all lifetimes.
+/// Runs `$body` (a store call on `$conn`) on a pooled connection, retrying transient errors
+/// with capped backoff as `$retry` ([`Retry`]) allows. A macro rather than a closure-taking
+/// fn: the body borrows the caller's locals, which an async closure cannot prove `Send` for
+/// all lifetimes.
 macro_rules! with_retry {
-    ($matcher:expr, |$conn:ident| $body:expr) => {{
+    ($matcher:expr, $retry:expr, |$conn:ident| $body:expr) => {{
         let matcher: &Matcher = &$matcher;
+        let retry: Retry<'_> = $retry;
         let mut attempt = 0u32;
         loop {
             let result = match matcher.pool.get().await {
                 Ok(mut pooled) => {
-                    let $conn: &mut AsyncPgConnection = &mut pooled;
-                    $body.await
+                    let result = {
+                        let $conn: &mut AsyncPgConnection = &mut pooled;
+                        $body.await
+                    };
+                    if let Err(e) = &result {
+                        $crate::drop_if_suspect(pooled, e);
+                    }
+                    result
                 }
                 Err(e) => Err(StoreError::from(e)),
             };
@@ -44,7 +53,7 @@ macro_rules! with_retry {
                 Ok(value) => break Ok::<_, MatchError>(value),
                 Err(e) => {
                     attempt += 1;
-                    if let Err(stop) = matcher.retry_or_stop(e, attempt).await {
+                    if let Err(stop) = matcher.retry_or_stop(e, attempt, retry).await {
                         break Err(stop);
                     }
                 }
@@ -54,11 +63,40 @@ macro_rules! with_retry {
 }
 pub(crate) use with_retry;
 
+/// How long [`with_retry!`] keeps at it.
+#[derive(Clone, Copy)]
+pub(crate) struct Retry<'a> {
+    /// Besides the matcher's own shutdown.
+    stop: &'a CancellationToken,
+    /// `None`: until the error passes or `stop` fires (ingestion, which has nothing better to
+    /// do). A client waiting on an answer gets one after this many attempts.
+    attempts: Option<u32>,
+}
+
+/// A connection that failed with what may be its own fault (the server it reaches went
+/// read-only, shut down, or something unknown) is not given back to the pool: after a
+/// failover only a new connection finds the new primary.
+pub(crate) fn drop_if_suspect(pooled: PooledConnection, error: &StoreError) {
+    let suspect = matches!(
+        error.class(),
+        ErrorClass::Transient(
+            TransientKind::Failover | TransientKind::Connection | TransientKind::Other
+        )
+    );
+    if suspect {
+        drop(PooledConnection::take(pooled));
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct MatcherConfig {
-    /// Attempts of one transaction on transient errors before the follower is told to retry.
-    pub attempts: u32,
+    /// First backoff after a transient database error; it doubles up to `retry_cap`.
     pub retry_base: Duration,
+    /// Longest pause between two attempts. Ingestion retries without limit.
+    pub retry_cap: Duration,
+    /// Attempts of a client-reported transaction's store calls before the client is answered
+    /// with a retryable error (the client is waiting).
+    pub report_attempts: u32,
     /// How long one batch waits for a session held by another transaction's claim before the
     /// follower is told to come back (it observes shutdown between attempts).
     pub claim_wait: Duration,
@@ -72,8 +110,9 @@ pub struct MatcherConfig {
 impl Default for MatcherConfig {
     fn default() -> Self {
         MatcherConfig {
-            attempts: 5,
             retry_base: Duration::from_millis(50),
+            retry_cap: Duration::from_secs(5),
+            report_attempts: 5,
             claim_wait: Duration::from_secs(10),
             confirm_poll: Duration::from_millis(500),
             background_confirm: Duration::from_secs(300),
@@ -92,7 +131,8 @@ pub struct Matcher {
 
 #[derive(Debug, thiserror::Error)]
 pub enum MatchError {
-    #[error("transient database error after retries: {0}")]
+    /// Only when retrying stopped: at shutdown, or a client-facing call out of attempts.
+    #[error("transient database error: {0}")]
     Transient(#[source] StoreError),
     #[error("database error: {0}")]
     Fatal(#[source] StoreError),
@@ -106,8 +146,8 @@ pub enum MatchError {
 impl From<StoreError> for MatchError {
     fn from(e: StoreError) -> Self {
         match e.class() {
-            ErrorClass::Retryable => MatchError::Transient(e),
-            ErrorClass::Fatal => MatchError::Fatal(e),
+            ErrorClass::Transient(_) => MatchError::Transient(e),
+            ErrorClass::Fatal(_) => MatchError::Fatal(e),
         }
     }
 }
@@ -138,11 +178,23 @@ impl Matcher {
         &self.pool
     }
 
-    /// The follower's consumer for one account.
+    /// The follower's consumer for one account, retrying database errors until the matcher
+    /// shuts down.
     pub fn sink(self: &Arc<Self>, account: AccountId) -> AccountSink {
+        self.sink_until(account, self.shutdown.clone())
+    }
+
+    /// Like [`Matcher::sink`], also giving up a retry when `stop` fires (the follower's own
+    /// shutdown), so a database outage never holds up a stop.
+    pub fn sink_until(
+        self: &Arc<Self>,
+        account: AccountId,
+        stop: CancellationToken,
+    ) -> AccountSink {
         AccountSink {
             matcher: self.clone(),
             account,
+            stop,
         }
     }
 
@@ -163,6 +215,22 @@ impl Matcher {
         records: &[FetchedRecord],
         up_to: i64,
     ) -> Result<(), MatchError> {
+        self.handle_until(account, records, up_to, &self.shutdown)
+            .await
+    }
+
+    /// [`Matcher::handle`], whose retries also end when `stop` fires.
+    pub async fn handle_until(
+        &self,
+        account: &AccountId,
+        records: &[FetchedRecord],
+        up_to: i64,
+        stop: &CancellationToken,
+    ) -> Result<(), MatchError> {
+        let retry = Retry {
+            stop,
+            attempts: None,
+        };
         let readable: Vec<&LedgerRecord> = records
             .iter()
             .filter_map(|r| match r {
@@ -190,7 +258,7 @@ impl Matcher {
         let deadline = tokio::time::Instant::now() + self.config.claim_wait;
         let mut rest = &items[..];
         loop {
-            let claimed = with_retry!(self, |conn| settlement::claim(conn, account, rest))?;
+            let claimed = with_retry!(self, retry, |conn| settlement::claim(conn, account, rest))?;
             let (now, up_to_now) = match claimed.blocked {
                 Some(b) if b.index == 0 => (&rest[..0], None),
                 Some(b) => (&rest[..b.index], Some(rest[b.index - 1].record.op_id)),
@@ -198,7 +266,7 @@ impl Matcher {
             };
             let settled = match up_to_now {
                 Some(token) => {
-                    match with_retry!(self, |conn| settlement::settle(
+                    match with_retry!(self, retry, |conn| settlement::settle(
                         conn,
                         account,
                         now,
@@ -207,7 +275,7 @@ impl Matcher {
                         Ok(settled) => settled,
                         Err(e) => {
                             if matches!(e, MatchError::Fatal(_)) {
-                                self.release_claims(account, &claimed.claimed).await;
+                                self.release_claims(account, &claimed.claimed, retry).await;
                             }
                             return Err(e);
                         }
@@ -227,7 +295,7 @@ impl Matcher {
                 now.len()
             };
             rest = &rest[blocked_at..];
-            self.wait_for_claim(blocked, deadline).await?;
+            self.wait_for_claim(blocked, deadline, retry).await?;
         }
     }
 
@@ -236,9 +304,14 @@ impl Matcher {
     /// and other transactions) until an operator acts. The settlement rolled back, so nothing
     /// was credited under these claims; a redelivery claims them again. Best effort: the
     /// settlement's own error is what the caller reports.
-    async fn release_claims(&self, account: &AccountId, claims: &[(Uuid, orbitpay_core::TxHash)]) {
+    async fn release_claims(
+        &self,
+        account: &AccountId,
+        claims: &[(Uuid, orbitpay_core::TxHash)],
+        retry: Retry<'_>,
+    ) {
         for &(session_id, tx_hash) in claims {
-            match with_retry!(self, |conn| settlement::release_claim(
+            match with_retry!(self, retry, |conn| settlement::release_claim(
                 conn,
                 session_id,
                 tx_hash,
@@ -260,10 +333,11 @@ impl Matcher {
         &self,
         blocked: Blocked,
         deadline: tokio::time::Instant,
+        retry: Retry<'_>,
     ) -> Result<(), MatchError> {
         let mut pause = Duration::from_millis(50);
         loop {
-            let session = with_retry!(self, |conn| orbitpay_store::sessions::find(
+            let session = with_retry!(self, retry, |conn| orbitpay_store::sessions::find(
                 conn,
                 blocked.session_id
             ))?;
@@ -287,29 +361,43 @@ impl Matcher {
     }
 
     /// Called after a failed attempt: `Ok` means sleep done, try again; `Err` means give up.
-    async fn retry_or_stop(&self, error: StoreError, attempt: u32) -> Result<(), MatchError> {
-        metrics::counter!("orbitpay_db_errors_total", "class" => class_name(error.class()))
-            .increment(1);
-        if error.class() == ErrorClass::Fatal {
-            error!(error = %error, "database error the matcher cannot retry");
+    async fn retry_or_stop(
+        &self,
+        error: StoreError,
+        attempt: u32,
+        retry: Retry<'_>,
+    ) -> Result<(), MatchError> {
+        let class = error.class();
+        metrics::counter!("orbitpay_db_errors_total", "class" => class.as_str()).increment(1);
+        if let ErrorClass::Fatal(_) = class {
+            error!(error = %error, class = class.as_str(), sqlstate = error.sqlstate(),
+                   "database error the matcher cannot retry");
             return Err(MatchError::Fatal(error));
         }
-        if attempt >= self.config.attempts {
-            warn!(error = %error, attempts = attempt, "transient database error persists");
+        let stopping = retry.stop.is_cancelled() || self.shutdown.is_cancelled();
+        if stopping || retry.attempts.is_some_and(|limit| attempt >= limit) {
+            warn!(error = %error, class = class.as_str(), attempts = attempt, stopping,
+                  "transient database error; not retrying further");
             return Err(MatchError::Transient(error));
         }
+        metrics::counter!("orbitpay_db_retries_total", "class" => class.as_str()).increment(1);
         let pause =
-            orbitpay_horizon::full_jitter(self.config.retry_base, Duration::from_secs(2), attempt);
-        warn!(error = %error, attempt, ?pause, "transient database error; retrying");
-        tokio::time::sleep(pause).await;
-        Ok(())
+            orbitpay_horizon::full_jitter(self.config.retry_base, self.config.retry_cap, attempt);
+        warn!(error = %error, class = class.as_str(), sqlstate = error.sqlstate(), attempt,
+              pause_ms = pause.as_millis() as u64, "transient database error; retrying");
+        tokio::select! {
+            _ = retry.stop.cancelled() => Err(MatchError::Transient(error)),
+            _ = self.shutdown.cancelled() => Err(MatchError::Transient(error)),
+            _ = tokio::time::sleep(pause) => Ok(()),
+        }
     }
-}
 
-fn class_name(c: ErrorClass) -> &'static str {
-    match c {
-        ErrorClass::Retryable => "retryable",
-        ErrorClass::Fatal => "fatal",
+    /// Retry policy of calls a client is waiting on.
+    fn for_client(&self) -> Retry<'_> {
+        Retry {
+            stop: &self.shutdown,
+            attempts: Some(self.config.report_attempts),
+        }
     }
 }
 
@@ -391,6 +479,7 @@ fn log_decision(account: &AccountId, item: &Item<'_>, applied: &Applied) {
 pub struct AccountSink {
     matcher: Arc<Matcher>,
     account: AccountId,
+    stop: CancellationToken,
 }
 
 #[async_trait]
@@ -400,7 +489,11 @@ impl RecordSink for AccountSink {
         account: &AccountId,
         token: i64,
     ) -> Result<(), SinkError> {
-        with_retry!(self.matcher, |conn| orbitpay_store::cursors::set(
+        let retry = Retry {
+            stop: &self.stop,
+            attempts: None,
+        };
+        with_retry!(self.matcher, retry, |conn| orbitpay_store::cursors::set(
             conn, account, token
         ))
         .map(|_| ())
@@ -413,7 +506,7 @@ impl RecordSink for AccountSink {
             debug!(account = %account, records = batch.records.len(), up_to = batch.up_to, "settling a catch-up page");
         }
         self.matcher
-            .handle(account, &batch.records, batch.up_to)
+            .handle_until(account, &batch.records, batch.up_to, &self.stop)
             .await
             .map_err(SinkError::from)
     }

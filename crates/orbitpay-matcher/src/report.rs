@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 use uuid::Uuid;
 
-use crate::{MatchError, Matcher, prepare, with_retry};
+use crate::{MatchError, Matcher, Retry, prepare, with_retry};
 use orbitpay_store::{AsyncPgConnection, StoreError};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -79,7 +79,7 @@ impl Matcher {
         tx_hash: TxHash,
         wait: Duration,
     ) -> Result<ReportOutcome, ReportError> {
-        let claim = with_retry!(self, |conn| settlement::claim_reported(
+        let claim = with_retry!(self, self.for_client(), |conn| settlement::claim_reported(
             conn, session_id, tx_hash
         ))?;
         let session = match claim {
@@ -170,7 +170,7 @@ impl Matcher {
             .map(|(record, intent)| Item { record, intent })
             .collect();
         // No cursor: the stream owns it, and will find these operations already handled.
-        let settled = with_retry!(self, |conn| settlement::settle(
+        let settled = with_retry!(self, self.for_client(), |conn| settlement::settle(
             conn, &account, &items, None
         ))?;
         let current = self.current(session.id).await?;
@@ -193,7 +193,7 @@ impl Matcher {
         tx_hash: TxHash,
         reason: &str,
     ) -> Result<Confirmation, MatchError> {
-        let released = with_retry!(self, |conn| settlement::release_claim(
+        let released = with_retry!(self, self.for_client(), |conn| settlement::release_claim(
             conn, session.id, tx_hash, reason
         ))?;
         info!(session_id = %session.id, tx_hash = %tx_hash, reason, "claim released");
@@ -205,9 +205,9 @@ impl Matcher {
     }
 
     async fn current(&self, session_id: Uuid) -> Result<Session, MatchError> {
-        let found = with_retry!(self, |conn| orbitpay_store::sessions::find(
-            conn, session_id
-        ))?;
+        let found = with_retry!(self, self.for_client(), |conn| {
+            orbitpay_store::sessions::find(conn, session_id)
+        })?;
         found.ok_or_else(|| {
             MatchError::Fatal(orbitpay_store::StoreError::Corrupt(format!(
                 "session {session_id} vanished"

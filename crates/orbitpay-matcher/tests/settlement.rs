@@ -406,10 +406,11 @@ async fn a_failure_between_the_payment_insert_and_the_status_update_commits_noth
     let s = f.session(Asset::Native, "1", 9).await;
     let r = pay(1, 1, muxed(9), Asset::Native, "1", Memo::None);
     f.handle_up_to(&[], 5).await;
-    // The claim passes; the settle's session UPDATE (after the payment insert) fails.
+    // The claim passes; the settle's session UPDATE (after the payment insert) fails with a
+    // data error (anything else would be retried until it passes).
     f.exec(
         "CREATE FUNCTION fail_settle() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN IF OLD.status = 'processing' THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$;
+         BEGIN IF OLD.status = 'processing' THEN RAISE EXCEPTION 'injected failure' USING ERRCODE = 'data_exception'; END IF; RETURN NEW; END $$;
          CREATE TRIGGER fail_settle BEFORE UPDATE ON sessions FOR EACH ROW EXECUTE FUNCTION fail_settle();",
     )
     .await;

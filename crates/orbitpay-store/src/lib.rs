@@ -5,6 +5,7 @@
 //! (`conn.transaction(async |conn| { ... }).await`).
 
 pub mod advisory;
+mod connect;
 pub mod cursors;
 pub mod error;
 pub mod idempotency;
@@ -17,11 +18,12 @@ pub mod pool;
 pub mod schema;
 pub mod sessions;
 pub mod settlement;
+pub mod sqlstate;
 pub mod stats;
 pub mod unmatched;
 
 pub use diesel_async::AsyncPgConnection;
-pub use error::{ErrorClass, StoreError, classify};
+pub use error::{ErrorClass, FatalKind, StoreError, TransientKind, classify, classify_sqlstate};
 pub use migrations::{SchemaStatus, pending_or_unknown, revert_all_migrations, run_migrations};
 pub use models::Session;
 pub use pool::{DbPool, PoolConfig, PooledConnection, SessionSettings, build_pool, establish};

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use diesel::ConnectionResult;
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
-use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use diesel_async::{AsyncPgConnection, SimpleAsyncConnection};
 
 use crate::StoreError;
 
@@ -109,17 +109,16 @@ pub fn build_pool(database_url: &str, config: &PoolConfig) -> Result<DbPool, Sto
 }
 
 /// Opens one connection with the session limits applied. The pool and the
-/// test harness both connect through here.
+/// test harness both connect through here, so every connection's server errors
+/// carry their SQLSTATE (see [`crate::sqlstate`]).
 ///
-/// TLS seam: this is the only place a socket is opened. To add TLS, replace
-/// `AsyncPgConnection::establish` with `tokio_postgres::connect(url, tls)` and
-/// `AsyncPgConnection::try_from_client_and_connection(client, connection)`
-/// (not `try_from(client)`, which loses LISTEN/NOTIFY).
+/// TLS seam: [`crate::connect`] opens the socket; a TLS stream would go between
+/// it and the SQLSTATE tap.
 pub async fn establish(
     database_url: &str,
     settings: &SessionSettings,
 ) -> ConnectionResult<AsyncPgConnection> {
-    let mut conn = AsyncPgConnection::establish(database_url).await?;
+    let mut conn = crate::connect::connect(database_url).await?;
     conn.batch_execute(&settings.sql())
         .await
         .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;

@@ -76,18 +76,6 @@ impl Cluster {
         self
     }
 
-    /// Fast shutdown (open sessions get 57P01), waiting until the server is down. Blocking.
-    pub fn stop(&self) -> Result<(), ClusterError> {
-        let pg_ctl = find_binary("pg_ctl")?;
-        checked(
-            Command::new(pg_ctl)
-                .args(["stop", "-w", "-m", "fast", "-D"])
-                .arg(self.dir.join("data")),
-            running_as_root()?,
-        )?;
-        Ok(())
-    }
-
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -132,8 +120,9 @@ impl Cluster {
         Ok(self)
     }
 
-    /// `pg_ctl stop -m fast`: for a cluster this process started for itself (the demo's);
-    /// the shared test cluster is left running for the next run. Blocking.
+    /// `pg_ctl stop -m fast` (open sessions get 57P01), waiting until the server is down: for a
+    /// cluster this process started for itself (the demo's, a test's private one); the shared
+    /// test cluster is left running for the next run. Blocking.
     pub fn stop(&self) -> Result<(), ClusterError> {
         let _lock = self.lock()?;
         let pg_ctl = find_binary("pg_ctl")?;
@@ -194,7 +183,6 @@ impl Cluster {
                 .arg("-D")
                 .arg(data)
                 .args(["-U", "postgres", "--auth=trust", "--no-sync"])
-                // English server messages: the store classifies errors by them.
                 .args(["--locale=C", "--encoding=UTF8"]),
             as_root,
         )?;

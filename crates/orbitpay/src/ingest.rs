@@ -54,7 +54,8 @@ impl AccountIngest for LedgerIngest {
         let heartbeat = self.liveness.register(format!("ingest {account}"));
         heartbeat.idle();
         let sink = ObservedSink {
-            inner: self.matcher.sink(account),
+            // Database retries end with the follower's stop, not only the matcher's.
+            inner: self.matcher.sink_until(account, shutdown.clone()),
             heartbeat,
             meter: CatchUpMeter::new(self.board.clone(), account),
             board: self.board.clone(),

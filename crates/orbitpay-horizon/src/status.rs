@@ -52,6 +52,9 @@ pub struct FollowerStatus {
     cursor: AtomicI64,
     last_ledger: AtomicU32,
     last_event_unix_ms: AtomicI64,
+    /// When the current run of failures began (0: none): set by the first `BackingOff`, cleared
+    /// by progress (a confirmed cursor, a stream open).
+    retrying_since_unix_ms: AtomicI64,
     pub(crate) records: AtomicU64,
     pub(crate) malformed: AtomicU64,
     pub(crate) reconnects: AtomicU64,
@@ -73,6 +76,8 @@ pub struct StatusSnapshot {
     pub cursor: Option<i64>,
     pub last_ledger: Option<u32>,
     pub last_event_unix_ms: Option<i64>,
+    /// Since when the follower has been failing and backing off without progress.
+    pub retrying_since_unix_ms: Option<i64>,
     pub records: u64,
     /// Records that could not be tied to an operation (reported to the sink as errors).
     pub malformed: u64,
@@ -100,6 +105,7 @@ impl FollowerStatus {
             cursor: AtomicI64::new(0),
             last_ledger: AtomicU32::new(0),
             last_event_unix_ms: AtomicI64::new(0),
+            retrying_since_unix_ms: AtomicI64::new(0),
             records: AtomicU64::new(0),
             malformed: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
@@ -139,6 +145,7 @@ impl FollowerStatus {
             cursor: nz(self.cursor.load(Relaxed)),
             last_ledger: Some(self.last_ledger.load(Relaxed)).filter(|l| *l != 0),
             last_event_unix_ms: nz(self.last_event_unix_ms.load(Relaxed)),
+            retrying_since_unix_ms: nz(self.retrying_since_unix_ms.load(Relaxed)),
             records: self.records.load(Relaxed),
             malformed: self.malformed.load(Relaxed),
             reconnects: self.reconnects.load(Relaxed),
@@ -154,6 +161,15 @@ impl FollowerStatus {
     }
 
     pub(crate) fn set_state(&self, s: FollowerState) {
+        match s {
+            FollowerState::BackingOff { .. } => {
+                let _ =
+                    self.retrying_since_unix_ms
+                        .compare_exchange(0, unix_ms(), Relaxed, Relaxed);
+            }
+            FollowerState::Streaming => self.retrying_since_unix_ms.store(0, Relaxed),
+            _ => {}
+        }
         self.state.send_if_modified(|cur| {
             let changed = *cur != s;
             *cur = s;
@@ -163,6 +179,7 @@ impl FollowerStatus {
 
     pub(crate) fn set_cursor(&self, c: i64) {
         self.cursor.store(c, Relaxed);
+        self.retrying_since_unix_ms.store(0, Relaxed);
     }
 
     pub(crate) fn saw_ledger(&self, l: u32) {
@@ -170,11 +187,7 @@ impl FollowerStatus {
     }
 
     pub(crate) fn touch(&self) {
-        let ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
-        self.last_event_unix_ms.store(ms, Relaxed);
+        self.last_event_unix_ms.store(unix_ms(), Relaxed);
     }
 
     pub(crate) fn flag_gap(&self) {
@@ -188,5 +201,38 @@ impl FollowerStatus {
 
     pub(crate) fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Relaxed);
+    }
+}
+
+fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retrying_since_marks_the_first_failure_until_progress() {
+        let account: AccountId = "GAAZI4TCR3TY5OJHCTJC2A4QSY6CJWJH5IAJTGKIN2ER7LBNVKOCCWN7"
+            .parse()
+            .unwrap();
+        let s = FollowerStatus::new(account);
+        assert_eq!(s.snapshot().retrying_since_unix_ms, None);
+        s.set_state(FollowerState::BackingOff { reason: "a".into() });
+        let since = s.snapshot().retrying_since_unix_ms.expect("set");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        // Reconnect attempts between failures do not reset it; only progress does.
+        s.set_state(FollowerState::CatchingUp);
+        s.set_state(FollowerState::BackingOff { reason: "b".into() });
+        assert_eq!(s.snapshot().retrying_since_unix_ms, Some(since));
+        s.set_cursor(42);
+        assert_eq!(s.snapshot().retrying_since_unix_ms, None);
+        s.set_state(FollowerState::BackingOff { reason: "c".into() });
+        s.set_state(FollowerState::Streaming);
+        assert_eq!(s.snapshot().retrying_since_unix_ms, None);
     }
 }

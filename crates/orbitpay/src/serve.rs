@@ -35,7 +35,7 @@ use crate::ingest::LedgerIngest;
 use crate::leader::{self, AccountIngest, LeaderSettings};
 use crate::liveness::Liveness;
 use crate::notify::{self, Notifier};
-use crate::status::StatusBoard;
+use crate::status::{StatusBoard, status_line};
 
 /// What ingests accounts and confirms client-reported transactions. [`Wiring::production`]
 /// builds the real one (Horizon follower + matcher); tests and the demo may substitute parts.
@@ -388,18 +388,6 @@ fn remove_stale_socket(path: &std::path::Path) {
     {
         let _ = std::fs::remove_file(path);
     }
-}
-
-/// `STATUS=` text: leadership, worst lag, outbox depth.
-pub fn status_line(board: &StatusBoard, outbox: Option<OutboxDepth>) -> String {
-    let (leading, total) = board.leading();
-    let lag = board
-        .max_lag()
-        .map_or("n/a".to_owned(), |l| format!("{l:.0}s"));
-    let outbox = outbox.map_or("n/a".to_owned(), |d| {
-        format!("{} (oldest {:.0}s)", d.undelivered, d.oldest_age_seconds)
-    });
-    format!("leading {leading}/{total} accounts; max lag {lag}; outbox {outbox}")
 }
 
 async fn run_status_line(

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use orbitpay_core::AccountId;
 use orbitpay_horizon::{FollowerState, FollowerStatus};
+use orbitpay_store::outbox::OutboxDepth;
 use tokio::time::Instant;
 
 use crate::admin::{AccountStatus, CatchUpProgress, IngestStatus};
@@ -130,6 +131,18 @@ impl IngestStatus for StatusBoard {
             .iter()
             .map(|(account, e)| {
                 let snapshot = e.follower.as_ref().map(|f| f.snapshot());
+                let reason = match (&e.role, snapshot.as_ref().map(|s| &s.state)) {
+                    (_, Some(FollowerState::Halted { reason })) => Some(reason.to_string()),
+                    (Some(Role::Halted { reason }), _) => Some(reason.clone()),
+                    (Some(Role::Leading), Some(FollowerState::BackingOff { reason })) => {
+                        Some(reason.clone())
+                    }
+                    _ => None,
+                };
+                let retrying_since = snapshot
+                    .as_ref()
+                    .and_then(|s| s.retrying_since_unix_ms)
+                    .and_then(chrono::DateTime::from_timestamp_millis);
                 let state = match (&e.role, &snapshot) {
                     (Some(Role::Halted { .. }), _) => "halted".to_owned(),
                     (Some(Role::Stopped), _) => "stopped".to_owned(),
@@ -150,6 +163,8 @@ impl IngestStatus for StatusBoard {
                     ledger: snapshot.as_ref().and_then(|s| s.last_ledger),
                     lag_seconds,
                     state,
+                    reason,
+                    retrying_since,
                     gap: snapshot.as_ref().is_some_and(|s| s.gap),
                     reset: snapshot.as_ref().is_some_and(|s| s.reset),
                     catch_up: e.catch_up.clone(),
@@ -157,6 +172,58 @@ impl IngestStatus for StatusBoard {
             })
             .collect()
     }
+}
+
+/// `STATUS=` text: leadership, then each account that is not simply following (catching up
+/// with its percent and ETA, retrying with its reason and since when, halted with why), the
+/// worst lag and the outbox depth. Long reasons are cut: systemctl shows one line.
+pub fn status_line(board: &StatusBoard, outbox: Option<OutboxDepth>) -> String {
+    let (leading, total) = board.leading();
+    let now = chrono::Utc::now();
+    let short = |a: &AccountId| {
+        let s = a.to_string();
+        format!("{}…{}", &s[..4], &s[s.len() - 4..])
+    };
+    let cut = |r: &str| r.chars().take(80).collect::<String>();
+    let mut notes = Vec::new();
+    for a in board.accounts() {
+        let note = match a.state.as_str() {
+            "catching_up" => a.catch_up.as_ref().map(|c| {
+                format!(
+                    "{} catching up {} eta {}",
+                    short(&a.account),
+                    c.percent.map_or("?".to_owned(), |p| format!("{p:.0}%")),
+                    c.eta_seconds.map_or("?".to_owned(), |e| format!("{e:.0}s"))
+                )
+            }),
+            "backing_off" => Some(format!(
+                "{} retrying{}: {}",
+                short(&a.account),
+                a.retrying_for(now)
+                    .map_or(String::new(), |d| format!(" {}s", d.as_secs())),
+                cut(a.reason.as_deref().unwrap_or("unknown"))
+            )),
+            "halted" => Some(format!(
+                "{} halted: {}",
+                short(&a.account),
+                cut(a.reason.as_deref().unwrap_or("unknown"))
+            )),
+            _ => None,
+        };
+        notes.extend(note);
+    }
+    let lag = board
+        .max_lag()
+        .map_or("n/a".to_owned(), |l| format!("{l:.0}s"));
+    let outbox = outbox.map_or("n/a".to_owned(), |d| {
+        format!("{} (oldest {:.0}s)", d.undelivered, d.oldest_age_seconds)
+    });
+    let notes = if notes.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", notes.join("; "))
+    };
+    format!("leading {leading}/{total} accounts{notes}; max lag {lag}; outbox {outbox}")
 }
 
 fn state_name(state: &FollowerState) -> &'static str {
@@ -205,11 +272,14 @@ impl CatchUpMeter {
         let ledgers_done = ledger.saturating_sub(first) as f64;
         let ledgers_left = latest_ledger.saturating_sub(ledger) as f64;
         let eta_seconds = (ledgers_done > 0.0).then(|| ledgers_left / (ledgers_done / elapsed));
+        let span = latest_ledger.saturating_sub(first) as f64;
+        let percent = (span > 0.0).then(|| (100.0 * ledgers_done / span).min(100.0));
         let progress = CatchUpProgress {
             records: self.records,
             ledger,
             latest_ledger,
             rate,
+            percent,
             eta_seconds,
         };
         self.board
@@ -223,6 +293,7 @@ impl CatchUpMeter {
                 ledger,
                 latest_ledger,
                 rate = format!("{rate:.1}/s"),
+                percent = percent.map(|p| format!("{p:.1}%")),
                 eta_seconds = eta_seconds.map(|e| e.round()),
                 "catching up"
             );
@@ -272,6 +343,34 @@ mod tests {
         board.set_role(account(), Role::Halted { reason: "x".into() });
         assert!(board.accounts()[0].is_halted());
         assert_eq!(board.leading(), (1, 1));
+    }
+
+    #[test]
+    fn status_and_the_status_line_say_why() {
+        let board = StatusBoard::new([account()]);
+        board.set_role(account(), Role::Leading);
+        assert_eq!(
+            status_line(&board, None),
+            "leading 1/1 accounts; max lag n/a; outbox n/a"
+        );
+        board.set_role(
+            account(),
+            Role::Halted {
+                reason: "ingestion halted: constraint violation".into(),
+            },
+        );
+        let status = &board.accounts()[0];
+        assert_eq!(
+            status.reason.as_deref(),
+            Some("ingestion halted: constraint violation")
+        );
+        let line = status_line(&board, None);
+        assert!(
+            line.starts_with(
+                "leading 1/1 accounts (GAAZ…CWN7 halted: ingestion halted: constraint violation)"
+            ),
+            "{line}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

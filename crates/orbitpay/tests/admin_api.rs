@@ -559,6 +559,25 @@ async fn events_unmatched_status_probes_and_metrics() {
     assert_error(&not_ready, 503, "NOT_READY");
     assert!(not_ready.error_message().unwrap().contains(ACCOUNT));
 
+    // Retrying without progress: ready for a while, not past ingest.retrying_unready_after.
+    let retrying = |for_secs: i64| {
+        let mut a = account_status("backing_off");
+        a.reason = Some("payments page: HTTP 503: Service Unavailable".into());
+        a.retrying_since = Some(chrono::Utc::now() - chrono::Duration::seconds(for_secs));
+        a
+    };
+    *h.ingest.0.lock().unwrap() = vec![retrying(10)];
+    assert_eq!(h.get("/readyz").await.status, 200);
+    *h.ingest.0.lock().unwrap() = vec![retrying(600)];
+    let not_ready = h.get("/readyz").await;
+    assert_error(&not_ready, 503, "NOT_READY");
+    let message = not_ready.error_message().unwrap();
+    assert!(
+        message.contains("retrying") && message.contains("HTTP 503"),
+        "{message}"
+    );
+    *h.ingest.0.lock().unwrap() = vec![account_status("streaming")];
+
     let metrics = h.get("/metrics").await;
     assert_eq!(metrics.status, 200);
     let text = String::from_utf8(metrics.body).unwrap();

@@ -91,6 +91,26 @@ pub async fn readyz(State(state): State<Arc<AdminState>>) -> Response {
     if !halted.is_empty() {
         return not_ready(format!("ingestion halted for {}", halted.join(", ")));
     }
+    let now = chrono::Utc::now();
+    let stuck: Vec<String> = state
+        .ingest
+        .accounts()
+        .into_iter()
+        .filter_map(|a| {
+            let for_ = a.retrying_for(now)?;
+            (for_ > state.retrying_unready_after).then(|| {
+                format!(
+                    "{} for {}s ({})",
+                    a.account,
+                    for_.as_secs(),
+                    a.reason.as_deref().unwrap_or("unknown")
+                )
+            })
+        })
+        .collect();
+    if !stuck.is_empty() {
+        return not_ready(format!("ingestion retrying: {}", stuck.join(", ")));
+    }
     json_response(
         StatusCode::OK,
         &HealthView {

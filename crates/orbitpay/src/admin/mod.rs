@@ -75,6 +75,8 @@ pub struct CatchUpProgress {
     pub latest_ledger: u32,
     /// Records per second.
     pub rate: f64,
+    /// Share of the ledgers between the catch-up's start and the latest one already handled.
+    pub percent: Option<f64>,
     pub eta_seconds: Option<f64>,
 }
 
@@ -89,9 +91,15 @@ pub struct AccountStatus {
     pub ledger: Option<u32>,
     /// Age of the last record handled, in seconds.
     pub lag_seconds: Option<f64>,
-    /// `starting`, `catching_up`, `streaming`, `backing_off`, `halted` or `stopped`.
-    /// `halted` makes `/readyz` fail.
+    /// `standby` (another instance leads it), `starting`, `catching_up`, `streaming` (following
+    /// live), `backing_off` (retrying after a failure), `halted` or `stopped`. `halted`, and
+    /// `backing_off` for longer than `ingest.retrying_unready_after`, make `/readyz` fail.
     pub state: String,
+    /// Why: the failure being retried, or what halted the account.
+    pub reason: Option<String>,
+    /// Since when the account has been retrying without progress.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub retrying_since: Option<chrono::DateTime<chrono::Utc>>,
     /// A gap in the stored history was detected.
     pub gap: bool,
     /// The network was reset under the stored cursor.
@@ -102,6 +110,13 @@ pub struct AccountStatus {
 impl AccountStatus {
     pub fn is_halted(&self) -> bool {
         self.state == "halted"
+    }
+
+    /// How long it has been retrying without progress, as of `now`.
+    pub fn retrying_for(&self, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+        self.retrying_since
+            .filter(|_| self.state == "backing_off")
+            .and_then(|since| (now - since).to_std().ok())
     }
 }
 
@@ -122,6 +137,8 @@ pub struct AdminState {
     pub key_policy: KeyPolicy,
     /// How long the report-tx endpoint waits for confirmation before answering `processing`.
     pub confirm_wait: Duration,
+    /// An account retrying without progress for longer than this makes `/readyz` fail.
+    pub retrying_unready_after: Duration,
     /// Bound on reading a request body.
     pub body_timeout: Duration,
     pub reporter: Arc<dyn TxReporter>,
@@ -154,6 +171,7 @@ impl AdminState {
                 ..KeyPolicy::default()
             },
             confirm_wait: config.admin.confirm_wait,
+            retrying_unready_after: config.ingest.retrying_unready_after,
             body_timeout: config.admin.request_timeout,
             reporter,
             ingest,

@@ -20,6 +20,10 @@ pub struct IngestConfig {
     /// the lead if it is the only one), retrying the record.
     #[serde(with = "humantime_serde")]
     pub halted_release_after: Duration,
+    /// An account retrying a failure without progress for longer than this makes `/readyz`
+    /// fail, so a load balancer or an operator sees it.
+    #[serde(with = "humantime_serde")]
+    pub retrying_unready_after: Duration,
     /// Bound on in-flight work at shutdown.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
@@ -34,6 +38,7 @@ impl Default for IngestConfig {
         IngestConfig {
             leader_retry: Duration::from_secs(2),
             halted_release_after: Duration::from_secs(300),
+            retrying_unready_after: Duration::from_secs(120),
             shutdown_grace: Duration::from_secs(20),
             stuck_after: Duration::from_secs(120),
         }

@@ -8,7 +8,10 @@ use crate::{AccountId, Address, Amount, Asset, ContractAmount, Memo, TxHash};
 pub struct LedgerRecord {
     /// The operation's TOID, which is also its paging token.
     pub op_id: i64,
+    /// The hash the ledger knows the transaction by: for a fee-bump, the outer (fee-bump) hash.
     pub tx_hash: TxHash,
+    /// A fee-bump's inner transaction hash: what the payer's wallet signed, and may report.
+    pub inner_tx_hash: Option<TxHash>,
     pub ledger: u32,
     /// When the ledger closed (unix seconds), if the source said: the basis of ingestion lag.
     pub closed_at: Option<i64>,
@@ -16,6 +19,14 @@ pub struct LedgerRecord {
     /// The transaction's memo (a memo belongs to the transaction, not the operation).
     pub memo: Memo,
     pub operation: Operation,
+}
+
+impl LedgerRecord {
+    /// Whether `hash` names this record's transaction: its own hash or, for a fee-bump, the
+    /// inner one. A claim taken under either is this transaction's claim.
+    pub fn is_of_transaction(&self, hash: TxHash) -> bool {
+        self.tx_hash == hash || self.inner_tx_hash == Some(hash)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -277,11 +277,15 @@ pub struct SessionView<'a> {
 pub enum SessionDecision {
     /// pending: move to processing under this transaction, then settle.
     Claim,
-    /// Already processing under this very transaction (a redelivery after a crash): settle.
+    /// Already processing under this very transaction (a redelivery after a crash, or the
+    /// confirmation of a client report, under either hash of a fee-bump): settle.
     Resume,
-    /// Processing under another transaction: wait until that claim settles or is released.
-    AwaitOtherClaim {
-        tx_hash: TxHash,
+    /// Processing under another transaction's claim (a client report not yet confirmed, or
+    /// another instance between its claim and its settle). Never waited for: this credit is
+    /// settled at once, under the row lock, and the other claim stays until it resolves on its
+    /// own (see [`settle`]).
+    CreditBesideClaim {
+        claimed_by: TxHash,
     },
     /// Paid already, by an earlier operation of this same transaction: a transaction is atomic
     /// on the ledger, so its further operations add to that payment (an overpayment).
@@ -289,9 +293,10 @@ pub enum SessionDecision {
     Unmatched(UnmatchedReason),
 }
 
+/// What a credit from `record`'s transaction does to the session it names.
 pub fn decide(
     credit_asset: &Asset,
-    tx_hash: TxHash,
+    record: &LedgerRecord,
     session: Option<SessionView<'_>>,
 ) -> SessionDecision {
     use SessionDecision::*;
@@ -304,10 +309,12 @@ pub fn decide(
     match s.status {
         SessionStatus::Pending => Claim,
         SessionStatus::Processing => match s.processing_tx_hash {
-            Some(h) if h == tx_hash => Resume,
-            Some(h) => AwaitOtherClaim { tx_hash: h },
-            // The CHECK constraint makes this unreachable; treat it as a claim we don't own.
-            None => AwaitOtherClaim { tx_hash },
+            Some(h) if record.is_of_transaction(h) => Resume,
+            Some(h) => CreditBesideClaim { claimed_by: h },
+            // The CHECK constraint makes this unreachable; a claim we cannot name is not ours.
+            None => CreditBesideClaim {
+                claimed_by: record.tx_hash,
+            },
         },
         SessionStatus::Paid if s.credited_by_tx => SessionDecision::Extend,
         SessionStatus::Paid => Unmatched(UnmatchedReason::AlreadyPaid),
@@ -319,7 +326,8 @@ pub fn decide(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Settlement {
     pub amount_received: Amount,
-    /// `paid` when covered, otherwise back to `pending`, still open to further payments.
+    /// `paid` when covered; otherwise `pending` (open to further payments), or still
+    /// `processing` when the credit came beside another transaction's claim.
     pub status: SessionStatus,
     pub overpaid: bool,
 }
@@ -329,16 +337,25 @@ pub struct Settlement {
 pub struct SettlementOverflow;
 
 /// What crediting `credited` to a processing session does to it.
+///
+/// `beside_claim`: the session is processing under *another* transaction's claim. A credit
+/// that covers the amount pays the session (the claim ends with it: `paid` is terminal, and the
+/// other transaction, if it lands, is `already_paid`); a short one adds to `amount_received`
+/// and leaves the session `processing` under that claim, which resolves on its own. Either
+/// way exactly one transaction is the one that moved the session to `paid`.
 pub fn settle(
     amount_due: Amount,
     received_before: Amount,
     credited: Amount,
+    beside_claim: bool,
 ) -> Result<Settlement, SettlementOverflow> {
     let amount_received = received_before
         .checked_add(credited)
         .ok_or(SettlementOverflow)?;
     let status = if amount_received >= amount_due {
         SessionStatus::Paid
+    } else if beside_claim {
+        SessionStatus::Processing
     } else {
         SessionStatus::Pending
     };

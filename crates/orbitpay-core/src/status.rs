@@ -2,13 +2,16 @@
 //!
 //! ```text
 //!   pending ──claim──▶ processing ──settle (paid in full)──▶ paid
-//!     │  ▲                 │
+//!     │  ▲                 │  ▲
+//!     │  │                 └──┘ another transaction's credit, short: the claim stays
 //!     │  └─settle (short)──┤
-//!     │  └─recovery: tx not found on the ledger
+//!     │  └─released: tx not found on the ledger (client report / recovery)
 //!     ├──expire──▶ expired
 //!     └──cancel──▶ cancelled
 //! ```
-//! `paid`, `expired` and `cancelled` are terminal. [`SessionStatus::transition`] is the only
+//! `paid`, `expired` and `cancelled` are terminal. `processing -> processing` is the one move
+//! that keeps the status: a short credit from a transaction other than the claim's adds to the
+//! amount received while the claim (hash, start, source) stays as it was. [`SessionStatus::transition`] is the only
 //! place a move is allowed; the store calls it before every status write.
 
 use std::fmt;
@@ -52,6 +55,7 @@ impl SessionStatus {
             (Pending, Processing)
             | (Processing, Paid)
             | (Processing, Pending)
+            | (Processing, Processing)
             | (Pending, Expired)
             | (Pending, Cancelled) => Ok(to),
             _ => Err(IllegalTransition { from: self, to }),
@@ -104,6 +108,7 @@ mod tests {
             (Pending, Processing),
             (Processing, Paid),
             (Processing, Pending),
+            (Processing, Processing),
             (Pending, Expired),
             (Pending, Cancelled),
         ];

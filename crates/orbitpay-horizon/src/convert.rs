@@ -109,6 +109,7 @@ pub fn record_from_value(value: Value, sse_id: Option<i64>) -> Result<LedgerReco
     let unsupported = |reason: String, memo: Memo| LedgerRecord {
         op_id,
         tx_hash,
+        inner_tx_hash: None,
         ledger: toid::ledger(op_id),
         closed_at,
         successful: success_hint,
@@ -155,6 +156,8 @@ pub fn record_from_value(value: Value, sse_id: Option<i64>) -> Result<LedgerReco
         Ok(operation) => Ok(LedgerRecord {
             op_id,
             tx_hash,
+            // A wallet may report a fee-bump under the hash it signed: the inner one.
+            inner_tx_hash: tx.fee_bump_hashes().1.filter(|h| *h != tx_hash),
             ledger: tx.ledger,
             closed_at,
             successful: tx.successful,

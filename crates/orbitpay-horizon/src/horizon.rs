@@ -438,7 +438,8 @@ impl LedgerSource for HorizonSource {
                 Err(SourceError::NotFound { problem: true, .. }) => return TxLookup::NotFound,
                 Err(e) => return TxLookup::Unavailable(e.to_string()),
             };
-        if TxHash::from_str(&tx.hash).ok().as_ref() != Some(hash) {
+        // A fee-bump is found by its inner hash too; its operations carry the outer one.
+        if !tx.is_known_as(hash) {
             return TxLookup::Unavailable(format!(
                 "asked for {hex}, Horizon answered {:?}",
                 tx.hash.chars().take(70).collect::<String>()

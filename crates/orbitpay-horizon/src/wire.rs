@@ -6,6 +6,9 @@
 //! [`crate::convert`], where a missing field becomes an `Unsupported` operation instead of a
 //! parse failure of the whole page.
 
+use std::str::FromStr;
+
+use orbitpay_core::TxHash;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -141,8 +144,38 @@ pub struct TransactionRecord {
     pub memo: Option<String>,
     /// Base64 of a text memo's exact bytes.
     pub memo_bytes: Option<String>,
+    /// A fee-bump's outer envelope (`hash`, `signatures`).
     pub fee_bump_transaction: Option<Value>,
+    /// A fee-bump's inner transaction (`hash`, `signatures`, `max_fee`).
     pub inner_transaction: Option<Value>,
+}
+
+impl TransactionRecord {
+    /// A fee-bump's (outer, inner) hashes, each when present and well formed.
+    ///
+    /// Horizon finds a fee-bump by either hash. The operations, the payments stream and the
+    /// embedded `transaction` name the outer one; `hash` echoes whichever was asked for.
+    pub fn fee_bump_hashes(&self) -> (Option<TxHash>, Option<TxHash>) {
+        let hash_in = |v: &Option<Value>| {
+            v.as_ref()
+                .and_then(|v| v.get("hash"))
+                .and_then(Value::as_str)
+                .and_then(|h| TxHash::from_str(h).ok())
+        };
+        (
+            hash_in(&self.fee_bump_transaction),
+            hash_in(&self.inner_transaction),
+        )
+    }
+
+    /// Whether this transaction is the one `hash` names: its `hash`, or either hash of a
+    /// fee-bump.
+    pub fn is_known_as(&self, hash: &TxHash) -> bool {
+        let (outer, inner) = self.fee_bump_hashes();
+        TxHash::from_str(&self.hash).ok().as_ref() == Some(hash)
+            || outer.as_ref() == Some(hash)
+            || inner.as_ref() == Some(hash)
+    }
 }
 
 /// An effect from `GET /operations/{id}/effects`; only `account_credited` is read, to learn

@@ -279,3 +279,71 @@ async fn unreachable_merge_effects_fail_the_page_instead_of_degrading_the_record
         "{err:?}"
     );
 }
+
+/// The real pubnet fee-bump (`hash` and `fee_bump_transaction.hash` are the outer hash,
+/// `inner_transaction.hash` the one its source signed).
+const FEE_BUMP: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../fixtures/horizon/transaction_fee_bump_muxed_source_pubnet.json"
+));
+const OUTER: &str = "a261c12d4d400c2954d1e234103907178f4f0767b69a868bf9cf0e2d27cb41a6";
+const INNER: &str = "00c0353e0494d4cbab31ac9fba3e83c82c3071fbb96bd69be40f012cc0cf8f3d";
+
+/// Serves the fee-bump under `asked` (with `hash` answered as `answered`) and one payment of
+/// it, whose operation names the outer hash as every operation of a fee-bump does.
+async fn fee_bump_server(asked: &str, answered: &str) -> (ServerGuard, i64) {
+    let mut s = mockito::Server::new_async().await;
+    let tx: serde_json::Value = serde_json::from_str(FEE_BUMP).unwrap();
+    let mut served = tx.clone();
+    served["hash"] = json!(answered);
+    served["id"] = json!(answered);
+    s.mock("GET", format!("/transactions/{asked}").as_str())
+        .match_query(Matcher::Any)
+        .with_header("content-type", "application/hal+json")
+        .with_body(served.to_string())
+        .create_async()
+        .await;
+    let tx_token: i64 = tx["paging_token"].as_str().unwrap().parse().unwrap();
+    let op = tx_token + 1;
+    let mut rec = payment_json(op, 10_000_000);
+    rec["transaction_hash"] = json!(OUTER);
+    rec["transaction"] = tx;
+    s.mock("GET", format!("/transactions/{asked}/payments").as_str())
+        .match_query(Matcher::Any)
+        .with_header("content-type", "application/hal+json")
+        .with_body(page_json(vec![rec]))
+        .create_async()
+        .await;
+    (s, op)
+}
+
+#[tokio::test]
+async fn a_fee_bump_is_confirmed_by_either_hash_and_its_records_carry_both() {
+    let outer: TxHash = OUTER.parse().unwrap();
+    let inner: TxHash = INNER.parse().unwrap();
+    // By the inner hash, answered with the outer one (the fixture as served), or echoed (what
+    // Horizon's resource adapter does); and by the outer hash.
+    for (asked, answered) in [(INNER, OUTER), (INNER, INNER), (OUTER, OUTER)] {
+        let (s, op) = fee_bump_server(asked, answered).await;
+        let asked_hash: TxHash = asked.parse().unwrap();
+        match source(&s).lookup_transaction(&asked_hash).await {
+            TxLookup::Confirmed { ledger, records } => {
+                assert_eq!(ledger, 52_419_504, "{asked} answered {answered}");
+                assert_eq!(records.len(), 1);
+                assert_eq!(records[0].op_id, op);
+                assert_eq!(records[0].tx_hash, outer);
+                assert_eq!(records[0].inner_tx_hash, Some(inner));
+                assert!(records[0].is_of_transaction(inner) && records[0].is_of_transaction(outer));
+            }
+            other => panic!("{asked} answered {answered}: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_transaction_answered_under_an_unrelated_hash_is_still_unavailable() {
+    let other = "11".repeat(32);
+    let (s, _) = fee_bump_server(&other, OUTER).await;
+    let r = source(&s).lookup_transaction(&other.parse().unwrap()).await;
+    assert!(matches!(r, TxLookup::Unavailable(_)), "{r:?}");
+}

@@ -6,6 +6,10 @@
 //! server, the network, the pool, contention) are retried with capped backoff for as long as
 //! they last, until shutdown; only a fault in the data halts the account, leaving the cursor
 //! where it was: better stopped than skipped.
+//!
+//! Nothing else makes the matcher wait: a session claimed by another transaction (a client
+//! report not yet confirmed, another instance mid-settle) takes a credit from this one at
+//! once, and the batch and its cursor go on.
 
 pub mod prepare;
 mod report;
@@ -16,13 +20,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use orbitpay_core::{AccountId, LedgerRecord};
 use orbitpay_horizon::{Batch, FetchedRecord, LedgerSource, Phase, RecordSink, SinkError};
-use orbitpay_store::settlement::{self, Applied, Blocked, Intent, Item};
+use orbitpay_store::settlement::{self, Applied, Intent, Item};
 use orbitpay_store::{AsyncPgConnection, DbPool, ErrorClass, StoreError};
 use orbitpay_store::{PooledConnection, TransientKind};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, error, info, warn};
-use uuid::Uuid;
 
 pub use report::{ReportError, ReportOutcome};
 
@@ -97,13 +100,11 @@ pub struct MatcherConfig {
     /// Attempts of a client-reported transaction's store calls before the client is answered
     /// with a retryable error (the client is waiting).
     pub report_attempts: u32,
-    /// How long one batch waits for a session held by another transaction's claim before the
-    /// follower is told to come back (it observes shutdown between attempts).
-    pub claim_wait: Duration,
     /// Pause between transaction lookups while confirming a client-reported transaction.
     pub confirm_poll: Duration,
-    /// How long a client-reported transaction keeps being confirmed in the background before
-    /// it is left to the recovery job.
+    /// How long a client-reported transaction keeps being confirmed in the background. At the
+    /// end, a ledger that still does not know it releases the claim; a ledger that did not
+    /// answer leaves it to the recovery job.
     pub background_confirm: Duration,
 }
 
@@ -113,7 +114,6 @@ impl Default for MatcherConfig {
             retry_base: Duration::from_millis(50),
             retry_cap: Duration::from_secs(5),
             report_attempts: 5,
-            claim_wait: Duration::from_secs(10),
             confirm_poll: Duration::from_millis(500),
             background_confirm: Duration::from_secs(300),
         }
@@ -136,11 +136,6 @@ pub enum MatchError {
     Transient(#[source] StoreError),
     #[error("database error: {0}")]
     Fatal(#[source] StoreError),
-    #[error("session {session_id} is still processing under transaction {claimed_by}")]
-    Blocked {
-        session_id: Uuid,
-        claimed_by: orbitpay_core::TxHash,
-    },
 }
 
 impl From<StoreError> for MatchError {
@@ -156,9 +151,7 @@ impl From<MatchError> for SinkError {
     fn from(e: MatchError) -> Self {
         match e {
             MatchError::Fatal(_) => SinkError::Fatal(e.to_string()),
-            MatchError::Transient(_) | MatchError::Blocked { .. } => {
-                SinkError::Retryable(e.to_string())
-            }
+            MatchError::Transient(_) => SinkError::Retryable(e.to_string()),
         }
     }
 }
@@ -207,8 +200,8 @@ impl Matcher {
 
     /// Durably handles `records` for `account` and stores `up_to` as its cursor.
     ///
-    /// Returns only when every record is settled or recorded (or on error). A record whose
-    /// session is held by another transaction's claim is waited for, up to `claim_wait`.
+    /// Returns only when every record is settled or recorded (or on error); no record waits
+    /// for another transaction's claim.
     pub async fn handle(
         &self,
         account: &AccountId,
@@ -255,48 +248,25 @@ impl Matcher {
             .map(|(record, intent)| Item { record, intent })
             .collect();
 
-        let deadline = tokio::time::Instant::now() + self.config.claim_wait;
-        let mut rest = &items[..];
-        loop {
-            let claimed = with_retry!(self, retry, |conn| settlement::claim(conn, account, rest))?;
-            let (now, up_to_now) = match claimed.blocked {
-                Some(b) if b.index == 0 => (&rest[..0], None),
-                Some(b) => (&rest[..b.index], Some(rest[b.index - 1].record.op_id)),
-                None => (rest, Some(up_to)),
-            };
-            let settled = match up_to_now {
-                Some(token) => {
-                    match with_retry!(self, retry, |conn| settlement::settle(
-                        conn,
-                        account,
-                        now,
-                        Some(token)
-                    )) {
-                        Ok(settled) => settled,
-                        Err(e) => {
-                            if matches!(e, MatchError::Fatal(_)) {
-                                self.release_claims(account, &claimed.claimed, retry).await;
-                            }
-                            return Err(e);
-                        }
-                    }
+        let claimed = with_retry!(self, retry, |conn| settlement::claim(conn, account, &items))?;
+        let settled = match with_retry!(self, retry, |conn| settlement::settle(
+            conn,
+            account,
+            &items,
+            Some(up_to)
+        )) {
+            Ok(settled) => settled,
+            Err(e) => {
+                if matches!(e, MatchError::Fatal(_)) {
+                    self.release_claims(account, &claimed.claimed, retry).await;
                 }
-                None => Default::default(),
-            };
-            for (item, applied) in now.iter().zip(&settled.applied) {
-                log_decision(account, item, applied);
+                return Err(e);
             }
-            let Some(blocked) = settled.blocked.or(claimed.blocked) else {
-                return Ok(());
-            };
-            let blocked_at = if settled.blocked.is_some() {
-                blocked.index
-            } else {
-                now.len()
-            };
-            rest = &rest[blocked_at..];
-            self.wait_for_claim(blocked, deadline, retry).await?;
+        };
+        for (item, applied) in items.iter().zip(&settled.applied) {
+            log_decision(account, item, applied);
         }
+        Ok(())
     }
 
     /// Gives back the claims a batch took when its settlement cannot commit: the account halts,
@@ -307,7 +277,7 @@ impl Matcher {
     async fn release_claims(
         &self,
         account: &AccountId,
-        claims: &[(Uuid, orbitpay_core::TxHash)],
+        claims: &[(uuid::Uuid, orbitpay_core::TxHash)],
         retry: Retry<'_>,
     ) {
         for &(session_id, tx_hash) in claims {
@@ -325,38 +295,6 @@ impl Matcher {
                 Err(e) => error!(account = %account, session_id = %session_id, tx_hash = %tx_hash,
                                  error = %e, "settlement failed and its claim could not be released"),
             }
-        }
-    }
-
-    /// Waits until `blocked.session_id` is no longer processing under `claimed_by`.
-    async fn wait_for_claim(
-        &self,
-        blocked: Blocked,
-        deadline: tokio::time::Instant,
-        retry: Retry<'_>,
-    ) -> Result<(), MatchError> {
-        let mut pause = Duration::from_millis(50);
-        loop {
-            let session = with_retry!(self, retry, |conn| orbitpay_store::sessions::find(
-                conn,
-                blocked.session_id
-            ))?;
-            let still_held = session
-                .and_then(|s| s.processing)
-                .is_some_and(|claim| claim.tx_hash == blocked.claimed_by);
-            if !still_held {
-                return Ok(());
-            }
-            if tokio::time::Instant::now() + pause > deadline {
-                info!(session_id = %blocked.session_id, tx_hash = %blocked.claimed_by,
-                      "waiting for another transaction's claim on the session to settle");
-                return Err(MatchError::Blocked {
-                    session_id: blocked.session_id,
-                    claimed_by: blocked.claimed_by,
-                });
-            }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_secs(1));
         }
     }
 

@@ -21,7 +21,7 @@ pub enum ReportOutcome {
     /// Confirmed and credited: `paid`, or `pending` again when it paid only part.
     Settled(Session),
     /// Not confirmed within the wait: still `processing`, finishing in the background (and by
-    /// the recovery job at the latest).
+    /// the recovery job at the latest). Other payments to the session are credited meanwhile.
     Processing(Session),
     /// The transaction is not on the ledger, failed, or did not pay this session: the claim is
     /// dropped and the session is `pending` again.
@@ -92,7 +92,7 @@ impl Matcher {
         };
         info!(session_id = %session_id, tx_hash = %tx_hash, "client-reported transaction claimed the session");
         match self
-            .confirm(session, tx_hash, Instant::now() + wait, true)
+            .confirm(session, tx_hash, Instant::now() + wait)
             .await?
         {
             Confirmation::Done(outcome) => Ok(outcome),
@@ -102,8 +102,16 @@ impl Matcher {
                 self.tasks.spawn(async move {
                     tokio::select! {
                         _ = matcher.shutdown.cancelled() => {}
-                        result = matcher.confirm(session, tx_hash, deadline, false) => {
-                            if let Err(e) = result {
+                        result = matcher.confirm(session, tx_hash, deadline) => match result {
+                            Ok(Confirmation::Done(outcome)) => {
+                                info!(session_id = %session_id, tx_hash = %tx_hash, outcome = outcome.name(),
+                                      "background confirmation decided the claim");
+                            }
+                            Ok(Confirmation::Undecided(_)) => {
+                                warn!(session_id = %session_id, tx_hash = %tx_hash,
+                                      "the ledger did not answer within the background confirmation; the claim stays for the recovery job");
+                            }
+                            Err(e) => {
                                 warn!(session_id = %session_id, tx_hash = %tx_hash, error = %e,
                                       "background confirmation failed; the recovery job will finish it");
                             }
@@ -117,14 +125,13 @@ impl Matcher {
     }
 
     /// Polls the ledger until it says something definite or `deadline` passes. A `NotFound`
-    /// is believed only at the deadline (Horizon may not have ingested the ledger yet) and only
-    /// when `release_on_not_found`; `Unavailable` never releases the claim.
+    /// is believed only at the deadline (Horizon may not have ingested the ledger yet), and
+    /// then releases the claim; `Unavailable` never does.
     async fn confirm(
         &self,
         session: Session,
         tx_hash: TxHash,
         deadline: Instant,
-        release_on_not_found: bool,
     ) -> Result<Confirmation, MatchError> {
         loop {
             let lookup = self.source.lookup_transaction(&tx_hash).await;
@@ -138,12 +145,12 @@ impl Matcher {
                         .release(&session, tx_hash, "transaction failed on the ledger")
                         .await;
                 }
-                TxLookup::NotFound if last_chance && release_on_not_found => {
+                TxLookup::NotFound if last_chance => {
                     return self
                         .release(&session, tx_hash, "transaction not found on the ledger")
                         .await;
                 }
-                TxLookup::NotFound | TxLookup::Unavailable(_) if last_chance => {
+                TxLookup::Unavailable(_) if last_chance => {
                     return Ok(Confirmation::Undecided(self.current(session.id).await?));
                 }
                 TxLookup::NotFound | TxLookup::Unavailable(_) => {
@@ -173,12 +180,10 @@ impl Matcher {
         let settled = with_retry!(self, self.for_client(), |conn| settlement::settle(
             conn, &account, &items, None
         ))?;
+        debug_assert_eq!(settled.applied.len(), items.len());
         let current = self.current(session.id).await?;
-        if settled.blocked.is_some() {
-            // An earlier operation waits on another claim, so the operations after it (perhaps
-            // ours) were not looked at: not a verdict. The stream settles them in order.
-            return Ok(Confirmation::Undecided(current));
-        }
+        // Our operations settled the claim if they paid this session (under either hash of a
+        // fee-bump); a claim still standing means the transaction pays someone else.
         if current.processing.is_some_and(|c| c.tx_hash == tx_hash) {
             return self
                 .release(&current, tx_hash, "transaction does not pay this session")

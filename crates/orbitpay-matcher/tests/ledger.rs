@@ -241,7 +241,7 @@ async fn horizon_unavailable_leaves_the_session_processing_and_the_background_fi
 }
 
 #[tokio::test]
-async fn a_reported_transaction_is_not_released_when_an_earlier_operation_waits_on_another_claim() {
+async fn a_reported_transaction_that_also_pays_a_session_claimed_elsewhere_settles_both() {
     let f = Fixture::new().await;
     let held = f.session(Asset::Native, "1", 20).await;
     let ours = f.session(Asset::Native, "1", 21).await;
@@ -262,15 +262,22 @@ async fn a_reported_transaction_is_not_released_when_an_earlier_operation_waits_
     let closed = f.sim.close_ledger(vec![Tx::new(payer()).ops(ops)]);
     let tx: TxHash = closed.txs[0].hash.parse().unwrap();
 
+    // The earlier operation pays a session another transaction holds: it is credited beside
+    // that claim instead of holding ours back.
     let outcome = f
         .matcher
         .report_tx(ours.id, tx, Duration::from_millis(600))
         .await
         .unwrap();
-    let ReportOutcome::Processing(s) = outcome else {
-        panic!("must not be released: {outcome:?}")
+    let ReportOutcome::Settled(s) = outcome else {
+        panic!("must be settled: {outcome:?}")
     };
-    assert_eq!(s.status, SessionStatus::Processing);
+    assert_eq!(s.status, SessionStatus::Paid);
+    let held = f.reload(&held).await;
+    assert_eq!(
+        (held.status, held.amount_received, held.processing),
+        (SessionStatus::Paid, amount("1"), None)
+    );
     assert_eq!(
         f.count("SELECT count(*) FROM outbox_events WHERE event_type = 'session.released'")
             .await,

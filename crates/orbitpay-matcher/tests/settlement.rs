@@ -578,17 +578,14 @@ async fn the_same_transaction_delivered_twice_at_once_is_handled_gracefully() {
 }
 
 #[tokio::test]
-async fn a_credit_for_a_session_claimed_by_another_transaction_waits_and_then_is_late() {
-    let config = orbitpay_matcher::MatcherConfig {
-        claim_wait: std::time::Duration::from_millis(300),
-        ..Default::default()
-    };
-    let f = Fixture::with_config(config).await;
+async fn a_credit_for_a_session_another_instance_is_settling_is_decided_at_once() {
+    let f = Fixture::new().await;
     let s = f.session(Asset::Native, "5", 77).await;
     let first = pay(1, 1, muxed(77), Asset::Native, "5", Memo::None);
     let second = pay(2, 1, muxed(77), Asset::Native, "5", Memo::None);
     let intent = orbitpay_matcher::prepare::intent(&first, &f.account);
     let mut conn = f.db.conn().await;
+    // Another instance claimed the session for the first transaction and has not settled yet.
     settlement::claim(
         &mut conn,
         &f.account,
@@ -600,21 +597,20 @@ async fn a_credit_for_a_session_claimed_by_another_transaction_waits_and_then_is
     .await
     .unwrap();
 
-    // The first claim does not settle within the wait: the follower is told to retry, and
-    // nothing moves.
-    let err = f
-        .matcher
-        .handle(&f.account, &[Ok(second.clone())], second.op_id)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, orbitpay_matcher::MatchError::Blocked { .. }),
-        "{err}"
+    // The second payment does not wait: it pays the session and the cursor moves past it.
+    f.handle(std::slice::from_ref(&second)).await;
+    let paid = f.reload(&s).await;
+    assert_eq!(
+        (paid.status, paid.amount_received),
+        (SessionStatus::Paid, amount("5"))
     );
-    assert_eq!(f.cursor().await, None);
-    assert_eq!(f.count("SELECT count(*) FROM unmatched_payments").await, 0);
+    assert!(
+        paid.processing.is_none(),
+        "paid is terminal: the claim ends"
+    );
+    assert_eq!(f.cursor().await, Some(second.op_id));
 
-    // Once the first settles, the second is recorded as already paid.
+    // The first instance's settle then finds the session paid: already paid, not credited.
     settlement::settle(
         &mut conn,
         &f.account,
@@ -626,14 +622,13 @@ async fn a_credit_for_a_session_claimed_by_another_transaction_waits_and_then_is
     )
     .await
     .unwrap();
-    f.handle(std::slice::from_ref(&second)).await;
     assert_eq!(f.reload(&s).await.amount_received, amount("5"));
     assert_eq!(
         f.count("SELECT count(*) FROM unmatched_payments WHERE reason = 'already_paid'")
             .await,
         1
     );
-    assert_eq!(f.cursor().await, Some(second.op_id));
+    assert_eq!(f.count("SELECT count(*) FROM payments").await, 1);
 }
 
 #[tokio::test]

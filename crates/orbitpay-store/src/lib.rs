@@ -25,5 +25,5 @@ pub mod unmatched;
 pub use diesel_async::AsyncPgConnection;
 pub use error::{ErrorClass, FatalKind, StoreError, TransientKind, classify, classify_sqlstate};
 pub use migrations::{SchemaStatus, pending_or_unknown, revert_all_migrations, run_migrations};
-pub use models::Session;
+pub use models::{ClaimSource, Session};
 pub use pool::{DbPool, PoolConfig, PooledConnection, SessionSettings, build_pool, establish};

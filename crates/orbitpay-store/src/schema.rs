@@ -44,6 +44,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         version -> Int8,
+        claim_source -> Nullable<Text>,
     }
 }
 

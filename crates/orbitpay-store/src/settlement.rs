@@ -12,6 +12,10 @@
 //! instance or a redelivery can never credit twice: the idempotency check (is this op id
 //! already in `payment_operations` or `unmatched_payments`?) runs under the lock, and the unique
 //! constraints back it up.
+//!
+//! A session claimed by another transaction never holds a batch back: a credit from a second
+//! transaction is decided at once, under the lock, and the first claim stays until it resolves
+//! (see [`matching::settle`] for how the two meet).
 
 use std::collections::{HashMap, HashSet};
 
@@ -26,8 +30,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::models::{
-    NewOutboxEvent, NewPayment, NewUnmatchedPayment, PaymentOperationRow, PgSessionStatus, Session,
-    SessionRow,
+    ClaimSource, NewOutboxEvent, NewPayment, NewUnmatchedPayment, PaymentOperationRow,
+    PgSessionStatus, Session, SessionRow,
 };
 use crate::numeric::{I128Numeric, U64Numeric};
 use crate::outbox::{self, EventType};
@@ -76,26 +80,16 @@ pub enum Applied {
     },
 }
 
-/// The session an item must wait for: it is `processing` under another transaction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Blocked {
-    pub index: usize,
-    pub session_id: Uuid,
-    pub claimed_by: TxHash,
-}
-
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClaimOutcome {
     /// The sessions this call moved to `processing`, and under which transaction.
     pub claimed: Vec<(Uuid, TxHash)>,
-    pub blocked: Option<Blocked>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SettleOutcome {
-    /// One entry per item handled, in order; shorter than the batch when `blocked` is set.
+    /// One entry per item, in order.
     pub applied: Vec<Applied>,
-    pub blocked: Option<Blocked>,
     /// The cursor now stored for the account, when this batch moved it.
     pub cursor: Option<i64>,
 }
@@ -111,6 +105,8 @@ struct Work {
     sessions: HashMap<Reference, Session>,
     handled: HashSet<i64>,
     events: Vec<NewOutboxEvent>,
+    /// Recorded on every claim this transaction takes.
+    source: ClaimSource,
 }
 
 impl Work {
@@ -118,6 +114,7 @@ impl Work {
         conn: &mut AsyncPgConnection,
         account: &AccountId,
         items: &[Item<'_>],
+        source: ClaimSource,
     ) -> Result<Work, StoreError> {
         let mut references: Vec<U64Numeric> = items
             .iter()
@@ -159,15 +156,17 @@ impl Work {
             sessions,
             handled,
             events: Vec::new(),
+            source,
         })
     }
 
     /// For single-session transactions (client reports, releases) that only emit events.
-    fn empty() -> Work {
+    fn empty(source: ClaimSource) -> Work {
         Work {
             sessions: HashMap::new(),
             handled: HashSet::new(),
             events: Vec::new(),
+            source,
         }
     }
 
@@ -191,8 +190,8 @@ impl Work {
     }
 }
 
-/// Step 1: claims every pending session the batch pays, stopping at the first item whose
-/// session is held by another transaction.
+/// Step 1 (the stream's): claims every pending session the batch pays. A session claimed by
+/// another transaction is left to step 2, which credits beside that claim.
 pub async fn claim(
     conn: &mut AsyncPgConnection,
     account: &AccountId,
@@ -205,9 +204,9 @@ pub async fn claim(
         return Ok(ClaimOutcome::default());
     }
     conn.transaction(async |conn| {
-        let mut work = Work::load(conn, account, items).await?;
+        let mut work = Work::load(conn, account, items, ClaimSource::Stream).await?;
         let mut outcome = ClaimOutcome::default();
-        for (index, item) in items.iter().enumerate() {
+        for item in items {
             let Intent::Credit { credit, reference } = item.intent else {
                 continue;
             };
@@ -217,29 +216,14 @@ pub async fn claim(
             if !work.first_time(item.record.op_id) {
                 continue;
             }
-            // Only a pending or processing session can be claimed or block the batch; the
-            // rest is settle's to decide.
-            if session.status.is_terminal() {
+            // Only a pending session can be claimed; the rest is settle's to decide.
+            if session.status != SessionStatus::Pending {
                 continue;
             }
-            match decide(conn, &session, credit, item.record.tx_hash).await? {
-                SessionDecision::Claim => {
-                    let claimed =
-                        claim_session(conn, &session, item.record.tx_hash, &mut work).await?;
-                    work.sessions.insert(*reference, claimed);
-                    outcome.claimed.push((session.id, item.record.tx_hash));
-                }
-                SessionDecision::AwaitOtherClaim { tx_hash } => {
-                    outcome.blocked = Some(Blocked {
-                        index,
-                        session_id: session.id,
-                        claimed_by: tx_hash,
-                    });
-                    break;
-                }
-                SessionDecision::Resume
-                | SessionDecision::Extend
-                | SessionDecision::Unmatched(_) => {}
+            if decide(conn, &session, credit, item.record).await? == SessionDecision::Claim {
+                let claimed = claim_session(conn, &session, item.record.tx_hash, &mut work).await?;
+                work.sessions.insert(*reference, claimed);
+                outcome.claimed.push((session.id, item.record.tx_hash));
             }
         }
         work.flush(conn).await?;
@@ -248,8 +232,7 @@ pub async fn claim(
     .await
 }
 
-/// Step 2: settles the items in order and, when `up_to` is given, stores the cursor: `up_to`
-/// when every item was handled, else the op id of the last handled item.
+/// Step 2: settles every item in order and, when `up_to` is given, stores it as the cursor.
 ///
 /// `up_to` is `None` on the client-reported path, where the stream still owns the cursor.
 pub async fn settle(
@@ -258,10 +241,14 @@ pub async fn settle(
     items: &[Item<'_>],
     up_to: Option<i64>,
 ) -> Result<SettleOutcome, StoreError> {
+    let source = match up_to {
+        Some(_) => ClaimSource::Stream,
+        None => ClaimSource::ClientReport,
+    };
     conn.transaction(async |conn| {
-        let mut work = Work::load(conn, account, items).await?;
+        let mut work = Work::load(conn, account, items, source).await?;
         let mut outcome = SettleOutcome::default();
-        for (index, item) in items.iter().enumerate() {
+        for item in items {
             let record = item.record;
             let applied = match item.intent {
                 Intent::Skip(_) => Applied::Skipped,
@@ -281,22 +268,13 @@ pub async fn settle(
                 Intent::Credit { credit, reference } => match work.sessions.get(reference).cloned()
                 {
                     Some(session) => {
-                        match settle_credit(conn, account, record, credit, session, &mut work)
-                            .await?
-                        {
-                            Ok((applied, updated)) => {
-                                if let Some(updated) = updated {
-                                    work.sessions.insert(*reference, updated);
-                                }
-                                applied
-                            }
-                            Err(blocked) => {
-                                // Not handled after all: a later redelivery must find it unseen.
-                                work.handled.remove(&record.op_id);
-                                outcome.blocked = Some(Blocked { index, ..blocked });
-                                break;
-                            }
+                        let (applied, updated) =
+                            settle_credit(conn, account, record, credit, session, &mut work)
+                                .await?;
+                        if let Some(updated) = updated {
+                            work.sessions.insert(*reference, updated);
                         }
+                        applied
                     }
                     None => {
                         let row = Unmatched {
@@ -312,13 +290,7 @@ pub async fn settle(
             outcome.applied.push(applied);
         }
         work.flush(conn).await?;
-        let handled = outcome.applied.len();
-        let cursor = match up_to {
-            Some(up_to) if handled == items.len() => Some(up_to),
-            Some(_) if handled > 0 => Some(items[handled - 1].record.op_id),
-            _ => None,
-        };
-        if let Some(token) = cursor {
+        if let Some(token) = up_to {
             outcome.cursor = Some(cursors::set(conn, account, token).await?);
         }
         Ok(outcome)
@@ -352,7 +324,7 @@ pub async fn claim_reported(
         }
         Ok(match (session.status, session.processing) {
             (SessionStatus::Pending, _) => {
-                let mut work = Work::empty();
+                let mut work = Work::empty(ClaimSource::ClientReport);
                 let claimed = claim_session(conn, &session, tx_hash, &mut work).await?;
                 work.flush(conn).await?;
                 ReportClaim::Claimed(claimed)
@@ -382,8 +354,14 @@ pub async fn release_claim(
             return Ok(None);
         }
         let status = session.status.transition(SessionStatus::Pending)?;
-        let updated =
-            update_session(conn, session.id, status, session.amount_received, None).await?;
+        let updated = update_session(
+            conn,
+            session.id,
+            status,
+            session.amount_received,
+            ClaimWrite::Clear,
+        )
+        .await?;
         let payload = session_payload(
             &updated,
             json!({ "tx_hash": tx_hash.to_string(), "reason": reason }),
@@ -398,20 +376,20 @@ async fn decide(
     conn: &mut AsyncPgConnection,
     session: &Session,
     credit: &Credit,
-    tx_hash: TxHash,
+    record: &LedgerRecord,
 ) -> Result<SessionDecision, StoreError> {
-    let credited_by_tx =
-        session.status == SessionStatus::Paid && payment_exists(conn, tx_hash, session.id).await?;
+    let credited_by_tx = session.status == SessionStatus::Paid
+        && payment_exists(conn, record.tx_hash, session.id).await?;
     let view = SessionView {
         status: session.status,
         asset: &session.asset,
         processing_tx_hash: session.processing.map(|c| c.tx_hash),
         credited_by_tx,
     };
-    Ok(matching::decide(&credit.asset, tx_hash, Some(view)))
+    Ok(matching::decide(&credit.asset, record, Some(view)))
 }
 
-/// Settles one credit on a locked session, or says which claim it must wait for.
+/// Settles one credit on a locked session.
 async fn settle_credit(
     conn: &mut AsyncPgConnection,
     account: &AccountId,
@@ -419,18 +397,18 @@ async fn settle_credit(
     credit: &Credit,
     session: Session,
     work: &mut Work,
-) -> Result<Result<(Applied, Option<Session>), Blocked>, StoreError> {
-    let session = match decide(conn, &session, credit, record.tx_hash).await? {
+) -> Result<(Applied, Option<Session>), StoreError> {
+    let decision = decide(conn, &session, credit, record).await?;
+    let beside_claim = matches!(decision, SessionDecision::CreditBesideClaim { .. });
+    let session = match decision {
         // Pending again since the claim step (a release in between, or an earlier operation of
         // this batch settled it short): claim and settle at once.
         SessionDecision::Claim => claim_session(conn, &session, record.tx_hash, work).await?,
         SessionDecision::Resume | SessionDecision::Extend => session,
-        SessionDecision::AwaitOtherClaim { tx_hash } => {
-            return Ok(Err(Blocked {
-                index: 0,
-                session_id: session.id,
-                claimed_by: tx_hash,
-            }));
+        SessionDecision::CreditBesideClaim { claimed_by } => {
+            tracing::info!(session_id = %session.id, tx_hash = %record.tx_hash, claimed_by = %claimed_by,
+                           op_id = record.op_id, "crediting beside another transaction's claim");
+            session
         }
         SessionDecision::Unmatched(reason) => {
             let late = reason.is_late_payment().then_some(session.id);
@@ -440,7 +418,7 @@ async fn settle_credit(
                 detail: None,
             };
             let applied = record_unmatched(conn, account, record, Some(credit), row, work).await?;
-            return Ok(Ok((applied, None)));
+            return Ok((applied, None));
         }
     };
 
@@ -469,8 +447,13 @@ async fn settle_credit(
         .execute(conn)
         .await?;
 
-    let settled = matching::settle(session.amount, session.amount_received, credit.amount)
-        .map_err(|_| StoreError::AmountOverflow(session.id))?;
+    let settled = matching::settle(
+        session.amount,
+        session.amount_received,
+        credit.amount,
+        beside_claim,
+    )
+    .map_err(|_| StoreError::AmountOverflow(session.id))?;
     let (status, event) = match session.status {
         SessionStatus::Paid => (SessionStatus::Paid, EventType::SessionOverpaid),
         from => {
@@ -485,7 +468,14 @@ async fn settle_credit(
             )
         }
     };
-    let updated = update_session(conn, session.id, status, settled.amount_received, None).await?;
+    // Only a short credit beside another claim leaves the session processing; that claim stays
+    // exactly as it was (hash, start, source), for the recovery job to age.
+    let claim = if status == SessionStatus::Processing {
+        ClaimWrite::Keep
+    } else {
+        ClaimWrite::Clear
+    };
+    let updated = update_session(conn, session.id, status, settled.amount_received, claim).await?;
     let payload = session_payload(
         &updated,
         json!({
@@ -502,7 +492,7 @@ async fn settle_credit(
         amount_received: settled.amount_received,
         overpaid: settled.overpaid,
     };
-    Ok(Ok((applied, Some(updated))))
+    Ok((applied, Some(updated)))
 }
 
 async fn claim_session(
@@ -517,12 +507,23 @@ async fn claim_session(
         session.id,
         status,
         session.amount_received,
-        Some(tx_hash),
+        ClaimWrite::Take(tx_hash, work.source),
     )
     .await?;
-    let payload = session_payload(&updated, json!({ "tx_hash": tx_hash.to_string() }));
+    let payload = session_payload(
+        &updated,
+        json!({ "tx_hash": tx_hash.to_string(), "claim_source": work.source.as_str() }),
+    );
     work.emit(EventType::SessionProcessing, Some(session.id), payload);
     Ok(updated)
+}
+
+/// What an UPDATE of a session does to its claim columns.
+enum ClaimWrite {
+    Take(TxHash, ClaimSource),
+    /// Leave the claim as it is (a credit beside another transaction's claim).
+    Keep,
+    Clear,
 }
 
 /// The one UPDATE of a session's money and status. Callers have checked the transition.
@@ -531,22 +532,50 @@ async fn update_session(
     id: Uuid,
     status: SessionStatus,
     amount_received: Amount,
-    claim: Option<TxHash>,
+    claim: ClaimWrite,
 ) -> Result<Session, StoreError> {
     use diesel::sql_types::{Nullable, Timestamptz};
-    // The claim's start is the database's clock: "stuck for 5 minutes" is measured against it.
-    let started_at =
-        diesel::dsl::sql::<Nullable<Timestamptz>>(if claim.is_some() { "now()" } else { "NULL" });
-    let row = diesel::update(sessions::table.find(id))
-        .set((
-            sessions::status.eq(PgSessionStatus(status)),
-            sessions::amount_received.eq(amount_received.stroops()),
-            sessions::processing_tx_hash.eq(claim.map(|h| h.to_string())),
-            sessions::processing_started_at.eq(started_at),
-        ))
-        .returning(SessionRow::as_returning())
-        .get_result(conn)
-        .await?;
+    let money = (
+        sessions::status.eq(PgSessionStatus(status)),
+        sessions::amount_received.eq(amount_received.stroops()),
+    );
+    let target = diesel::update(sessions::table.find(id));
+    let row = match claim {
+        ClaimWrite::Keep => {
+            target
+                .set(money)
+                .returning(SessionRow::as_returning())
+                .get_result(conn)
+                .await?
+        }
+        ClaimWrite::Take(hash, source) => {
+            // The claim's start is the database's clock: "stuck for 5 minutes" is measured
+            // against it.
+            let now = diesel::dsl::sql::<Nullable<Timestamptz>>("now()");
+            target
+                .set((
+                    money,
+                    sessions::processing_tx_hash.eq(Some(hash.to_string())),
+                    sessions::processing_started_at.eq(now),
+                    sessions::claim_source.eq(Some(source.as_str())),
+                ))
+                .returning(SessionRow::as_returning())
+                .get_result(conn)
+                .await?
+        }
+        ClaimWrite::Clear => {
+            target
+                .set((
+                    money,
+                    sessions::processing_tx_hash.eq(None::<String>),
+                    sessions::processing_started_at.eq(None::<chrono::DateTime<chrono::Utc>>),
+                    sessions::claim_source.eq(None::<String>),
+                ))
+                .returning(SessionRow::as_returning())
+                .get_result(conn)
+                .await?
+        }
+    };
     Session::try_from(row)
 }
 

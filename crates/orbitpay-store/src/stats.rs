@@ -10,6 +10,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use orbitpay_core::{SessionStatus, UnmatchedReason};
 
 use crate::StoreError;
+use crate::models::{ClaimSource, PgSessionStatus};
 use crate::schema::{sessions, unmatched_payments};
 
 pub async fn session_counts(
@@ -39,6 +40,30 @@ pub async fn unmatched_counts(
         .map(|r| (r.as_str(), 0))
         .collect();
     counts.extend(rows.into_iter().map(|(r, n)| (r.as_str(), n)));
+    Ok(counts)
+}
+
+/// Open claims (`processing` sessions) by where they came from: a pile of client reports is a
+/// wallet reporting hashes that do not land; stream claims only live between two commits.
+pub async fn claim_counts(
+    conn: &mut AsyncPgConnection,
+) -> Result<BTreeMap<ClaimSource, i64>, StoreError> {
+    let rows: Vec<(Option<String>, i64)> = sessions::table
+        .filter(sessions::status.eq(PgSessionStatus(SessionStatus::Processing)))
+        .group_by(sessions::claim_source)
+        .select((sessions::claim_source, count_star()))
+        .load(conn)
+        .await?;
+    let mut counts: BTreeMap<ClaimSource, i64> =
+        ClaimSource::ALL.into_iter().map(|s| (s, 0)).collect();
+    for (source, n) in rows {
+        let source = source
+            .as_deref()
+            .unwrap_or("")
+            .parse()
+            .map_err(StoreError::Corrupt)?;
+        counts.insert(source, n);
+    }
     Ok(counts)
 }
 

@@ -136,11 +136,48 @@ async fn processing_status_and_claim_columns_go_together() {
         DatabaseErrorKind::CheckViolation
     ));
 
+    let processing_without_source = diesel::update(target)
+        .set((
+            sessions::status.eq(PgSessionStatus(SessionStatus::Processing)),
+            sessions::processing_tx_hash.eq(tx_hash(9)),
+            sessions::processing_started_at.eq(diesel::dsl::now),
+        ))
+        .execute(&mut conn)
+        .await;
+    assert_eq!(
+        violation(processing_without_source).1,
+        "sessions_processing_claim"
+    );
+
+    let unknown_source = diesel::update(target)
+        .set((
+            sessions::status.eq(PgSessionStatus(SessionStatus::Processing)),
+            sessions::processing_tx_hash.eq(tx_hash(9)),
+            sessions::processing_started_at.eq(diesel::dsl::now),
+            sessions::claim_source.eq("wallet"),
+        ))
+        .execute(&mut conn)
+        .await;
+    assert!(matches!(
+        violation(unknown_source).0,
+        DatabaseErrorKind::CheckViolation
+    ));
+
+    let pending_with_source = diesel::update(target)
+        .set(sessions::claim_source.eq("stream"))
+        .execute(&mut conn)
+        .await;
+    assert_eq!(
+        violation(pending_with_source).1,
+        "sessions_processing_claim"
+    );
+
     diesel::update(target)
         .set((
             sessions::status.eq(PgSessionStatus(SessionStatus::Processing)),
             sessions::processing_tx_hash.eq(tx_hash(9)),
             sessions::processing_started_at.eq(diesel::dsl::now),
+            sessions::claim_source.eq("client_report"),
         ))
         .execute(&mut conn)
         .await
@@ -150,7 +187,9 @@ async fn processing_status_and_claim_columns_go_together() {
         .unwrap()
         .unwrap();
     assert_eq!(claimed.status, SessionStatus::Processing);
-    assert_eq!(claimed.processing.unwrap().tx_hash.to_string(), tx_hash(9));
+    let claim = claimed.processing.unwrap();
+    assert_eq!(claim.tx_hash.to_string(), tx_hash(9));
+    assert_eq!(claim.source, orbitpay_store::ClaimSource::ClientReport);
 }
 
 #[tokio::test]

@@ -23,6 +23,7 @@ fn record(operation: Operation) -> LedgerRecord {
     LedgerRecord {
         op_id: 1,
         tx_hash: HASH,
+        inner_tx_hash: None,
         ledger: 7,
         closed_at: None,
         successful: true,
@@ -298,40 +299,86 @@ fn decisions_cover_every_session_state() {
             credited_by_tx: false,
         })
     };
+    let r = record(transfer(
+        TransferKind::Payment,
+        acct(PAYER).into(),
+        me().into(),
+        "1",
+    ));
     assert_eq!(
-        decide(&asset, HASH, None),
+        decide(&asset, &r, None),
         Unmatched(UnmatchedReason::UnknownReference)
     );
     assert_eq!(
-        decide(&asset, HASH, view(SessionStatus::Pending, None)),
+        decide(&asset, &r, view(SessionStatus::Pending, None)),
         Claim
     );
     assert_eq!(
-        decide(&asset, HASH, view(SessionStatus::Processing, Some(HASH))),
+        decide(&asset, &r, view(SessionStatus::Processing, Some(HASH))),
         Resume
     );
     assert_eq!(
         decide(
             &asset,
-            HASH,
+            &r,
             view(SessionStatus::Processing, Some(OTHER_HASH))
         ),
-        AwaitOtherClaim {
-            tx_hash: OTHER_HASH
+        CreditBesideClaim {
+            claimed_by: OTHER_HASH
         }
     );
     assert_eq!(
-        decide(&asset, HASH, view(SessionStatus::Paid, None)),
+        decide(&asset, &r, view(SessionStatus::Paid, None)),
         Unmatched(UnmatchedReason::AlreadyPaid)
     );
     assert_eq!(
-        decide(&asset, HASH, view(SessionStatus::Expired, None)),
+        decide(&asset, &r, view(SessionStatus::Expired, None)),
         Unmatched(UnmatchedReason::SessionExpired)
     );
     assert_eq!(
-        decide(&asset, HASH, view(SessionStatus::Cancelled, None)),
+        decide(&asset, &r, view(SessionStatus::Cancelled, None)),
         Unmatched(UnmatchedReason::SessionCancelled)
     );
+}
+
+#[test]
+fn a_claim_under_either_hash_of_a_fee_bump_is_its_own() {
+    use SessionDecision::*;
+    let asset = Asset::Native;
+    const INNER: TxHash = TxHash::from_bytes([0x11; 32]);
+    let mut r = record(transfer(
+        TransferKind::Payment,
+        acct(PAYER).into(),
+        me().into(),
+        "1",
+    ));
+    r.inner_tx_hash = Some(INNER);
+    let view = |claim| {
+        Some(SessionView {
+            status: SessionStatus::Processing,
+            asset: &asset,
+            processing_tx_hash: Some(claim),
+            credited_by_tx: false,
+        })
+    };
+    // Reported under the inner hash, streamed under the outer one: the same transaction.
+    assert_eq!(decide(&asset, &r, view(INNER)), Resume);
+    assert_eq!(decide(&asset, &r, view(HASH)), Resume);
+    assert_eq!(
+        decide(&asset, &r, view(OTHER_HASH)),
+        CreditBesideClaim {
+            claimed_by: OTHER_HASH
+        }
+    );
+}
+
+fn credit_record() -> LedgerRecord {
+    record(transfer(
+        TransferKind::Payment,
+        acct(PAYER).into(),
+        me().into(),
+        "1",
+    ))
 }
 
 #[test]
@@ -344,37 +391,57 @@ fn same_code_from_another_issuer_is_the_wrong_asset() {
         credited_by_tx: false,
     });
     assert_eq!(
-        decide(&usdc(8), HASH, session),
+        decide(&usdc(8), &credit_record(), session),
         SessionDecision::Unmatched(UnmatchedReason::WrongAsset)
     );
     assert_eq!(
-        decide(&Asset::Native, HASH, session),
+        decide(&Asset::Native, &credit_record(), session),
         SessionDecision::Unmatched(UnmatchedReason::WrongAsset)
     );
 }
 
 #[test]
 fn settling_pays_in_full_tops_up_or_overpays() {
-    let s = settle(amt("10"), amt("0"), amt("4")).unwrap();
+    let s = settle(amt("10"), amt("0"), amt("4"), false).unwrap();
     assert_eq!(
         (s.status, s.amount_received, s.overpaid),
         (SessionStatus::Pending, amt("4"), false)
     );
-    let s = settle(amt("10"), amt("4"), amt("6")).unwrap();
+    let s = settle(amt("10"), amt("4"), amt("6"), false).unwrap();
     assert_eq!((s.status, s.overpaid), (SessionStatus::Paid, false));
-    let s = settle(amt("10"), amt("4"), amt("7")).unwrap();
+    let s = settle(amt("10"), amt("4"), amt("7"), false).unwrap();
     assert_eq!(
         (s.status, s.amount_received, s.overpaid),
         (SessionStatus::Paid, amt("11"), true)
     );
     assert_eq!(
-        settle(amt("10"), Amount::MAX, amt("1")),
+        settle(amt("10"), Amount::MAX, amt("1"), false),
         Err(SettlementOverflow)
     );
-    // Both outcomes are legal moves out of processing.
-    for s in [SessionStatus::Paid, SessionStatus::Pending] {
+    // Every outcome is a legal move out of processing.
+    for s in [
+        SessionStatus::Paid,
+        SessionStatus::Pending,
+        SessionStatus::Processing,
+    ] {
         assert!(SessionStatus::Processing.transition(s).is_ok());
     }
+}
+
+#[test]
+fn a_credit_beside_another_claim_pays_or_leaves_the_claim_open() {
+    // Short: counted, and the session stays processing under the other claim.
+    let s = settle(amt("10"), amt("0"), amt("4"), true).unwrap();
+    assert_eq!(
+        (s.status, s.amount_received),
+        (SessionStatus::Processing, amt("4"))
+    );
+    // In full: paid, whatever the other claim later brings.
+    let s = settle(amt("10"), amt("4"), amt("6"), true).unwrap();
+    assert_eq!(
+        (s.status, s.amount_received),
+        (SessionStatus::Paid, amt("10"))
+    );
 }
 
 #[test]

@@ -55,12 +55,22 @@ impl Fixture {
     }
 
     pub async fn with_config(config: MatcherConfig) -> Fixture {
+        Self::build(config, None).await
+    }
+
+    /// A matcher whose transaction lookups go to `source` instead of the simulator.
+    pub async fn with_source(config: MatcherConfig, source: Arc<dyn LedgerSource>) -> Fixture {
+        Self::build(config, Some(source)).await
+    }
+
+    async fn build(config: MatcherConfig, source: Option<Arc<dyn LedgerSource>>) -> Fixture {
         let db = TestDb::new().await;
         let sim = HorizonSim::with_seed(7);
         let server = sim.serve("127.0.0.1:0").await.unwrap();
         let mut cfg = HorizonConfig::new(server.base_url().parse().unwrap());
         cfg.request_timeout = std::time::Duration::from_secs(5);
-        let source: Arc<dyn LedgerSource> = Arc::new(HorizonSource::new(cfg).unwrap());
+        let source: Arc<dyn LedgerSource> =
+            source.unwrap_or_else(|| Arc::new(HorizonSource::new(cfg).unwrap()));
         let matcher = Matcher::new(db.pool(), source, config);
         Fixture {
             db,
@@ -210,6 +220,7 @@ pub fn record(tx: u64, index: u32, memo: Memo, operation: Operation) -> LedgerRe
     LedgerRecord {
         op_id: toid::encode(ledger, 1, index),
         tx_hash: hash(tx),
+        inner_tx_hash: None,
         ledger,
         closed_at: None,
         successful: true,

@@ -21,5 +21,5 @@ pub use idempotency::{IdempotencyKeyRow, NewIdempotencyKey};
 pub use orbitpay_core::{SessionStatus, UnmatchedReason};
 pub use outbox::{NewOutboxEvent, NewWebhookDelivery, OutboxEventRow, WebhookDeliveryRow};
 pub use payment::{NewPayment, PaymentOperationRow, PaymentRow};
-pub use session::{NewSession, NewSessionRow, ProcessingClaim, Session, SessionRow};
+pub use session::{ClaimSource, NewSession, NewSessionRow, ProcessingClaim, Session, SessionRow};
 pub use unmatched::{NewUnmatchedPayment, UnmatchedPaymentRow};

@@ -27,6 +27,8 @@ pub struct SessionRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
+    /// `stream` or `client_report` while processing ([`ClaimSource`]).
+    pub claim_source: Option<String>,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -56,12 +58,55 @@ pub struct NewSession {
     pub webhook_url: Option<String>,
 }
 
-/// Which transaction claimed a `processing` session, and when (the database's
-/// clock). Present exactly when the status is `processing`.
+/// Which transaction claimed a `processing` session, when (the database's clock), and where
+/// the claim came from. Present exactly when the status is `processing`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProcessingClaim {
     pub tx_hash: TxHash,
     pub started_at: DateTime<Utc>,
+    pub source: ClaimSource,
+}
+
+/// Where a claim came from. A stream claim names a transaction the ledger has (it is
+/// redelivered until settled); a client report names a hash a wallet sent, which may never
+/// land: only those are released when the ledger does not know them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ClaimSource {
+    Stream,
+    ClientReport,
+}
+
+impl ClaimSource {
+    pub const ALL: [ClaimSource; 2] = [ClaimSource::Stream, ClaimSource::ClientReport];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClaimSource::Stream => "stream",
+            ClaimSource::ClientReport => "client_report",
+        }
+    }
+}
+
+impl std::str::FromStr for ClaimSource {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        ClaimSource::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "{:?} is not a claim source",
+                    s.chars().take(40).collect::<String>()
+                )
+            })
+    }
+}
+
+impl std::fmt::Display for ClaimSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A session, parsed into domain types.
@@ -103,18 +148,22 @@ impl TryFrom<SessionRow> for Session {
             row.status,
             &row.processing_tx_hash,
             row.processing_started_at,
+            &row.claim_source,
         ) {
-            (SessionStatus::Processing, Some(hash), Some(started_at)) => Some(ProcessingClaim {
-                tx_hash: hash
-                    .parse()
-                    .map_err(|e| corrupt("processing_tx_hash", &e))?,
-                started_at,
-            }),
-            (SessionStatus::Processing, _, _) => {
+            (SessionStatus::Processing, Some(hash), Some(started_at), Some(source)) => {
+                Some(ProcessingClaim {
+                    tx_hash: hash
+                        .parse()
+                        .map_err(|e| corrupt("processing_tx_hash", &e))?,
+                    started_at,
+                    source: source.parse().map_err(|e| corrupt("claim_source", &e))?,
+                })
+            }
+            (SessionStatus::Processing, ..) => {
                 return Err(corrupt("processing claim", &"missing"));
             }
-            (_, None, None) => None,
-            (status, _, _) => return Err(corrupt("processing claim", &format!("set on {status}"))),
+            (_, None, None, None) => None,
+            (status, ..) => return Err(corrupt("processing claim", &format!("set on {status}"))),
         };
         Ok(Session {
             account: row.account.parse().map_err(|e| corrupt("account", &e))?,

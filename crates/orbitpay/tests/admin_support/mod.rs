@@ -109,6 +109,7 @@ impl TxReporter for FakeReporter {
                 session.processing = Some(ProcessingClaim {
                     tx_hash,
                     started_at: chrono::Utc::now(),
+                    source: orbitpay_store::ClaimSource::ClientReport,
                 });
                 Ok(ReportOutcome::Processing(session))
             }

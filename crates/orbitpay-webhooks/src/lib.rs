@@ -3,4 +3,5 @@
 //! The store owns the queue (`orbitpay_store::deliveries`); this crate signs, guards against
 //! SSRF, sends, and decides what a response means for the next attempt.
 
+pub mod guard;
 pub mod signing;

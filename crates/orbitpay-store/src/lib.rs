@@ -7,6 +7,7 @@
 pub mod advisory;
 mod connect;
 pub mod cursors;
+pub mod deliveries;
 pub mod error;
 pub mod idempotency;
 pub mod migrations;

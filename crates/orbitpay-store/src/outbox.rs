@@ -1,6 +1,7 @@
 //! The transactional outbox. Every state change writes its event in the same transaction, so an
 //! event exists exactly when the change committed; the feed (`GET /v1/events`) and the webhook
-//! dispatcher read it in `id` order.
+//! dispatcher read it in `id` order. Inserting an event also inserts its webhook deliveries
+//! ([`crate::deliveries::fan_out`]), in the same transaction.
 
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -72,6 +73,8 @@ pub async fn insert_all(
             .values(events)
             .execute(conn)
             .await?;
+        let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+        crate::deliveries::fan_out(conn, &ids).await?;
     }
     Ok(())
 }
@@ -84,11 +87,13 @@ pub async fn insert(
     payload: serde_json::Value,
 ) -> Result<OutboxEventRow, StoreError> {
     let row = event(event_type, session_id, payload);
-    Ok(diesel::insert_into(outbox_events::table)
+    let inserted: OutboxEventRow = diesel::insert_into(outbox_events::table)
         .values(&row)
         .returning(OutboxEventRow::as_returning())
         .get_result(conn)
-        .await?)
+        .await?;
+    crate::deliveries::fan_out(conn, &[inserted.event_id]).await?;
+    Ok(inserted)
 }
 
 /// Events with `id > after`, oldest first: a keyset feed that never skips or repeats.

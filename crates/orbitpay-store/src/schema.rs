@@ -143,6 +143,32 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webhook_endpoints (url) {
+        url -> Text,
+        is_default -> Bool,
+        disabled_at -> Nullable<Timestamptz>,
+        disabled_reason -> Nullable<Text>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    webhook_attempts (id) {
+        id -> Int8,
+        delivery_id -> Int8,
+        attempt -> Int4,
+        lease_owner -> Text,
+        started_at -> Timestamptz,
+        latency_ms -> Int4,
+        status -> Nullable<Int4>,
+        error -> Nullable<Text>,
+        response_snippet -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(webhook_attempts -> webhook_deliveries (delivery_id));
 diesel::joinable!(payments -> sessions (session_id));
 diesel::joinable!(payment_operations -> payments (payment_id));
 diesel::joinable!(unmatched_payments -> sessions (session_id));
@@ -158,4 +184,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     stream_cursors,
     outbox_events,
     webhook_deliveries,
+    webhook_endpoints,
+    webhook_attempts,
 );

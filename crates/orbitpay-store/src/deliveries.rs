@@ -1,0 +1,315 @@
+//! The webhook delivery queue: fan-out of events to endpoints, leased claims, attempt records.
+//!
+//! A claim is one statement (`FOR UPDATE SKIP LOCKED` then a lease), committed before the POST,
+//! so no transaction stays open across the network. A dispatcher that dies mid-POST leaves a
+//! `delivering` row whose lease expires and is taken over; its late report is then refused by
+//! the lease check in [`record`], so two dispatchers never both decide one delivery's fate.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{
+    Array, BigInt, Integer, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid,
+};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::StoreError;
+use crate::schema::{webhook_attempts, webhook_endpoints};
+
+/// The NOTIFY channel a fan-out signals at commit; dispatchers LISTEN on it.
+pub const CHANNEL: &str = "orbitpay_webhooks";
+
+/// Inserts one delivery per event of `event_ids`: to the session's `webhook_url` when it has
+/// one, else to the default endpoint, else none. Called by `outbox::insert*` inside the
+/// event's transaction, so an event and its deliveries commit (or vanish) together.
+pub async fn fan_out(conn: &mut AsyncPgConnection, event_ids: &[Uuid]) -> Result<(), StoreError> {
+    diesel::sql_query(
+        "WITH ins AS (
+             INSERT INTO webhook_deliveries (event_id, url)
+             SELECT e.event_id, COALESCE(s.webhook_url, d.url)
+             FROM outbox_events e
+             LEFT JOIN sessions s ON s.id = e.session_id
+             LEFT JOIN webhook_endpoints d ON d.is_default
+             WHERE e.event_id = ANY($1) AND COALESCE(s.webhook_url, d.url) IS NOT NULL
+             ORDER BY e.id
+             ON CONFLICT (event_id, url) DO NOTHING
+             RETURNING 1)
+         SELECT pg_notify($2, '') FROM (SELECT count(*) AS n FROM ins) c WHERE c.n > 0",
+    )
+    .bind::<Array<SqlUuid>, _>(event_ids)
+    .bind::<Text, _>(CHANNEL)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Makes `url` the default endpoint (`None`: no default). Existing deliveries keep their URL.
+pub async fn set_default_endpoint(
+    conn: &mut AsyncPgConnection,
+    url: Option<&str>,
+) -> Result<(), StoreError> {
+    conn.transaction(async |conn| {
+        diesel::update(webhook_endpoints::table.filter(webhook_endpoints::is_default))
+            .set((
+                webhook_endpoints::is_default.eq(false),
+                webhook_endpoints::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(conn)
+            .await?;
+        if let Some(url) = url {
+            diesel::insert_into(webhook_endpoints::table)
+                .values((
+                    webhook_endpoints::url.eq(url),
+                    webhook_endpoints::is_default.eq(true),
+                ))
+                .on_conflict(webhook_endpoints::url)
+                .do_update()
+                .set((
+                    webhook_endpoints::is_default.eq(true),
+                    webhook_endpoints::updated_at.eq(diesel::dsl::now),
+                ))
+                .execute(conn)
+                .await?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Stops deliveries to `url` (after a 410 Gone) until [`enable_endpoint`].
+pub async fn disable_endpoint(
+    conn: &mut AsyncPgConnection,
+    url: &str,
+    reason: &str,
+) -> Result<(), StoreError> {
+    diesel::insert_into(webhook_endpoints::table)
+        .values((
+            webhook_endpoints::url.eq(url),
+            webhook_endpoints::disabled_at.eq(diesel::dsl::now),
+            webhook_endpoints::disabled_reason.eq(reason),
+        ))
+        .on_conflict(webhook_endpoints::url)
+        .do_update()
+        .set((
+            webhook_endpoints::disabled_at.eq(diesel::dsl::now),
+            webhook_endpoints::disabled_reason.eq(reason),
+            webhook_endpoints::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Returns whether `url` was disabled.
+pub async fn enable_endpoint(conn: &mut AsyncPgConnection, url: &str) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        webhook_endpoints::table
+            .filter(webhook_endpoints::url.eq(url))
+            .filter(webhook_endpoints::disabled_at.is_not_null()),
+    )
+    .set((
+        webhook_endpoints::disabled_at.eq(None::<DateTime<Utc>>),
+        webhook_endpoints::disabled_reason.eq(None::<String>),
+        webhook_endpoints::updated_at.eq(diesel::dsl::now),
+    ))
+    .execute(conn)
+    .await?;
+    Ok(n > 0)
+}
+
+/// A delivery leased to one dispatcher, with the event it carries.
+#[derive(Debug, Clone, PartialEq, QueryableByName)]
+pub struct Claimed {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = SqlUuid)]
+    pub event_id: Uuid,
+    #[diesel(sql_type = Text)]
+    pub url: String,
+    /// This attempt's number, from 1; with the lease owner it identifies the lease.
+    #[diesel(sql_type = Integer)]
+    pub attempt: i32,
+    #[diesel(sql_type = Timestamptz)]
+    pub created_at: DateTime<Utc>,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    pub session_id: Option<Uuid>,
+    #[diesel(sql_type = Text)]
+    pub event_type: String,
+    #[diesel(sql_type = Jsonb)]
+    pub payload: serde_json::Value,
+    #[diesel(sql_type = Timestamptz)]
+    pub event_created_at: DateTime<Utc>,
+}
+
+/// Leases up to `limit` due deliveries to `owner` for `lease`.
+///
+/// Due: `pending` whose time has come, or `delivering` whose lease expired. Skipped: rows
+/// another dispatcher is claiming (SKIP LOCKED), disabled endpoints, and any delivery with an
+/// earlier (by event id) `pending` or `delivering` delivery of the same session to the same
+/// URL, so one session's events reach an endpoint in order while other sessions flow freely.
+pub async fn claim(
+    conn: &mut AsyncPgConnection,
+    owner: &str,
+    lease: Duration,
+    limit: i64,
+) -> Result<Vec<Claimed>, StoreError> {
+    let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+    Ok(diesel::sql_query(
+        "WITH due AS (
+             SELECT d.id
+             FROM webhook_deliveries d
+             JOIN outbox_events e ON e.event_id = d.event_id
+             WHERE ((d.state = 'pending' AND d.next_attempt_at <= now())
+                    OR (d.state = 'delivering' AND d.lease_until < now()))
+               AND NOT EXISTS (
+                   SELECT 1 FROM webhook_endpoints ep
+                   WHERE ep.url = d.url AND ep.disabled_at IS NOT NULL)
+               AND (e.session_id IS NULL OR NOT EXISTS (
+                   SELECT 1
+                   FROM outbox_events pe
+                   JOIN webhook_deliveries p ON p.event_id = pe.event_id AND p.url = d.url
+                   WHERE pe.session_id = e.session_id AND pe.id < e.id
+                     AND p.state IN ('pending', 'delivering')))
+             ORDER BY d.next_attempt_at, d.id
+             LIMIT $1
+             FOR UPDATE OF d SKIP LOCKED)
+         UPDATE webhook_deliveries w
+         SET state = 'delivering',
+             lease_owner = $2,
+             lease_until = now() + $3 * interval '1 millisecond',
+             attempts = w.attempts + 1
+         FROM due, outbox_events e
+         WHERE w.id = due.id AND e.event_id = w.event_id
+         RETURNING w.id, w.event_id, w.url, w.attempts AS attempt, w.created_at,
+                   e.session_id, e.event_type, e.payload, e.created_at AS event_created_at",
+    )
+    .bind::<BigInt, _>(limit)
+    .bind::<Text, _>(owner)
+    .bind::<BigInt, _>(lease_ms)
+    .load(conn)
+    .await?)
+}
+
+/// What an attempt decided for its delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Delivered,
+    /// Back to `pending`, due after `delay` (by the database clock).
+    Retry {
+        delay: Duration,
+    },
+    Dead,
+}
+
+/// One POST, as it went.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attempt<'a> {
+    pub started_at: DateTime<Utc>,
+    pub latency: Duration,
+    pub status: Option<u16>,
+    pub error: Option<&'a str>,
+    pub response_snippet: Option<&'a str>,
+}
+
+/// Records the attempt and, if `owner` still holds the lease of `claimed`, applies `outcome`.
+/// Returns false when the lease was lost (expired and taken over): the attempt is still on
+/// record, but the delivery's state belongs to the new holder.
+pub async fn record(
+    conn: &mut AsyncPgConnection,
+    claimed: &Claimed,
+    owner: &str,
+    attempt: &Attempt<'_>,
+    outcome: Outcome,
+) -> Result<bool, StoreError> {
+    let latency_ms = i32::try_from(attempt.latency.as_millis()).unwrap_or(i32::MAX);
+    let (state, delay_ms) = match outcome {
+        Outcome::Delivered => ("delivered", 0),
+        Outcome::Retry { delay } => (
+            "pending",
+            i64::try_from(delay.as_millis()).unwrap_or(i64::MAX),
+        ),
+        Outcome::Dead => ("dead", 0),
+    };
+    conn.transaction(async |conn| {
+        diesel::insert_into(webhook_attempts::table)
+            .values((
+                webhook_attempts::delivery_id.eq(claimed.id),
+                webhook_attempts::attempt.eq(claimed.attempt),
+                webhook_attempts::lease_owner.eq(owner),
+                webhook_attempts::started_at.eq(attempt.started_at),
+                webhook_attempts::latency_ms.eq(latency_ms),
+                webhook_attempts::status.eq(attempt.status.map(i32::from)),
+                webhook_attempts::error.eq(attempt.error),
+                webhook_attempts::response_snippet.eq(attempt.response_snippet),
+            ))
+            .execute(conn)
+            .await?;
+        let n = diesel::sql_query(
+            "UPDATE webhook_deliveries
+             SET state = $1::webhook_delivery_state,
+                 next_attempt_at = CASE WHEN $1 = 'pending'
+                     THEN now() + $2 * interval '1 millisecond' ELSE next_attempt_at END,
+                 delivered_at = CASE WHEN $1 = 'delivered' THEN now() END,
+                 lease_owner = NULL,
+                 lease_until = NULL,
+                 last_status = $3,
+                 last_error = $4
+             WHERE id = $5 AND state = 'delivering' AND lease_owner = $6 AND attempts = $7",
+        )
+        .bind::<Text, _>(state)
+        .bind::<BigInt, _>(delay_ms)
+        .bind::<Nullable<Integer>, _>(attempt.status.map(i32::from))
+        .bind::<Nullable<Text>, _>(attempt.error)
+        .bind::<BigInt, _>(claimed.id)
+        .bind::<Text, _>(owner)
+        .bind::<Integer, _>(claimed.attempt)
+        .execute(conn)
+        .await?;
+        Ok(n == 1)
+    })
+    .await
+}
+
+/// A recorded attempt.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = webhook_attempts, check_for_backend(diesel::pg::Pg))]
+pub struct AttemptRow {
+    pub id: i64,
+    pub delivery_id: i64,
+    pub attempt: i32,
+    pub lease_owner: String,
+    pub started_at: DateTime<Utc>,
+    pub latency_ms: i32,
+    pub status: Option<i32>,
+    pub error: Option<String>,
+    pub response_snippet: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn attempts(
+    conn: &mut AsyncPgConnection,
+    delivery_id: i64,
+) -> Result<Vec<AttemptRow>, StoreError> {
+    Ok(webhook_attempts::table
+        .filter(webhook_attempts::delivery_id.eq(delivery_id))
+        .order(webhook_attempts::id.asc())
+        .select(AttemptRow::as_select())
+        .load(conn)
+        .await?)
+}
+
+/// The deliveries of one event.
+pub async fn for_event(
+    conn: &mut AsyncPgConnection,
+    event_id: Uuid,
+) -> Result<Vec<crate::models::WebhookDeliveryRow>, StoreError> {
+    use crate::schema::webhook_deliveries;
+    Ok(webhook_deliveries::table
+        .filter(webhook_deliveries::event_id.eq(event_id))
+        .order(webhook_deliveries::id.asc())
+        .select(crate::models::WebhookDeliveryRow::as_select())
+        .load(conn)
+        .await?)
+}

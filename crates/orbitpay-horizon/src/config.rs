@@ -42,6 +42,9 @@ impl HorizonConfig {
     }
 }
 
+/// The default of [`FollowConfig::unreadable_reads`].
+pub const DEFAULT_UNREADABLE_READS: u32 = 5;
+
 /// How one account's follower paces itself. Source-independent, so a Stellar RPC source can
 /// reuse it.
 #[derive(Debug, Clone)]
@@ -69,6 +72,12 @@ pub struct FollowConfig {
     /// A stream that ends without delivering anything sooner than this waits this long before
     /// reconnecting, so a misbehaving proxy that closes at once cannot cause a hot loop.
     pub quick_close_delay: Duration,
+    /// Reads of the same record, every one unreadable, before it is stored as unreadable and
+    /// passed (at least 1). Until then it is a transient fault: the cursor stays, and the
+    /// follower re-reads from it (a fresh page, or a reconnect) after a backoff of about
+    /// `backoff_base * 2^n` (half of it jittered), so a line corrupted in transit once is
+    /// credited normally. The default, 5, spends about 4-8 s before giving up.
+    pub unreadable_reads: u32,
 }
 
 impl Default for FollowConfig {
@@ -83,6 +92,7 @@ impl Default for FollowConfig {
             retention_check_interval: Duration::from_secs(600),
             reset_tolerance_ledgers: 12,
             quick_close_delay: Duration::from_secs(1),
+            unreadable_reads: DEFAULT_UNREADABLE_READS,
         }
     }
 }

@@ -4,7 +4,8 @@
 //! hash can be read always becomes a `LedgerRecord`; anything else wrong with it (unknown
 //! type, bad amount, bad muxed id, bad memo, missing field) becomes
 //! `Operation::Unsupported`, which the matcher records and skips loudly. Only a record without
-//! even those two facts is a [`RecordError`], which still reaches the sink so it is counted.
+//! even those two facts is a [`RecordError`]: the follower reads it again, and if it stays
+//! unreadable hands it to the sink, which stores it (raw bytes included) before passing it.
 
 use std::str::FromStr;
 
@@ -20,22 +21,50 @@ use serde_json::Value;
 use crate::wire::{AssetBalanceChange, OperationRecord, TransactionRecord};
 
 /// A record that could not be tied to an operation (no readable paging token or transaction
-/// hash, or not JSON at all). The follower hands it to the sink, counts it, and moves on.
+/// hash, or not JSON at all).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unreadable record (paging token {paging_token:?}): {reason}")]
 pub struct RecordError {
     /// The record's paging token if readable, else the SSE `id:` it arrived with.
     pub paging_token: Option<i64>,
     pub reason: String,
-    /// The start of the raw record, for the log and the operator.
-    pub excerpt: String,
+    /// The record as received, at most [`MAX_RAW_BYTES`]: what an operator or the
+    /// reconciliation job needs to tell what it was.
+    pub raw: Vec<u8>,
+    /// `raw` was cut at [`MAX_RAW_BYTES`].
+    pub raw_truncated: bool,
+    /// How many reads in a row found this record unreadable: 1 from conversion, then set by
+    /// the follower when it gives up re-reading and hands the record to the sink.
+    pub reads: u32,
 }
+
+/// Raw bytes kept of an unreadable record: far more than any real record, and a bound on what
+/// a hostile or broken response can make us store.
+pub const MAX_RAW_BYTES: usize = 64 << 10;
 
 const EXCERPT: usize = 200;
 
 /// A quotable start of what the source sent, escaped: it may end up in a text column.
 fn excerpt(s: &str) -> String {
     text::escape_bounded(s, EXCERPT)
+}
+
+impl RecordError {
+    fn new(paging_token: Option<i64>, reason: String, raw: &str) -> Self {
+        let raw = raw.as_bytes();
+        RecordError {
+            paging_token,
+            reason,
+            raw: raw[..raw.len().min(MAX_RAW_BYTES)].to_vec(),
+            raw_truncated: raw.len() > MAX_RAW_BYTES,
+            reads: 1,
+        }
+    }
+
+    /// The start of the raw record, for a log line.
+    pub fn excerpt(&self) -> String {
+        excerpt(&String::from_utf8_lossy(&self.raw))
+    }
 }
 
 /// A paging token: a positive decimal i64, digits only.
@@ -57,21 +86,14 @@ pub fn parse_u64(s: &str) -> Result<u64, String> {
 pub fn record_from_json(json: &str, sse_id: Option<i64>) -> Result<LedgerRecord, RecordError> {
     match serde_json::from_str::<Value>(json) {
         Ok(v) => record_from_value(v, sse_id),
-        Err(e) => Err(RecordError {
-            paging_token: sse_id,
-            reason: format!("not JSON: {e}"),
-            excerpt: excerpt(json),
-        }),
+        Err(e) => Err(RecordError::new(sse_id, format!("not JSON: {e}"), json)),
     }
 }
 
 /// Converts one record of a payments page (or stream).
 pub fn record_from_value(value: Value, sse_id: Option<i64>) -> Result<LedgerRecord, RecordError> {
-    let fail = |reason: String, token: Option<i64>| RecordError {
-        paging_token: token,
-        reason,
-        excerpt: excerpt(&value.to_string()),
-    };
+    let fail =
+        |reason: String, token: Option<i64>| RecordError::new(token, reason, &value.to_string());
     if !value.is_object() {
         return Err(fail("record is not a JSON object".into(), sse_id));
     }

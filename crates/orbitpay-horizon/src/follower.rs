@@ -5,6 +5,11 @@
 //! says a record (or a batch) is durably handled, and every connection resumes from it. A
 //! restart, a reconnect, a stall or a sink failure can therefore repeat nothing the sink
 //! confirmed and skip nothing it did not.
+//!
+//! An unreadable record is first a transient fault: the cursor stays before it and the record
+//! is read again from there ([`FollowConfig::unreadable_reads`] times in all). Only then is it
+//! handed to the sink, alone, to be stored with the cursor moved past it. The source's own
+//! "next" link is never used to move past anything.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,8 +23,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::config::FollowConfig;
-use crate::source::{FetchedRecord, LedgerSource, SourceError, StreamEvent, now_token, token_of};
+use crate::convert::RecordError;
+use crate::source::{FetchedRecord, LedgerSource, SourceError, StreamEvent, now_token};
 use crate::status::{FollowerState, FollowerStatus, HaltReason};
+
+mod reread;
+use reread::{Rereading, Unreadable};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Phase {
@@ -32,8 +41,9 @@ pub enum Phase {
 /// Records handed to the sink in one call.
 #[derive(Debug)]
 pub struct Batch {
-    /// In ascending token order. Unreadable records are included (as `Err`) so the sink can
-    /// record them; they are never silently dropped.
+    /// In ascending token order. An unreadable record (`Err`) comes alone in its batch, only
+    /// after the follower gave up re-reading it, always with a paging token (`up_to`): the
+    /// sink stores it durably, in the transaction that moves the cursor past it.
     pub records: Vec<FetchedRecord>,
     /// The resume token that covers the whole batch: once the sink returns `Ok`, the follower
     /// resumes strictly after it. Never below the previous cursor. Persist it in the same
@@ -83,6 +93,8 @@ type Flow<T> = Result<T, Stop>;
 
 enum End {
     Routine,
+    /// An unreadable record: reconnect from the cursor after this pause.
+    Reread(Duration),
     Stall,
     ErrorEvent(String),
     Failed(SourceError),
@@ -107,6 +119,7 @@ pub struct Follower<K: RecordSink> {
     /// The last token the sink confirmed. Only `deliver` and initialisation move it.
     cursor: i64,
     next_retention: Instant,
+    rereading: Option<Rereading>,
 }
 
 impl<K: RecordSink> Follower<K> {
@@ -127,6 +140,7 @@ impl<K: RecordSink> Follower<K> {
             stored_cursor,
             cursor: 0,
             next_retention: Instant::now(),
+            rereading: None,
         }
     }
 
@@ -312,35 +326,30 @@ impl<K: RecordSink> Follower<K> {
         Ok(())
     }
 
-    /// Splits fetched records into what to hand over and the token that covers them, dropping
-    /// records at or before the cursor (a source that repeats itself must not double-credit).
+    /// Drops records at or before the cursor (a source that repeats itself must not
+    /// double-credit) and cuts the rest at the first unreadable record: the readable records
+    /// before it and the token that covers them, then the unreadable one, if any. What follows
+    /// it is read again once it is passed.
     fn prepare(
         &self,
         records: Vec<FetchedRecord>,
-        next_cursor: Option<i64>,
-    ) -> (Vec<FetchedRecord>, i64) {
+    ) -> (Vec<FetchedRecord>, i64, Option<RecordError>) {
         let mut up_to = self.cursor;
-        let last_has_token = records.last().and_then(token_of).is_some();
         let mut out = Vec::with_capacity(records.len());
         for r in records {
-            match (token_of(&r), &r) {
-                (Some(t), Ok(rec)) if t <= up_to => {
+            match r {
+                Ok(rec) if rec.op_id <= up_to => {
                     FollowerStatus::bump(&self.status.duplicates_skipped);
-                    tracing::warn!(account = %self.account, op_id = t, tx_hash = %rec.tx_hash, cursor = up_to, "skipping a record at or before the cursor");
+                    tracing::warn!(account = %self.account, op_id = rec.op_id, tx_hash = %rec.tx_hash, cursor = up_to, "skipping a record at or before the cursor");
                 }
-                (Some(t), _) if t > up_to => {
-                    up_to = t;
-                    out.push(r);
+                Ok(rec) => {
+                    up_to = rec.op_id;
+                    out.push(Ok(rec));
                 }
-                // Unreadable records are always reported; they move the cursor only with a
-                // token beyond it.
-                _ => out.push(r),
+                Err(e) => return (out, up_to, Some(e)),
             }
         }
-        if !last_has_token && let Some(n) = next_cursor.filter(|n| *n > up_to) {
-            up_to = n;
-        }
-        (out, up_to)
+        (out, up_to, None)
     }
 
     /// Hands a batch to the sink until it is durably handled, then moves the cursor.
@@ -371,8 +380,7 @@ impl<K: RecordSink> Follower<K> {
                     tracing::debug!(account = %self.account, op_id = rec.op_id, tx_hash = %rec.tx_hash, op = rec.operation.type_name(), "record handled");
                 }
                 Err(e) => {
-                    FollowerStatus::bump(&self.status.malformed);
-                    tracing::warn!(account = %self.account, op_id = e.paging_token, reason = %e.reason, excerpt = %e.excerpt, "unreadable record reported and skipped");
+                    tracing::debug!(account = %self.account, op_id = e.paging_token, reads = e.reads, "unreadable record stored and passed");
                 }
             }
         }
@@ -411,7 +419,7 @@ impl<K: RecordSink> Follower<K> {
                 return Ok(());
             }
             let before = self.cursor;
-            let (records, up_to) = self.prepare(page.records, page.next_cursor);
+            let (records, up_to, unreadable) = self.prepare(page.records);
             if !records.is_empty() {
                 self.deliver(
                     Batch {
@@ -424,12 +432,49 @@ impl<K: RecordSink> Follower<K> {
                 .await?;
                 self.status.set_state(FollowerState::CatchingUp);
             }
+            if let Some(e) = unreadable {
+                match self.unreadable(e) {
+                    Unreadable::Store(e, token) => {
+                        self.deliver_unreadable(e, token, Phase::CatchUp, cancel)
+                            .await?
+                    }
+                    Unreadable::Reread { delay, held } => {
+                        self.sleep(delay, cancel).await?;
+                        if held {
+                            return Ok(());
+                        }
+                    }
+                }
+                self.status.set_state(FollowerState::CatchingUp);
+                continue;
+            }
             if self.cursor == before {
                 // Nothing moved: paging again would loop. The stream resumes from here.
                 tracing::warn!(account = %self.account, cursor = self.cursor, "catch-up page made no progress; switching to the stream");
                 return Ok(());
             }
         }
+    }
+
+    /// Hands a record the follower gave up re-reading to the sink, alone, to be stored.
+    async fn deliver_unreadable(
+        &mut self,
+        e: RecordError,
+        token: i64,
+        phase: Phase,
+        cancel: &CancellationToken,
+    ) -> Flow<()> {
+        self.deliver(
+            Batch {
+                records: vec![Err(e)],
+                up_to: token,
+                phase,
+            },
+            cancel,
+        )
+        .await?;
+        self.rereading = None;
+        Ok(())
     }
 
     async fn live(&mut self, cancel: &CancellationToken) -> Flow<()> {
@@ -483,19 +528,28 @@ impl<K: RecordSink> Follower<K> {
                     StreamEvent::Closed => break End::Routine,
                     StreamEvent::ServerError(text) => break End::ErrorEvent(text),
                     StreamEvent::Record(r) => {
-                        let (records, up_to) = self.prepare(vec![r], None);
-                        if records.is_empty() {
+                        let (records, up_to, unreadable) = self.prepare(vec![r]);
+                        if let Some(e) = unreadable {
+                            match self.unreadable(e) {
+                                Unreadable::Store(e, token) => {
+                                    self.deliver_unreadable(e, token, Phase::Live, cancel)
+                                        .await?;
+                                }
+                                Unreadable::Reread { delay, .. } => break End::Reread(delay),
+                            }
+                        } else if records.is_empty() {
                             continue;
+                        } else {
+                            self.deliver(
+                                Batch {
+                                    records,
+                                    up_to,
+                                    phase: Phase::Live,
+                                },
+                                cancel,
+                            )
+                            .await?;
                         }
-                        self.deliver(
-                            Batch {
-                                records,
-                                up_to,
-                                phase: Phase::Live,
-                            },
-                            cancel,
-                        )
-                        .await?;
                         self.status.set_state(FollowerState::Streaming);
                         delivered += 1;
                         attempt = 0;
@@ -512,6 +566,9 @@ impl<K: RecordSink> Follower<K> {
                     } else {
                         attempt = 0;
                     }
+                }
+                End::Reread(delay) => {
+                    self.sleep(delay, cancel).await?;
                 }
                 End::Stall => {
                     FollowerStatus::bump(&self.status.stalls);

@@ -31,8 +31,8 @@ pub fn token_of(r: &FetchedRecord) -> Option<i64> {
 pub struct PaymentsPage {
     /// In ascending paging-token order, as the source returned them.
     pub records: Vec<FetchedRecord>,
-    /// The source's own "next" cursor (Horizon: `_links.next`), used only when the last record
-    /// carries no readable token.
+    /// The source's own "next" cursor (Horizon: `_links.next`). Informational: the follower
+    /// never moves its cursor by it, only past records it handed to the sink.
     pub next_cursor: Option<i64>,
 }
 

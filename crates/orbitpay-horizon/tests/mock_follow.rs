@@ -259,8 +259,28 @@ async fn error_event_is_plain_text_and_leads_to_a_resumed_reconnect() {
     run.stop().await;
 }
 
+/// Reads of an unreadable record before it is handed over: `FollowConfig`'s default.
+const READS: usize = 5;
+
+/// The tokens of each batch the sink confirmed, `Err` records marked negative.
+fn shape(sink: &TestSink) -> Vec<Vec<i64>> {
+    sink.log()
+        .batches
+        .iter()
+        .map(|b| {
+            b.records
+                .iter()
+                .map(|r| match r {
+                    Ok(r) => r.op_id,
+                    Err(e) => -e.paging_token.unwrap(),
+                })
+                .collect()
+        })
+        .collect()
+}
+
 #[tokio::test]
-async fn a_malformed_data_line_is_reported_to_the_sink_and_the_stream_goes_on() {
+async fn a_data_line_corrupted_once_is_read_again_from_the_cursor_and_credited() {
     let mut s = mockito::Server::new_async().await;
     let (t1, t2, t3) = (tok(1001, 1), tok(1001, 2), tok(1001, 3));
     let _r = root(&mut s, 1, 5000).await;
@@ -271,34 +291,156 @@ async fn a_malformed_data_line_is_reported_to_the_sink_and_the_stream_goes_on() 
         vec![
             HELLO.into(),
             sse_record(t1),
-            format!("id: {t2}\ndata: {{\"type\":\"payment\",garbage\n\n"),
+            sse_garbage(t2),
             sse_record(t3),
             BYEBYE.into(),
         ],
     )
     .await;
+    // The reconnect resumes after t1, the last record handled, and reads t2 whole.
+    let again = stream(&mut s, t1)
+        .with_header("content-type", "text/event-stream; charset=utf-8")
+        .with_chunked_body(sse_writer(vec![
+            HELLO.into(),
+            sse_record(t2),
+            sse_record(t3),
+            BYEBYE.into(),
+        ]))
+        .expect(1)
+        .create_async()
+        .await;
     let idle = idle_after(&mut s, t3).await;
 
     let run = start(fast_config(&s.url()), Some(T0));
-    wait_until(WAIT, "three deliveries", || {
-        run.sink.log().batches.len() == 3
-    })
-    .await;
+    wait_until(WAIT, "t1, t2 and t3", || run.sink.op_ids().len() >= 3).await;
+    assert_eq!(run.sink.op_ids(), vec![t1, t2, t3]);
+    assert_eq!(shape(&run.sink), vec![vec![t1], vec![t2], vec![t3]]);
+    let snap = run.status.snapshot();
+    assert_eq!((snap.records, snap.malformed), (3, 1));
     wait_until(WAIT, "resume after t3", || {
         run.status.snapshot().routine_closes >= 2
     })
     .await;
+    again.assert_async().await;
+    idle.assert_async().await;
+    run.stop().await;
+}
+
+#[tokio::test]
+async fn a_data_line_unreadable_on_every_read_is_handed_over_alone_and_passed() {
+    let mut s = mockito::Server::new_async().await;
+    let (t1, t2, t3) = (tok(1001, 1), tok(1001, 2), tok(1001, 3));
+    let _r = root(&mut s, 1, 5000).await;
+    let _p = page(&mut s, T0, vec![]).await;
+    let _a = sse(
+        &mut s,
+        T0,
+        vec![HELLO.into(), sse_record(t1), sse_garbage(t2)],
+    )
+    .await;
+    // Every reconnect from t1 finds t2 broken again; the last read stores it and goes on.
+    let again = stream(&mut s, t1)
+        .with_header("content-type", "text/event-stream; charset=utf-8")
+        .with_chunked_body(sse_writer(vec![
+            HELLO.into(),
+            sse_garbage(t2),
+            sse_record(t3),
+            BYEBYE.into(),
+        ]))
+        .expect(READS - 1)
+        .create_async()
+        .await;
+    let idle = idle_after(&mut s, t3).await;
+
+    let run = start(fast_config(&s.url()), Some(T0));
+    wait_until(WAIT, "t3", || run.sink.op_ids().contains(&t3)).await;
+    assert_eq!(shape(&run.sink), vec![vec![t1], vec![-t2], vec![t3]]);
     {
         let log = run.sink.log();
-        assert_eq!(log.batches[1].tokens(), vec![Some(t2)]);
         assert_eq!(log.batches[1].up_to, t2);
         let e = log.batches[1].records[0].as_ref().unwrap_err();
         assert!(e.reason.contains("not JSON"), "{e}");
     }
-    assert_eq!(run.sink.op_ids(), vec![t1, t3]);
     let snap = run.status.snapshot();
-    assert_eq!((snap.records, snap.malformed), (2, 1));
+    assert_eq!(snap.malformed, READS as u64);
+    wait_until(WAIT, "resume after t3", || {
+        run.status.snapshot().routine_closes >= 2
+    })
+    .await;
+    again.assert_async().await;
     idle.assert_async().await;
+    run.stop().await;
+}
+
+#[tokio::test]
+async fn catch_up_reads_an_unreadable_last_record_again_and_never_jumps_through_next() {
+    let mut s = mockito::Server::new_async().await;
+    let (t1, t2, t3) = (tok(1001, 1), tok(1001, 2), tok(1002, 1));
+    let _r = root(&mut s, 1, 5000).await;
+    // The last record lost its paging token; `_links.next` still names t2.
+    let mut broken = payment_json(t2, 2);
+    broken.as_object_mut().unwrap().remove("paging_token");
+    let body = serde_json::json!({
+        "_links": {"next": {"href": format!("http://h/accounts/{WATCHED}/payments?cursor={t2}&limit=200&order=asc")}},
+        "_embedded": {"records": [payment_json(t1, 1), broken]}
+    });
+    let _p0 = s
+        .mock("GET", payments_path().as_str())
+        .match_query(Matcher::AllOf(vec![
+            Matcher::UrlEncoded("order".into(), "asc".into()),
+            Matcher::UrlEncoded("cursor".into(), T0.to_string()),
+        ]))
+        .with_header("content-type", "application/hal+json")
+        .with_body(body.to_string())
+        .create_async()
+        .await;
+    let again = page(&mut s, t1, vec![payment_json(t2, 2), payment_json(t3, 3)]).await;
+    // Where a jump through `_links.next` would land.
+    let _jumped = page(&mut s, t2, vec![payment_json(t3, 3)]).await;
+    let _end = page(&mut s, t3, vec![]).await;
+    let _idle = idle_after(&mut s, t3).await;
+
+    let run = start(fast_config(&s.url()), Some(T0));
+    wait_until(WAIT, "t3", || run.sink.op_ids().contains(&t3)).await;
+    assert_eq!(run.sink.op_ids(), vec![t1, t2, t3]);
+    assert_eq!(shape(&run.sink), vec![vec![t1], vec![t2, t3]]);
+    again.assert_async().await;
+    run.stop().await;
+}
+
+#[tokio::test]
+async fn catch_up_hands_over_a_record_unreadable_on_every_read_alone_then_goes_on() {
+    let mut s = mockito::Server::new_async().await;
+    let (t1, t2, t3) = (tok(1001, 1), tok(1001, 2), tok(1002, 1));
+    let _r = root(&mut s, 1, 5000).await;
+    let _p0 = page(&mut s, T0, vec![payment_json(t1, 1), unreadable_json(t2)]).await;
+    let again = s
+        .mock("GET", payments_path().as_str())
+        .match_query(Matcher::AllOf(vec![
+            Matcher::UrlEncoded("order".into(), "asc".into()),
+            Matcher::UrlEncoded("cursor".into(), t1.to_string()),
+        ]))
+        .with_header("content-type", "application/hal+json")
+        .with_body(page_json(vec![unreadable_json(t2), payment_json(t3, 3)]))
+        .expect(READS - 1)
+        .create_async()
+        .await;
+    let _p2 = page(&mut s, t2, vec![payment_json(t3, 3)]).await;
+    let _end = page(&mut s, t3, vec![]).await;
+    let _idle = idle_after(&mut s, t3).await;
+
+    let run = start(fast_config(&s.url()), Some(T0));
+    wait_until(WAIT, "t3", || run.sink.op_ids().contains(&t3)).await;
+    assert_eq!(shape(&run.sink), vec![vec![t1], vec![-t2], vec![t3]]);
+    assert!(
+        run.sink.log().batches[1].records[0]
+            .as_ref()
+            .unwrap_err()
+            .reason
+            .contains("transaction_hash")
+    );
+    assert_eq!(run.status.snapshot().malformed, READS as u64);
+    again.assert_async().await;
     run.stop().await;
 }
 

@@ -363,21 +363,63 @@ async fn random_traffic_under_stream_faults_matches_the_rest_history_exactly() {
     })
     .await;
     let batches = run.sink.log().batches.clone();
-    let delivered: Vec<i64> = batches
-        .iter()
-        .flat_map(|b| b.tokens())
-        .map(|t| t.expect("every record carries its token"))
-        .collect();
-    assert_eq!(delivered, truth, "each record exactly once, in order");
-    let malformed = batches
+    let unreadable = batches
         .iter()
         .flat_map(|b| &b.records)
         .filter(|r| r.is_err())
         .count();
-    assert_eq!(malformed, 1, "the malformed line is reported, not dropped");
+    assert_eq!(
+        unreadable, 0,
+        "the line corrupted once was read again, not handed over"
+    );
+    assert_eq!(
+        run.sink.op_ids(),
+        truth,
+        "each record credited exactly once, in order"
+    );
     let snap = run.status.snapshot();
     assert_eq!(snap.malformed, 1);
     assert!(snap.errors >= 3, "{snap:?}");
+    assert_eq!(e.sim.pending_faults(), 0);
+    run.stop().await;
+    e.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_corrupted_on_every_read_is_handed_over_once_and_the_rest_goes_on() {
+    let e = env(7).await;
+    let mut cfg = e.config();
+    // One event per connection: every reconnect reads the record just past the cursor first.
+    cfg.stream_limit = 1;
+    let run = start(cfg, e.shop, None);
+    run.streaming().await;
+    // The open connection has no fault; the next five each corrupt their first data line.
+    for _ in 0..5 {
+        e.sim
+            .inject_for(RouteKind::AccountPaymentsStream, Fault::MalformedDataLine);
+    }
+    let ids = e.pay(1, 1, 4);
+    wait_until(Duration::from_secs(20), "every record", || {
+        run.sink.last_up_to() == ids.last().copied()
+    })
+    .await;
+    let batches = run.sink.log().batches.clone();
+    let shape: Vec<(Vec<Option<i64>>, bool)> = batches
+        .iter()
+        .map(|b| (b.tokens(), b.records[0].is_err()))
+        .collect();
+    assert_eq!(
+        shape,
+        vec![
+            (vec![Some(ids[0])], false),
+            (vec![Some(ids[1])], true),
+            (vec![Some(ids[2])], false),
+            (vec![Some(ids[3])], false),
+        ],
+        "the persistently broken record alone, with its token; nothing else lost"
+    );
+    assert_eq!(batches[1].up_to, ids[1]);
+    assert_eq!(run.status.snapshot().malformed, 5);
     assert_eq!(e.sim.pending_faults(), 0);
     run.stop().await;
     e.server.shutdown().await;

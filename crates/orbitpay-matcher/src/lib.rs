@@ -231,7 +231,7 @@ impl Matcher {
                 Err(e) => {
                     // Without an op id or tx hash there is nothing to key a row on: the log and
                     // the counter are all that can hold it.
-                    error!(account = %account, paging_token = ?e.paging_token, excerpt = %e.excerpt,
+                    error!(account = %account, paging_token = ?e.paging_token, excerpt = %e.excerpt(),
                            decision = "unreadable", "unreadable ledger record skipped: {}", e.reason);
                     metrics::counter!("orbitpay_records_total", "decision" => "unreadable").increment(1);
                     None

@@ -241,7 +241,15 @@ fn records_without_token_or_hash_are_errors_carrying_the_sse_id() {
     assert!(record_from_json("[1,2]", None).is_err());
     assert!(record_from_json("", None).is_err());
     let huge = "x".repeat(10_000);
-    assert!(record_from_json(&huge, None).unwrap_err().excerpt.len() <= 200);
+    let e = record_from_json(&huge, None).unwrap_err();
+    assert!(e.excerpt().len() <= 200);
+    assert_eq!(
+        (e.raw, e.raw_truncated, e.reads),
+        (huge.into_bytes(), false, 1)
+    );
+    let bigger = "y".repeat(MAX_RAW_BYTES + 1);
+    let e = record_from_json(&bigger, Some(7)).unwrap_err();
+    assert_eq!((e.raw.len(), e.raw_truncated), (MAX_RAW_BYTES, true));
 }
 
 #[test]

@@ -83,6 +83,18 @@ pub fn root_json(elder: u32, latest: u32) -> String {
 pub const HELLO: &str = "retry: 1000\nevent: open\ndata: \"hello\"\n\n";
 pub const BYEBYE: &str = "retry: 10\nevent: close\ndata: \"byebye\"\n\n";
 
+/// An SSE event with a valid `id:` and a `data:` line that is not JSON.
+pub fn sse_garbage(token: i64) -> String {
+    format!("id: {token}\ndata: {{\"type\":\"payment\",garbage\n\n")
+}
+
+/// A record that keeps its paging token but whose transaction hash cannot be read.
+pub fn unreadable_json(token: i64) -> Value {
+    let mut v = payment_json(token, 1);
+    v["transaction_hash"] = Value::from("not a hash");
+    v
+}
+
 pub fn sse_record(token: i64) -> String {
     format!("id: {token}\ndata: {}\n\n", payment_json(token, 10_000_000))
 }
@@ -119,6 +131,8 @@ pub fn fast_follow() -> FollowConfig {
         retention_check_interval: Duration::from_secs(3600),
         reset_tolerance_ledgers: 0,
         quick_close_delay: Duration::from_millis(20),
+        // The default number of reads of an unreadable record (tests rely on it being 5).
+        ..FollowConfig::default()
     }
 }
 

@@ -22,6 +22,7 @@ pub mod settlement;
 pub mod sqlstate;
 pub mod stats;
 pub mod unmatched;
+pub mod unreadable;
 
 pub use diesel_async::AsyncPgConnection;
 pub use error::{ErrorClass, FatalKind, StoreError, TransientKind, classify, classify_sqlstate};

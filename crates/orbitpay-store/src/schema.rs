@@ -169,6 +169,21 @@ diesel::table! {
 }
 
 diesel::joinable!(webhook_attempts -> webhook_deliveries (delivery_id));
+
+diesel::table! {
+    unreadable_records (account, paging_token) {
+        account -> Text,
+        paging_token -> Int8,
+        raw -> Bytea,
+        raw_truncated -> Bool,
+        parse_error -> Text,
+        attempts -> Int4,
+        first_seen -> Timestamptz,
+        last_seen -> Timestamptz,
+        resolved_at -> Nullable<Timestamptz>,
+    }
+}
+
 diesel::joinable!(payments -> sessions (session_id));
 diesel::joinable!(payment_operations -> payments (payment_id));
 diesel::joinable!(unmatched_payments -> sessions (session_id));
@@ -186,4 +201,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_deliveries,
     webhook_endpoints,
     webhook_attempts,
+    unreadable_records,
 );

@@ -134,6 +134,22 @@ async fn every_table_round_trips_through_its_model() {
         .unwrap();
     assert_eq!(delivery.state, DeliveryState::Pending);
     assert_eq!(delivery.attempts, 0);
+
+    let unreadable: UnreadableRecordRow = diesel::insert_into(unreadable_records::table)
+        .values(NewUnreadableRecord {
+            account: account(1).to_string(),
+            paging_token: 1 << 40,
+            raw: vec![0xff, b'{'],
+            raw_truncated: true,
+            parse_error: "not JSON".into(),
+            attempts: 5,
+        })
+        .returning(UnreadableRecordRow::as_returning())
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(unreadable.raw, vec![0xff, b'{']);
+    assert_eq!((unreadable.attempts, unreadable.resolved_at), (5, None));
 }
 
 #[tokio::test]

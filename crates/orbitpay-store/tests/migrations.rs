@@ -37,12 +37,12 @@ async fn our_objects(db: &TestDb) -> i64 {
 async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
     let db = TestDb::empty().await;
     let all = known_versions().unwrap();
-    assert_eq!(all.len(), 9);
+    assert_eq!(all.len(), 10);
     assert_eq!(our_objects(&db).await, 0);
 
     assert_eq!(run_migrations(db.url()).await.unwrap(), all);
-    // 10 tables, 3 enums, 1 trigger function.
-    assert_eq!(our_objects(&db).await, 14);
+    // 11 tables, 3 enums, 1 trigger function.
+    assert_eq!(our_objects(&db).await, 15);
     assert_eq!(
         pending_or_unknown(&mut db.conn().await).await.unwrap(),
         SchemaStatus::Current
@@ -60,7 +60,7 @@ async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
     );
 
     assert_eq!(run_migrations(db.url()).await.unwrap(), all);
-    assert_eq!(our_objects(&db).await, 14);
+    assert_eq!(our_objects(&db).await, 15);
     assert!(
         run_migrations(db.url()).await.unwrap().is_empty(),
         "idempotent"

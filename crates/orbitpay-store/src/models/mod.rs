@@ -14,6 +14,7 @@ mod outbox;
 mod payment;
 mod session;
 mod unmatched;
+mod unreadable;
 
 pub use cursor::StreamCursorRow;
 pub use enums::{DeliveryState, PgSessionStatus, PgUnmatchedReason};
@@ -23,3 +24,4 @@ pub use outbox::{NewOutboxEvent, NewWebhookDelivery, OutboxEventRow, WebhookDeli
 pub use payment::{NewPayment, PaymentOperationRow, PaymentRow};
 pub use session::{ClaimSource, NewSession, NewSessionRow, ProcessingClaim, Session, SessionRow};
 pub use unmatched::{NewUnmatchedPayment, UnmatchedPaymentRow};
+pub use unreadable::{NewUnreadableRecord, UnreadableRecordRow};

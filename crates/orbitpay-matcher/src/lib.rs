@@ -10,6 +10,10 @@
 //! Nothing else makes the matcher wait: a session claimed by another transaction (a client
 //! report not yet confirmed, another instance mid-settle) takes a credit from this one at
 //! once, and the batch and its cursor go on.
+//!
+//! An unreadable record (the follower hands one over only after re-reading it) is stored in
+//! `unreadable_records` in the transaction that moves the cursor past it; the reconciliation
+//! job credits it later, once it reads.
 
 pub mod prepare;
 mod report;
@@ -20,6 +24,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use orbitpay_core::{AccountId, LedgerRecord};
 use orbitpay_horizon::{Batch, FetchedRecord, LedgerSource, Phase, RecordSink, SinkError};
+use orbitpay_store::models::NewUnreadableRecord;
 use orbitpay_store::settlement::{self, Applied, Intent, Item};
 use orbitpay_store::{AsyncPgConnection, DbPool, ErrorClass, StoreError};
 use orbitpay_store::{PooledConnection, TransientKind};
@@ -201,7 +206,8 @@ impl Matcher {
     /// Durably handles `records` for `account` and stores `up_to` as its cursor.
     ///
     /// Returns only when every record is settled or recorded (or on error); no record waits
-    /// for another transaction's claim.
+    /// for another transaction's claim. An unreadable record is stored, with the cursor moved
+    /// to its token, after the records before it are settled.
     pub async fn handle(
         &self,
         account: &AccountId,
@@ -224,20 +230,71 @@ impl Matcher {
             stop,
             attempts: None,
         };
-        let readable: Vec<&LedgerRecord> = records
-            .iter()
-            .filter_map(|r| match r {
-                Ok(record) => Some(record),
+        let mut readable: Vec<&LedgerRecord> = Vec::with_capacity(records.len());
+        let mut passed = None;
+        for r in records {
+            match r {
+                Ok(record) => readable.push(record),
                 Err(e) => {
-                    // Without an op id or tx hash there is nothing to key a row on: the log and
-                    // the counter are all that can hold it.
-                    error!(account = %account, paging_token = ?e.paging_token, excerpt = %e.excerpt(),
-                           decision = "unreadable", "unreadable ledger record skipped: {}", e.reason);
-                    metrics::counter!("orbitpay_records_total", "decision" => "unreadable").increment(1);
-                    None
+                    if let Some(last) = readable.last() {
+                        self.handle_readable(account, &readable, last.op_id, retry)
+                            .await?;
+                        readable.clear();
+                    }
+                    passed = Some(self.store_unreadable(account, e, retry).await?);
                 }
-            })
-            .collect();
+            }
+        }
+        if !readable.is_empty() || passed.is_none_or(|p| p < up_to) {
+            self.handle_readable(account, &readable, up_to, retry)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Stores a record the follower gave up reading and moves the cursor to its token, in one
+    /// transaction. Returns the token.
+    async fn store_unreadable(
+        &self,
+        account: &AccountId,
+        e: &orbitpay_horizon::RecordError,
+        retry: Retry<'_>,
+    ) -> Result<i64, MatchError> {
+        let Some(token) = e.paging_token else {
+            // Nothing to key a row on, and nothing to move the cursor to: stop rather than
+            // pass a record without a trace (the follower never hands one over).
+            return Err(MatchError::Fatal(StoreError::Corrupt(format!(
+                "an unreadable record without a paging token reached the matcher: {}",
+                e.reason
+            ))));
+        };
+        let row = NewUnreadableRecord {
+            account: account.to_string(),
+            paging_token: token,
+            raw: e.raw.clone(),
+            raw_truncated: e.raw_truncated,
+            parse_error: e.reason.clone(),
+            attempts: i32::try_from(e.reads.max(1)).unwrap_or(i32::MAX),
+        };
+        with_retry!(self, retry, |conn| {
+            orbitpay_store::unreadable::record_and_advance(conn, account, &row)
+        })?;
+        error!(account = %account, op_id = token, reads = e.reads, excerpt = %e.excerpt(),
+               decision = "unreadable",
+               "ledger record unreadable on every read; stored in unreadable_records for reconciliation, cursor moved past it: {}",
+               e.reason);
+        metrics::counter!("orbitpay_records_total", "decision" => "unreadable").increment(1);
+        Ok(token)
+    }
+
+    /// Settles readable records and stores `up_to` as the cursor.
+    async fn handle_readable(
+        &self,
+        account: &AccountId,
+        readable: &[&LedgerRecord],
+        up_to: i64,
+        retry: Retry<'_>,
+    ) -> Result<(), MatchError> {
         let intents: Vec<Intent> = readable
             .iter()
             .map(|r| prepare::intent(r, account))

@@ -284,3 +284,85 @@ async fn a_reported_transaction_that_also_pays_a_session_claimed_elsewhere_settl
         0
     );
 }
+
+/// The whole path with a record whose line is corrupted on every read: the follower reads it
+/// again, gives up, and the matcher stores it; the payments around it are credited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_unreadable_on_every_read_is_stored_and_listed_and_the_rest_is_credited() {
+    let f = Fixture::new().await;
+    f.sim.register_account(f.account);
+    let paid = f.session(Asset::Native, "10", 42).await;
+    let missed = f.session(Asset::Native, "5", 43).await;
+
+    let mut cfg = HorizonConfig::new(f.server.base_url().parse().unwrap());
+    // One event per connection: every reconnect reads the record after the cursor first.
+    cfg.stream_limit = 1;
+    cfg.follow = FollowConfig {
+        backoff_base: Duration::from_millis(20),
+        backoff_max: Duration::from_millis(100),
+        ..FollowConfig::default()
+    };
+    let source: std::sync::Arc<dyn LedgerSource> =
+        std::sync::Arc::new(HorizonSource::new(cfg.clone()).unwrap());
+    let follower = Follower::new(
+        f.account,
+        source,
+        f.matcher.sink(f.account),
+        cfg.follow.clone(),
+        None,
+    );
+    let status = follower.status();
+    let cancel = CancellationToken::new();
+    let run = tokio::spawn(follower.run(cancel.clone()));
+    for _ in 0..200 {
+        if status.state() == orbitpay_horizon::FollowerState::Streaming {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The open connection reads the first payment; the next five each find the second broken.
+    for _ in 0..cfg.follow.unreadable_reads {
+        f.sim
+            .inject_for(RouteKind::AccountPaymentsStream, Fault::MalformedDataLine);
+    }
+    let op_of = |reference: u64, whole_units: i64| {
+        let tx = Tx::new(payer()).op(Op::payment(
+            payer(),
+            MuxedAccount::new(f.account, reference),
+            Asset::Native,
+            units(whole_units),
+        ));
+        let closed = f.sim.close_ledger(vec![tx.clone()]);
+        closed.txs[0].payment_op_ids(&tx)[0]
+    };
+    let first = op_of(42, 4);
+    let broken = op_of(43, 5);
+    let last = op_of(42, 6);
+
+    let settled = wait_for(&f, &paid, SessionStatus::Paid).await;
+    assert_eq!(settled.amount_received, amount("10"));
+    for _ in 0..100 {
+        if f.cursor().await == Some(last) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(f.cursor().await, Some(last));
+    assert!(first < broken && broken < last);
+
+    let mut conn = f.db.conn().await;
+    let listed = orbitpay_store::unreadable::list_unresolved(&mut conn, Some(&f.account), 10)
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].paging_token, broken);
+    assert_eq!(listed[0].attempts, 5);
+    assert!(listed[0].parse_error.contains("not JSON"));
+    // Not credited, not lost: waiting for the reconciliation job.
+    let untouched = f.reload(&missed).await;
+    assert_eq!(untouched.status, SessionStatus::Pending);
+    assert_eq!(f.count("SELECT count(*) FROM unmatched_payments").await, 0);
+
+    cancel.cancel();
+    run.await.unwrap();
+}

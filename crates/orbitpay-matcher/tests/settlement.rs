@@ -651,25 +651,67 @@ async fn a_batch_is_cut_where_a_second_transaction_pays_a_session_claimed_in_it(
     assert_eq!(f.count("SELECT count(*) FROM payments").await, 3);
 }
 
+fn unreadable(token: i64) -> orbitpay_horizon::FetchedRecord {
+    let mut e =
+        orbitpay_horizon::convert::record_from_json("{\"type\":\"payment\",garb", Some(token))
+            .unwrap_err();
+    e.reads = 5;
+    Err(e)
+}
+
 #[tokio::test]
-async fn an_unreadable_record_does_not_stop_the_batch() {
+async fn an_unreadable_record_is_stored_where_the_cursor_passes_it_and_the_batch_goes_on() {
     let f = Fixture::new().await;
-    let s = f.session(Asset::Native, "1", 6).await;
-    let good = pay(2, 1, muxed(6), Asset::Native, "1", Memo::None);
-    let records = vec![
-        Err(orbitpay_horizon::RecordError {
-            paging_token: Some(5),
-            reason: "not JSON".into(),
-            excerpt: "{".into(),
-        }),
-        Ok(good.clone()),
-    ];
+    let s = f.session(Asset::Native, "2", 6).await;
+    let first = pay(1, 1, muxed(6), Asset::Native, "1", Memo::None);
+    let second = pay(3, 1, muxed(6), Asset::Native, "1", Memo::None);
+    let broken = pay(2, 1, muxed(6), Asset::Native, "1", Memo::None).op_id;
+    let records = vec![Ok(first.clone()), unreadable(broken), Ok(second.clone())];
     f.matcher
-        .handle(&f.account, &records, good.op_id)
+        .handle(&f.account, &records, second.op_id)
         .await
         .unwrap();
     assert_eq!(f.reload(&s).await.status, SessionStatus::Paid);
-    assert_eq!(f.cursor().await, Some(good.op_id));
+    assert_eq!(f.cursor().await, Some(second.op_id));
+    let mut conn = f.db.conn().await;
+    let listed = orbitpay_store::unreadable::list_unresolved(&mut conn, Some(&f.account), 10)
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    let row = &listed[0];
+    assert_eq!((row.paging_token, row.attempts), (broken, 5));
+    assert_eq!(row.raw, b"{\"type\":\"payment\",garb".to_vec());
+    assert!(row.parse_error.contains("not JSON"), "{}", row.parse_error);
+
+    // A batch that ends with the unreadable record moves the cursor exactly to it.
+    let later = pay(4, 1, muxed(6), Asset::Native, "1", Memo::None).op_id;
+    f.matcher
+        .handle(&f.account, &[unreadable(later)], later)
+        .await
+        .unwrap();
+    assert_eq!(f.cursor().await, Some(later));
+    assert_eq!(
+        f.count("SELECT count(*) FROM unreadable_records WHERE resolved_at IS NULL")
+            .await,
+        2
+    );
+}
+
+#[tokio::test]
+async fn an_unreadable_record_without_a_token_is_refused_and_the_cursor_stays() {
+    let f = Fixture::new().await;
+    let mut e = orbitpay_horizon::convert::record_from_json("[]", None).unwrap_err();
+    e.paging_token = None;
+    let err = f
+        .matcher
+        .handle(&f.account, &[Err(e)], 99)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, orbitpay_matcher::MatchError::Fatal(_)),
+        "{err}"
+    );
+    assert_eq!(f.cursor().await, None);
 }
 
 #[tokio::test]

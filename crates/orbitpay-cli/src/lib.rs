@@ -138,6 +138,17 @@ pub struct ListArgs {
 pub enum PaymentsCommand {
     /// Payments that credited no session.
     Unmatched(FeedArgs),
+    /// Ledger records stored because they could not be read, awaiting reconciliation.
+    Unreadable(UnreadableArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UnreadableArgs {
+    /// Only this watched account's records.
+    #[arg(long)]
+    pub account: Option<String>,
+    #[arg(long)]
+    pub limit: Option<u32>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -347,6 +358,16 @@ async fn execute(
                 render::unmatched_list as View,
             )
         }
+        Command::Payments(PaymentsCommand::Unreadable(args)) => {
+            let q = query(&[
+                ("account", args.account.clone()),
+                ("limit", args.limit.map(|l| l.to_string())),
+            ]);
+            (
+                client.get(&format!("/v1/payments/unreadable{q}")).await?,
+                render::unreadable_list as View,
+            )
+        }
         Command::Events(args) => {
             let q = query(&[
                 ("after", args.after.map(|a| a.to_string())),
@@ -374,6 +395,7 @@ mod tests {
             "orbitpay sessions cancel ID",
             "orbitpay sessions report-tx ID HASH",
             "orbitpay payments unmatched",
+            "orbitpay payments unreadable --account GABC --limit 5",
             "orbitpay events",
             "orbitpay status --json --socket /tmp/x.sock",
         ] {

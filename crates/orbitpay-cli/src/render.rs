@@ -149,6 +149,29 @@ pub fn unmatched_list(out: &mut dyn Write, page: &Value) -> io::Result<()> {
     next_hint(out, page)
 }
 
+pub fn unreadable_list(out: &mut dyn Write, page: &Value) -> io::Result<()> {
+    let rows: Vec<Vec<String>> = data(page)
+        .iter()
+        .map(|u| {
+            [
+                "account",
+                "paging_token",
+                "attempts",
+                "parse_error",
+                "first_seen",
+            ]
+            .iter()
+            .map(|k| cell(u.get(*k)))
+            .collect()
+        })
+        .collect();
+    table(
+        out,
+        &["ACCOUNT", "PAGING TOKEN", "ATTEMPTS", "ERROR", "FIRST SEEN"],
+        &rows,
+    )
+}
+
 pub fn event_list(out: &mut dyn Write, page: &Value) -> io::Result<()> {
     let rows: Vec<Vec<String>> = data(page)
         .iter()

@@ -66,6 +66,11 @@ fn describe() {
         "Unmatched payments recorded, by reason (refreshed periodically)."
     );
     describe_gauge!(
+        "orbitpay_unreadable_records",
+        "Ledger records stored as unreadable and not yet resolved by reconciliation: money \
+         orbitpay has not interpreted (refreshed periodically from the database)."
+    );
+    describe_gauge!(
         "orbitpay_outbox_depth",
         "Webhook deliveries still owed (pending or in flight)."
     );
@@ -197,7 +202,7 @@ pub async fn run_refresher(
     }
 }
 
-/// Sessions by status, unmatched by reason, outbox depth. Every label value is set (0 when
+/// Sessions by status, unmatched by reason, unresolved unreadable records, outbox depth. Every label value is set (0 when
 /// absent) so a status that empties does not keep its last count.
 pub async fn refresh_db(pool: &DbPool) -> anyhow::Result<OutboxDepth> {
     use orbitpay_store::stats;
@@ -209,6 +214,8 @@ pub async fn refresh_db(pool: &DbPool) -> anyhow::Result<OutboxDepth> {
         metrics::gauge!("orbitpay_unmatched_payments", "reason" => reason).set(n as f64);
     }
     let depth = orbitpay_store::outbox::depth(&mut conn).await?;
+    let unreadable = orbitpay_store::unreadable::count_unresolved(&mut conn).await?;
+    metrics::gauge!("orbitpay_unreadable_records").set(unreadable as f64);
     metrics::gauge!("orbitpay_outbox_depth").set(depth.undelivered as f64);
     metrics::gauge!("orbitpay_outbox_oldest_age_seconds").set(depth.oldest_age_seconds);
     Ok(depth)

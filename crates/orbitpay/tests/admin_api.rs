@@ -584,3 +584,64 @@ async fn events_unmatched_status_probes_and_metrics() {
     assert!(text.contains("orbitpay_admin_requests_total"), "{text}");
     assert!(text.contains("orbitpay_sessions_created_total"), "{text}");
 }
+
+#[tokio::test]
+async fn unreadable_records_are_listed_oldest_first_until_resolved() {
+    let h = Harness::start().await;
+    let mut conn = h.db.conn().await;
+    let account: AccountId = ACCOUNT.parse().unwrap();
+    let other: AccountId = SECOND_ACCOUNT.parse().unwrap();
+    let token = 120_092_264_608_567_297i64;
+    for (acc, t) in [(account, token), (other, token + 1)] {
+        orbitpay_store::unreadable::record(
+            &mut conn,
+            &orbitpay_store::models::NewUnreadableRecord {
+                account: acc.to_string(),
+                paging_token: t,
+                raw: b"{\"id\":".to_vec(),
+                raw_truncated: false,
+                parse_error: "not JSON: EOF".into(),
+                attempts: 5,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let page = body_json(&h.get("/v1/payments/unreadable").await);
+    let rows = page["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["account"], ACCOUNT);
+    assert_eq!(rows[0]["paging_token"], token);
+    assert_eq!(rows[0]["ledger"], token >> 32);
+    assert_eq!(rows[0]["raw"], "eyJpZCI6");
+    assert_eq!(rows[0]["attempts"], 5);
+    assert_eq!(rows[0]["parse_error"], "not JSON: EOF");
+    let mine = body_json(
+        &h.get(&format!(
+            "/v1/payments/unreadable?account={SECOND_ACCOUNT}&limit=1"
+        ))
+        .await,
+    );
+    assert_eq!(mine["data"].as_array().unwrap().len(), 1);
+    assert_eq!(mine["data"][0]["account"], SECOND_ACCOUNT);
+    assert_error(
+        &h.get("/v1/payments/unreadable?account=nope").await,
+        400,
+        "INVALID_REQUEST",
+    );
+    assert_error(
+        &h.get("/v1/payments/unreadable?limit=0").await,
+        400,
+        "INVALID_REQUEST",
+    );
+
+    assert!(
+        orbitpay_store::unreadable::mark_resolved(&mut conn, &account, token)
+            .await
+            .unwrap()
+    );
+    let page = body_json(&h.get("/v1/payments/unreadable").await);
+    let rows = page["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["account"], SECOND_ACCOUNT);
+}

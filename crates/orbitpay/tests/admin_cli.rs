@@ -123,6 +123,12 @@ async fn round_trip_through_every_subcommand() {
     let (code, out, _) = cli(&h, "payments unmatched").await;
     assert_eq!(code, exit::OK);
     assert!(out.starts_with("ID"), "{out}");
+    let (code, out, _) = cli(&h, "payments unreadable --limit 5").await;
+    assert_eq!(code, exit::OK);
+    assert!(out.starts_with("ACCOUNT"), "{out}");
+    let (code, out, _) = cli(&h, "payments unreadable --json").await;
+    assert_eq!(code, exit::OK);
+    assert!(out.contains(r#""data":[]"#), "{out}");
     let (code, out, _) = cli(&h, "status").await;
     assert_eq!(code, exit::OK);
     assert!(

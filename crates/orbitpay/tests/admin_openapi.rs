@@ -31,6 +31,7 @@ fn every_route_is_documented() {
         ("/v1/sessions/{id}/cancel", "post"),
         ("/v1/sessions/{id}/payments", "post"),
         ("/v1/payments/unmatched", "get"),
+        ("/v1/payments/unreadable", "get"),
         ("/v1/events", "get"),
         ("/v1/status", "get"),
         ("/healthz", "get"),

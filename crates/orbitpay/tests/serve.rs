@@ -104,6 +104,7 @@ async fn serve_is_ready_answers_readyz_pings_the_watchdog_and_drains_on_sigterm(
         "orbitpay_db_pool_waiting",
         "orbitpay_sessions{status=\"paid\"}",
         "orbitpay_unmatched_payments{reason=\"already_paid\"}",
+        "orbitpay_unreadable_records 0",
         "orbitpay_outbox_depth",
         "orbitpay_outbox_oldest_age_seconds",
         "orbitpay_ingest_leader{account=",

@@ -21,6 +21,7 @@ mod requests;
 mod router;
 mod server;
 mod sessions;
+mod unreadable;
 pub mod views;
 
 use std::sync::Arc;

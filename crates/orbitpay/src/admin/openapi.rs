@@ -3,7 +3,7 @@
 
 use utoipa::OpenApi;
 
-use super::{feeds, health, sessions};
+use super::{feeds, health, sessions, unreadable};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,6 +18,7 @@ use super::{feeds, health, sessions};
         sessions::cancel_session,
         sessions::report_tx,
         feeds::list_unmatched,
+        unreadable::list,
         feeds::list_events,
         health::status,
         health::healthz,

@@ -36,6 +36,7 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .route("/v1/sessions/{id}/cancel", post(cancel_session))
         .route("/v1/sessions/{id}/payments", post(report_tx).layer(keyed()))
         .route("/v1/payments/unmatched", get(list_unmatched))
+        .route("/v1/payments/unreadable", get(super::unreadable::list))
         .route("/v1/events", get(list_events))
         .route("/v1/status", get(status))
         .route("/healthz", get(healthz))

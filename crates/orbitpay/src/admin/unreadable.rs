@@ -1,0 +1,99 @@
+//! `GET /v1/payments/unreadable`: ledger records stored because they could not be read on
+//! any attempt. Each may hold a payment nobody has credited yet; the reconciliation job
+//! resolves them, and this is where an operator sees what is waiting.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{StatusCode, Uri};
+use axum::response::Response;
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use orbitpay_core::{AccountId, toid};
+use orbitpay_store::models::UnreadableRecordRow;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::AdminState;
+use super::error::{ApiError, ErrorBody, code, json_response};
+use super::requests::{page_limit, query};
+use super::router::conn;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UnreadableParams {
+    /// Only this watched account's records.
+    pub account: Option<String>,
+    /// How many, 1-500 (default 50).
+    pub limit: Option<i64>,
+}
+
+/// A record that could not be read; the cursor moved past it when it was stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UnreadableView {
+    pub account: String,
+    /// Horizon's paging token: the operation id.
+    pub paging_token: i64,
+    /// The ledger the token points into.
+    pub ledger: u32,
+    /// The record as received (at most 64 KiB), base64.
+    pub raw: String,
+    pub raw_truncated: bool,
+    /// Why it could not be read, as of the last attempt.
+    pub parse_error: String,
+    /// Reads that found it unreadable.
+    pub attempts: i32,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UnreadablePage {
+    pub data: Vec<UnreadableView>,
+}
+
+impl From<&UnreadableRecordRow> for UnreadableView {
+    fn from(r: &UnreadableRecordRow) -> Self {
+        UnreadableView {
+            account: r.account.clone(),
+            paging_token: r.paging_token,
+            ledger: toid::ledger(r.paging_token),
+            raw: base64::engine::general_purpose::STANDARD.encode(&r.raw),
+            raw_truncated: r.raw_truncated,
+            parse_error: r.parse_error.clone(),
+            attempts: r.attempts,
+            first_seen: r.first_seen,
+            last_seen: r.last_seen,
+        }
+    }
+}
+
+/// Unresolved unreadable records, oldest first (the first `limit`; resolve some to see more).
+#[utoipa::path(
+    get, path = "/v1/payments/unreadable", tag = "operations",
+    params(UnreadableParams),
+    responses((status = 200, body = UnreadablePage), (status = 400, description = "INVALID_REQUEST", body = ErrorBody))
+)]
+pub async fn list(State(state): State<Arc<AdminState>>, uri: Uri) -> Result<Response, ApiError> {
+    let params: UnreadableParams = query(&uri)?;
+    let limit = page_limit(params.limit)?;
+    let account = params
+        .account
+        .map(|a| {
+            a.parse::<AccountId>().map_err(|_| {
+                ApiError::bad_request(
+                    code::INVALID_REQUEST,
+                    format!(
+                        "account {:?} is not a G address",
+                        a.chars().take(64).collect::<String>()
+                    ),
+                )
+            })
+        })
+        .transpose()?;
+    let mut conn = conn(&state).await?;
+    let rows =
+        orbitpay_store::unreadable::list_unresolved(&mut conn, account.as_ref(), limit).await?;
+    let data = rows.iter().map(UnreadableView::from).collect();
+    Ok(json_response(StatusCode::OK, &UnreadablePage { data }))
+}

@@ -1,6 +1,9 @@
 //! One follower per watched account: catch up by paging, then stream, handing records to a
 //! [`RecordSink`] in order and resuming only from what the sink confirmed.
 //!
+//! One purpose (about 590 lines): the follower's state machine, catch-up, stream and re-read
+//! sharing one cursor; the re-read bookkeeping lives in `follower/reread.rs`.
+//!
 //! The invariant everything here serves: the resume point (`cursor`) moves only after the sink
 //! says a record (or a batch) is durably handled, and every connection resumes from it. A
 //! restart, a reconnect, a stall or a sink failure can therefore repeat nothing the sink

@@ -1,5 +1,9 @@
 //! Settlement: the transactions that turn ledger records into credited sessions.
 //!
+//! One purpose, past the ~500-line mark on purpose: the two settlement transactions and the
+//! per-record decisions they share. The set-based rewrite of the performance work replaces
+//! this file's row-at-a-time statements; it is split along that rewrite, not before it.
+//!
 //! Two committed steps, as the design requires:
 //! 1. **claim**: lock each named session `FOR NO KEY UPDATE`, check its state, and move
 //!    `pending -> processing` under the paying transaction's hash;

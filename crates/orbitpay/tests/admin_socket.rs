@@ -255,6 +255,10 @@ async fn idle_and_silent_connections_hold_no_request_slot() {
         let started = Instant::now();
         let r = h.get(path).await;
         assert_eq!(r.status, 200, "{path}");
+        eprintln!(
+            "{path} with every connection slot idle or silent: {:?}",
+            started.elapsed()
+        );
         assert!(
             started.elapsed() < Duration::from_millis(100),
             "{path} took {:?} with max_connections idle or silent connections open",

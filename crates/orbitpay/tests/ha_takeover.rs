@@ -8,7 +8,7 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use orbitpay::config::now_token;
-use orbitpay_core::Asset;
+use orbitpay_core::{AccountId, Asset};
 use orbitpay_horizon_sim::{HorizonSim, Op, Tx, derive_account, stroops};
 use orbitpay_testkit::TestDb;
 use serve_support::*;
@@ -72,6 +72,31 @@ async fn leads(d: &Daemon) -> bool {
         .is_some_and(|s| s != "standby" && s != "stopped")
 }
 
+/// The two instances once exactly one of them leads: (leader, standby).
+async fn one_leader(first: Daemon, second: Daemon) -> (Daemon, Daemon) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match (leads(&first).await, leads(&second).await) {
+            (true, false) => return (first, second),
+            (false, true) => return (second, first),
+            _ => {
+                assert!(Instant::now() < deadline, "no single leader");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Closes a ledger with one payment of `amount` stroops under memo id `memo`.
+fn pay_memo(sim: &HorizonSim, payer: AccountId, shop: AccountId, memo: u64, amount: i64) {
+    sim.close_ledger(vec![Tx::new(payer).memo_id(memo).op(Op::payment(
+        payer,
+        shop,
+        Asset::Native,
+        stroops(amount),
+    ))]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_standby_takes_over_a_killed_leader_and_nothing_is_lost_or_doubled() {
     let db = TestDb::new().await;
@@ -84,26 +109,9 @@ async fn the_standby_takes_over_a_killed_leader_and_nothing_is_lost_or_doubled()
 
     let first = start(&db, horizon.base_url(), &shop.to_string(), start_at);
     let second = start(&db, horizon.base_url(), &shop.to_string(), start_at);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let (mut leader, standby) = loop {
-        match (leads(&first).await, leads(&second).await) {
-            (true, false) => break (first, second),
-            (false, true) => break (second, first),
-            _ => {
-                assert!(Instant::now() < deadline, "no single leader");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    };
+    let (mut leader, standby) = one_leader(first, second).await;
 
-    let pay = |memo: u64, amount: i64| {
-        sim.close_ledger(vec![Tx::new(payer).memo_id(memo).op(Op::payment(
-            payer,
-            shop,
-            Asset::Native,
-            stroops(amount),
-        ))])
-    };
+    let pay = |memo: u64, amount: i64| pay_memo(&sim, payer, shop, memo, amount);
 
     // Both instances serve the admin API.
     let one = create_session(&leader.socket(), "5").await;
@@ -181,25 +189,8 @@ async fn a_frozen_leader_loses_the_lead_and_stands_down_when_it_wakes() {
     let start_at = now_token(sim.latest_ledger());
     let first = start(&db, horizon.base_url(), &shop.to_string(), start_at);
     let second = start(&db, horizon.base_url(), &shop.to_string(), start_at);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let (frozen, standby) = loop {
-        match (leads(&first).await, leads(&second).await) {
-            (true, false) => break (first, second),
-            (false, true) => break (second, first),
-            _ => {
-                assert!(Instant::now() < deadline, "no single leader");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    };
-    let pay = |memo: u64, amount: i64| {
-        sim.close_ledger(vec![Tx::new(payer).memo_id(memo).op(Op::payment(
-            payer,
-            shop,
-            Asset::Native,
-            stroops(amount),
-        ))])
-    };
+    let (frozen, standby) = one_leader(first, second).await;
+    let pay = |memo: u64, amount: i64| pay_memo(&sim, payer, shop, memo, amount);
     let session = create_session(&standby.socket(), "4").await;
     let id = session["id"].as_str().unwrap().to_owned();
 

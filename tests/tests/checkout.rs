@@ -4,25 +4,20 @@
 
 use std::time::Duration;
 
-use orbitpay::config::{Config, WatchedAccount, now_token};
-use orbitpay::serve::{self, ServeOptions};
-use orbitpay_cli::{ApiResponse, Client};
-use orbitpay_core::{AccountId, Asset, MuxedAccount};
-use orbitpay_horizon_sim::{HorizonSim, Op, SimConfig, Tx, derive_account, units};
-use orbitpay_testkit::TestDb;
+use orbitpay_cli::ApiResponse;
+use orbitpay_core::{Asset, MuxedAccount};
+use orbitpay_horizon_sim::{Op, Tx, units};
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
-struct Shop {
-    client: Client,
-    sim: HorizonSim,
-    shop: AccountId,
-    payer: AccountId,
-}
+mod common;
 
-impl Shop {
+/// The merchant's and the customer's side of a running daemon.
+struct Shop<'a>(&'a common::Running);
+
+impl Shop<'_> {
     async fn create(&self, key: &str, amount: &str) -> Value {
         let r = self
+            .0
             .client
             .post_json(
                 "/v1/sessions",
@@ -37,27 +32,24 @@ impl Shop {
 
     fn pay(&self, session: &Value, whole_units: i64) -> String {
         let reference: u64 = session["reference"].as_str().unwrap().parse().unwrap();
-        let to = MuxedAccount::new(self.shop, reference);
-        let op = Op::payment(self.payer, to, Asset::Native, units(whole_units));
-        self.sim.close_ledger(vec![Tx::new(self.payer).op(op)]).txs[0]
+        let to = MuxedAccount::new(self.0.shop, reference);
+        let op = Op::payment(self.0.payer, to, Asset::Native, units(whole_units));
+        self.0
+            .sim
+            .close_ledger(vec![Tx::new(self.0.payer).op(op)])
+            .txs[0]
             .hash
             .clone()
     }
 
     async fn get(&self, path: &str) -> Value {
-        let r = self.client.get(path).await.unwrap();
-        assert_eq!(
-            r.status,
-            200,
-            "{path}: {}",
-            String::from_utf8_lossy(&r.body)
-        );
-        r.json().unwrap()
+        self.0.get(path).await
     }
 
     async fn report(&self, id: &str, key: &str, tx_hash: &str) -> ApiResponse {
         let path = format!("/v1/sessions/{id}/payments");
-        self.client
+        self.0
+            .client
             .post_json(
                 &path,
                 &[("Idempotency-Key", key)],
@@ -84,47 +76,8 @@ impl Shop {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_checkout_from_session_to_paid_through_the_running_daemon() {
-    let db = TestDb::new().await;
-    let seed = 4242;
-    let sim = HorizonSim::new(SimConfig {
-        seed,
-        ..SimConfig::default()
-    });
-    let (shop, payer) = (derive_account(seed, 0), derive_account(seed, 1));
-    sim.register_account(shop);
-    sim.register_account(payer);
-    let horizon = sim.serve("127.0.0.1:0").await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-
-    let mut config = Config::default();
-    config.database.url = db.url().to_owned();
-    config.database.pool_size = 4;
-    config.horizon.url = horizon.base_url().to_owned();
-    let mut account = WatchedAccount::new(shop.to_string());
-    account.start_cursor = Some(now_token(sim.latest_ledger()).to_string());
-    config.accounts = vec![account];
-    config.admin.socket = dir.path().join("admin.sock");
-    config.admin.confirm_wait = Duration::from_secs(1);
-    config.ingest.leader_retry = Duration::from_millis(200);
-    config.validate().unwrap();
-
-    let shutdown = CancellationToken::new();
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    let options = ServeOptions {
-        on_ready: Some(ready_tx),
-        ..ServeOptions::embedded(shutdown.clone())
-    };
-    let daemon = tokio::spawn(serve::run(config, options));
-    let ready = tokio::time::timeout(Duration::from_secs(30), ready_rx)
-        .await
-        .unwrap()
-        .unwrap();
-    let shop = Shop {
-        client: Client::new(&ready.admin_socket).unwrap(),
-        sim,
-        shop,
-        payer,
-    };
+    let running = common::start(4242, |c| c.admin.confirm_wait = Duration::from_secs(1)).await;
+    let shop = Shop(&running);
 
     // Paid by the stream.
     let a = shop.create("checkout-a", "10").await;
@@ -216,15 +169,5 @@ async fn a_checkout_from_session_to_paid_through_the_running_daemon() {
         assert!(events.contains(event), "{event} missing from the feed");
     }
 
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(30), daemon)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    assert!(
-        !ready.admin_socket.exists(),
-        "the socket is removed on a clean stop"
-    );
-    horizon.shutdown().await;
+    running.stop().await;
 }

@@ -2,67 +2,20 @@
 //! a NUL (Horizon's scrubbed `memo` reads as the bare reference) is listed as unmatched with its
 //! exact bytes, and the normal payment after it is credited: the account never halts.
 
+mod common;
+
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use orbitpay::config::{Config, WatchedAccount, now_token};
-use orbitpay::serve::{self, ServeOptions};
-use orbitpay_cli::Client;
 use orbitpay_core::{Asset, MuxedAccount};
-use orbitpay_horizon_sim::{HorizonSim, Op, SimConfig, Tx, derive_account, units};
-use orbitpay_testkit::TestDb;
+use orbitpay_horizon_sim::{Op, Tx, units};
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
-
-async fn get(client: &Client, path: &str) -> Value {
-    let r = client.get(path).await.unwrap();
-    assert_eq!(
-        r.status,
-        200,
-        "{path}: {}",
-        String::from_utf8_lossy(&r.body)
-    );
-    r.json().unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nul_memo_payment_is_unmatched_and_the_next_payment_is_credited() {
-    let db = TestDb::new().await;
-    let seed = 911;
-    let sim = HorizonSim::new(SimConfig {
-        seed,
-        ..SimConfig::default()
-    });
-    let (shop, payer) = (derive_account(seed, 0), derive_account(seed, 1));
-    sim.register_account(shop);
-    sim.register_account(payer);
-    let horizon = sim.serve("127.0.0.1:0").await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-
-    let mut config = Config::default();
-    config.database.url = db.url().to_owned();
-    config.database.pool_size = 4;
-    config.horizon.url = horizon.base_url().to_owned();
-    let mut account = WatchedAccount::new(shop.to_string());
-    account.start_cursor = Some(now_token(sim.latest_ledger()).to_string());
-    config.accounts = vec![account];
-    config.admin.socket = dir.path().join("admin.sock");
-    config.ingest.leader_retry = Duration::from_millis(200);
-    config.validate().unwrap();
-
-    let shutdown = CancellationToken::new();
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    let options = ServeOptions {
-        on_ready: Some(ready_tx),
-        ..ServeOptions::embedded(shutdown.clone())
-    };
-    let daemon = tokio::spawn(serve::run(config, options));
-    let ready = tokio::time::timeout(Duration::from_secs(30), ready_rx)
-        .await
-        .unwrap()
-        .unwrap();
-    let client = Client::new(&ready.admin_socket).unwrap();
+    let running = common::start(911, |_| {}).await;
+    let (sim, shop, payer, client) = (&running.sim, running.shop, running.payer, &running.client);
 
     let created = client
         .post_json(
@@ -92,7 +45,7 @@ async fn a_nul_memo_payment_is_unmatched_and_the_next_payment_is_credited() {
 
     let mut paid = Value::Null;
     for _ in 0..200 {
-        paid = get(&client, &format!("/v1/sessions/{id}")).await;
+        paid = running.get(&format!("/v1/sessions/{id}")).await;
         if paid["status"] == "paid" {
             break;
         }
@@ -104,7 +57,7 @@ async fn a_nul_memo_payment_is_unmatched_and_the_next_payment_is_credited() {
     assert_eq!(payments.len(), 1, "{paid}");
     assert_eq!(payments[0]["tx_hash"], normal_hash.as_str(), "{paid}");
 
-    let unmatched = get(&client, "/v1/payments/unmatched").await;
+    let unmatched = running.get("/v1/payments/unmatched").await;
     let rows = unmatched["data"].as_array().unwrap();
     assert_eq!(rows.len(), 1, "{unmatched}");
     let row = &rows[0];
@@ -115,11 +68,5 @@ async fn a_nul_memo_payment_is_unmatched_and_the_next_payment_is_credited() {
     assert_eq!(row["memo_bytes"], STANDARD.encode(&memo), "exact bytes");
     assert_eq!(row["memo_value"], format!("{reference}\\x00"), "escaped");
 
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(30), daemon)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    horizon.shutdown().await;
+    running.stop().await;
 }

@@ -189,22 +189,50 @@ async fn one_leader_per_account_and_takeover_on_lost_connection_and_stop() {
     assert!(lock_holder(&db).await.is_none());
 }
 
-/// Fails its first run, then ingests normally.
-struct FailOnce(Arc<Probe>);
+/// How [`Faulty`] misbehaves.
+#[derive(Clone, Copy)]
+enum Fault {
+    /// Returns an error: the leader releases the lead and retries after a backoff.
+    Fail,
+    /// Returns at once, as the matcher does on a record it cannot settle: the account halts.
+    Halt,
+}
+
+/// Misbehaves on its first `times` runs (each counted in `probe.starts`), then ingests normally.
+struct Faulty {
+    probe: Arc<Probe>,
+    fault: Fault,
+    times: usize,
+    runs: AtomicUsize,
+}
+
+impl Faulty {
+    fn new(probe: Arc<Probe>, fault: Fault, times: usize) -> Arc<Faulty> {
+        Arc::new(Faulty {
+            probe,
+            fault,
+            times,
+            runs: AtomicUsize::new(0),
+        })
+    }
+}
 
 #[async_trait::async_trait]
-impl AccountIngest for FailOnce {
+impl AccountIngest for Faulty {
     async fn run(
         &self,
         account: AccountId,
         start: StartCursor,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
-        if self.0.starts.load(Ordering::SeqCst) == 0 {
-            self.0.starts.fetch_add(1, Ordering::SeqCst);
-            anyhow::bail!("injected failure");
+        if self.runs.fetch_add(1, Ordering::SeqCst) < self.times {
+            self.probe.starts.fetch_add(1, Ordering::SeqCst);
+            return match self.fault {
+                Fault::Fail => Err(anyhow::anyhow!("injected failure")),
+                Fault::Halt => Ok(()),
+            };
         }
-        ProbeIngest(self.0.clone())
+        ProbeIngest(self.probe.clone())
             .run(account, start, shutdown)
             .await
     }
@@ -214,66 +242,22 @@ impl AccountIngest for FailOnce {
 async fn a_failed_ingestion_releases_the_lead_and_is_retried() {
     let db = TestDb::new().await;
     let probe = Arc::new(Probe::default());
-    let dir = tempfile::tempdir().unwrap();
-    let c = config(&db, dir.path());
-    let shutdown = CancellationToken::new();
-    let ingest_probe = probe.clone();
-    let options = ServeOptions {
-        wiring: Some(Box::new(move |ctx| {
-            let mut wiring = Wiring::production(ctx)?;
-            wiring.ingest = Arc::new(FailOnce(ingest_probe));
-            Ok(wiring)
-        })),
-        ..ServeOptions::embedded(shutdown.clone())
-    };
-    let task = tokio::spawn(serve::run(c, options));
+    let a = start_with(&db, Faulty::new(probe.clone(), Fault::Fail, 1)).await;
     eventually(Duration::from_secs(10), "the retry to ingest", || {
         let running = probe.running.load(Ordering::SeqCst);
         async move { running == 1 }
     })
     .await;
     assert_eq!(probe.starts.load(Ordering::SeqCst), 2);
-    shutdown.cancel();
-    task.await.unwrap().unwrap();
-}
-
-/// Halts (returns at once, as the matcher does on a record it cannot settle) on its first
-/// `halts` runs, then ingests normally.
-struct Halting {
-    probe: Arc<Probe>,
-    halts: usize,
-}
-
-#[async_trait::async_trait]
-impl AccountIngest for Halting {
-    async fn run(
-        &self,
-        account: AccountId,
-        start: StartCursor,
-        shutdown: CancellationToken,
-    ) -> anyhow::Result<()> {
-        if self.probe.starts.fetch_add(1, Ordering::SeqCst) < self.halts {
-            return Ok(());
-        }
-        self.probe.starts.fetch_sub(1, Ordering::SeqCst);
-        ProbeIngest(self.probe.clone())
-            .run(account, start, shutdown)
-            .await
-    }
+    a.shutdown.cancel();
+    a.task.await.unwrap().unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_halted_leader_gives_up_the_lead_and_a_standby_takes_the_account() {
     let db = TestDb::new().await;
     let halted = Arc::new(Probe::default());
-    let a = start_with(
-        &db,
-        Arc::new(Halting {
-            probe: halted.clone(),
-            halts: usize::MAX,
-        }),
-    )
-    .await;
+    let a = start_with(&db, Faulty::new(halted.clone(), Fault::Halt, usize::MAX)).await;
     eventually(Duration::from_secs(10), "a to halt", || {
         let r = role(&a);
         async move { matches!(r, Some(Role::Halted { .. })) }
@@ -294,14 +278,7 @@ async fn a_halted_leader_gives_up_the_lead_and_a_standby_takes_the_account() {
 async fn a_halted_leader_alone_retakes_the_lead_and_retries() {
     let db = TestDb::new().await;
     let probe = Arc::new(Probe::default());
-    let a = start_with(
-        &db,
-        Arc::new(Halting {
-            probe: probe.clone(),
-            halts: 1,
-        }),
-    )
-    .await;
+    let a = start_with(&db, Faulty::new(probe.clone(), Fault::Halt, 1)).await;
     eventually(Duration::from_secs(10), "the retry after the halt", || {
         let running = probe.running.load(Ordering::SeqCst);
         async move { running == 1 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use orbitpay::config::now_token;
 use orbitpay_core::{AccountId, Asset};
-use orbitpay_horizon_sim::{HorizonSim, Op, Tx, derive_account, stroops};
+use orbitpay_horizon_sim::{HorizonSim, Op, ServerHandle, Tx, derive_account, stroops};
 use orbitpay_testkit::TestDb;
 use serve_support::*;
 
@@ -72,6 +72,48 @@ async fn leads(d: &Daemon) -> bool {
         .is_some_and(|s| s != "standby" && s != "stopped")
 }
 
+/// One shop and its payer on the simulator, and a fresh database.
+struct Shop {
+    db: TestDb,
+    sim: HorizonSim,
+    horizon: ServerHandle,
+    shop: AccountId,
+    payer: AccountId,
+}
+
+impl Shop {
+    async fn new(seed: u64) -> Shop {
+        let sim = HorizonSim::with_seed(seed);
+        let (shop, payer) = (derive_account(seed, 0), derive_account(seed, 1));
+        sim.register_account(shop);
+        let horizon = sim.serve("127.0.0.1:0").await.unwrap();
+        Shop {
+            db: TestDb::new().await,
+            sim,
+            horizon,
+            shop,
+            payer,
+        }
+    }
+}
+
+/// Operations credited, in the database.
+async fn credited_operations(db: &TestDb) -> i64 {
+    use diesel::sql_types::BigInt;
+    use diesel_async::RunQueryDsl as _;
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let mut conn = db.conn().await;
+    let ops: N = diesel::sql_query("SELECT count(*) AS n FROM payment_operations")
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+    ops.n
+}
+
 /// The two instances once exactly one of them leads: (leader, standby).
 async fn one_leader(first: Daemon, second: Daemon) -> (Daemon, Daemon) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -99,12 +141,13 @@ fn pay_memo(sim: &HorizonSim, payer: AccountId, shop: AccountId, memo: u64, amou
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_standby_takes_over_a_killed_leader_and_nothing_is_lost_or_doubled() {
-    let db = TestDb::new().await;
-    let sim = HorizonSim::with_seed(21);
-    let shop = derive_account(21, 0);
-    let payer = derive_account(21, 1);
-    sim.register_account(shop);
-    let horizon = sim.serve("127.0.0.1:0").await.unwrap();
+    let Shop {
+        db,
+        sim,
+        horizon,
+        shop,
+        payer,
+    } = Shop::new(21).await;
     let start_at = now_token(sim.latest_ledger());
 
     let first = start(&db, horizon.base_url(), &shop.to_string(), start_at);
@@ -154,21 +197,7 @@ async fn the_standby_takes_over_a_killed_leader_and_nothing_is_lost_or_doubled()
     };
     assert_eq!(unmatched.len(), 1, "{unmatched:?}");
     assert_eq!(unmatched[0]["reason"], "already_paid");
-    {
-        use diesel::sql_types::BigInt;
-        use diesel_async::RunQueryDsl as _;
-        #[derive(diesel::QueryableByName)]
-        struct N {
-            #[diesel(sql_type = BigInt)]
-            n: i64,
-        }
-        let mut conn = db.conn().await;
-        let ops: N = diesel::sql_query("SELECT count(*) AS n FROM payment_operations")
-            .get_result(&mut conn)
-            .await
-            .unwrap();
-        assert_eq!(ops.n, 5);
-    }
+    assert_eq!(credited_operations(&db).await, 5);
 
     // The survivor stops cleanly.
     let mut standby = standby;
@@ -180,12 +209,13 @@ async fn the_standby_takes_over_a_killed_leader_and_nothing_is_lost_or_doubled()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_leader_loses_the_lead_and_stands_down_when_it_wakes() {
-    let db = TestDb::new().await;
-    let sim = HorizonSim::with_seed(22);
-    let shop = derive_account(22, 0);
-    let payer = derive_account(22, 1);
-    sim.register_account(shop);
-    let horizon = sim.serve("127.0.0.1:0").await.unwrap();
+    let Shop {
+        db,
+        sim,
+        horizon,
+        shop,
+        payer,
+    } = Shop::new(22).await;
     let start_at = now_token(sim.latest_ledger());
     let first = start(&db, horizon.base_url(), &shop.to_string(), start_at);
     let second = start(&db, horizon.base_url(), &shop.to_string(), start_at);
@@ -230,20 +260,10 @@ async fn a_frozen_leader_loses_the_lead_and_stands_down_when_it_wakes() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    {
-        use diesel::sql_types::BigInt;
-        use diesel_async::RunQueryDsl as _;
-        #[derive(diesel::QueryableByName)]
-        struct N {
-            #[diesel(sql_type = BigInt)]
-            n: i64,
-        }
-        let mut conn = db.conn().await;
-        let ops: N = diesel::sql_query("SELECT count(*) AS n FROM payment_operations")
-            .get_result(&mut conn)
-            .await
-            .unwrap();
-        assert_eq!(ops.n, 2, "each credit exactly once");
-    }
+    assert_eq!(
+        credited_operations(&db).await,
+        2,
+        "each credit exactly once"
+    );
     horizon.shutdown().await;
 }

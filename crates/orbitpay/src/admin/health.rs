@@ -81,10 +81,9 @@ pub async fn readyz(State(state): State<Arc<AdminState>>) -> Response {
             return not_ready("database unreachable".to_owned());
         }
     }
-    let halted: Vec<String> = state
-        .ingest
-        .accounts()
-        .into_iter()
+    let accounts = state.ingest.accounts();
+    let halted: Vec<String> = accounts
+        .iter()
         .filter(|a| a.is_halted())
         .map(|a| a.account.to_string())
         .collect();
@@ -92,10 +91,8 @@ pub async fn readyz(State(state): State<Arc<AdminState>>) -> Response {
         return not_ready(format!("ingestion halted for {}", halted.join(", ")));
     }
     let now = chrono::Utc::now();
-    let stuck: Vec<String> = state
-        .ingest
-        .accounts()
-        .into_iter()
+    let stuck: Vec<String> = accounts
+        .iter()
         .filter_map(|a| {
             let for_ = a.retrying_for(now)?;
             (for_ > state.retrying_unready_after).then(|| {

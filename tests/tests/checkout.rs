@@ -158,7 +158,13 @@ async fn a_checkout_from_session_to_paid_through_the_running_daemon() {
         "10.0000000"
     );
 
-    let events = shop.get("/v1/events?limit=100").await.to_string();
+    // The feed serves a commit once older writing transactions in the cluster have ended.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut events = shop.get("/v1/events?limit=100").await.to_string();
+    while !events.contains("session.late_payment") && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        events = shop.get("/v1/events?limit=100").await.to_string();
+    }
     for event in [
         "session.created",
         "session.processing",

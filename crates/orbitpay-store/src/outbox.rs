@@ -1,6 +1,6 @@
 //! The transactional outbox. Every state change writes its event in the same transaction, so an
 //! event exists exactly when the change committed; the feed (`GET /v1/events`) and the webhook
-//! dispatcher read it in `id` order. Inserting an event also inserts its webhook deliveries
+//! dispatcher read it in commit order (see [`list_after`]). Inserting an event also inserts its webhook deliveries
 //! ([`crate::deliveries::fan_out`]), in the same transaction.
 
 use diesel::prelude::*;
@@ -63,20 +63,16 @@ pub fn event(
     }
 }
 
-/// Appends several events in one statement, in order.
+/// Appends several events in one statement, in order, with their deliveries.
+///
+/// A session's event carries its snapshot (`session_snapshots`: state, `version`, payments) as
+/// this transaction left it, read here at insert, so the snapshot is always the one that
+/// commits with the event; it overrides the caller's copies of the same fields.
 pub async fn insert_all(
     conn: &mut AsyncPgConnection,
     events: &[NewOutboxEvent],
 ) -> Result<(), StoreError> {
-    if !events.is_empty() {
-        diesel::insert_into(outbox_events::table)
-            .values(events)
-            .execute(conn)
-            .await?;
-        let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
-        crate::deliveries::fan_out(conn, &ids).await?;
-    }
-    Ok(())
+    append(conn, events).await.map(drop)
 }
 
 /// Appends an event; call it inside the transaction that made the change it describes.
@@ -86,29 +82,82 @@ pub async fn insert(
     session_id: Option<Uuid>,
     payload: serde_json::Value,
 ) -> Result<OutboxEventRow, StoreError> {
-    let row = event(event_type, session_id, payload);
-    let inserted: OutboxEventRow = diesel::insert_into(outbox_events::table)
-        .values(&row)
-        .returning(OutboxEventRow::as_returning())
-        .get_result(conn)
-        .await?;
-    crate::deliveries::fan_out(conn, &[inserted.event_id]).await?;
-    Ok(inserted)
+    let mut rows = append(conn, &[event(event_type, session_id, payload)]).await?;
+    rows.pop()
+        .ok_or_else(|| StoreError::Corrupt("an event insert returned no row".into()))
 }
 
-/// Events with `id > after`, oldest first: a keyset feed that never skips or repeats.
+async fn append(
+    conn: &mut AsyncPgConnection,
+    events: &[NewOutboxEvent],
+) -> Result<Vec<OutboxEventRow>, StoreError> {
+    use diesel::sql_types::{Array, Jsonb, Nullable, Text, Uuid as SqlUuid};
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    let sessions: Vec<Option<Uuid>> = events.iter().map(|e| e.session_id).collect();
+    let payloads: Vec<&serde_json::Value> = events.iter().map(|e| &e.payload).collect();
+    let rows: Vec<OutboxEventRow> = diesel::sql_query(
+        "INSERT INTO outbox_events (event_id, event_type, session_id, payload)
+         SELECT v.event_id, v.event_type, v.session_id, v.payload || COALESCE(ss.snapshot, '{}')
+         FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::jsonb[])
+              WITH ORDINALITY AS v(event_id, event_type, session_id, payload, ord)
+         LEFT JOIN session_snapshots ss ON ss.session_id = v.session_id
+         ORDER BY v.ord
+         RETURNING id, event_id, event_type, session_id, payload, created_at",
+    )
+    .bind::<Array<SqlUuid>, _>(&ids)
+    .bind::<Array<Text>, _>(&types)
+    .bind::<Array<Nullable<SqlUuid>>, _>(&sessions)
+    .bind::<Array<Jsonb>, _>(&payloads)
+    .load(conn)
+    .await?;
+    crate::deliveries::fan_out(conn, &ids).await?;
+    Ok(rows)
+}
+
+/// Where a feed reader is: after the event `after` (its row id; 0 is the start).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedError {
+    /// `after` names no event (pruned, or never one).
+    UnknownCursor(i64),
+}
+
+/// Events after the event with row id `after` (0: from the start), in commit order, limited
+/// to transactions older than every one still running: a reader that pages with the last id it
+/// saw never skips an event, whatever order concurrent writers commit in. An open transaction
+/// holds the feed back until it ends (bounded by the server's statement and idle timeouts).
 pub async fn list_after(
     conn: &mut AsyncPgConnection,
     after: i64,
     limit: i64,
-) -> Result<Vec<OutboxEventRow>, StoreError> {
-    Ok(outbox_events::table
-        .filter(outbox_events::id.gt(after))
-        .order(outbox_events::id.asc())
-        .limit(limit)
-        .select(OutboxEventRow::as_select())
-        .load(conn)
-        .await?)
+) -> Result<Result<Vec<OutboxEventRow>, FeedError>, StoreError> {
+    use diesel::sql_types::BigInt;
+    if after > 0 {
+        let known: i64 = outbox_events::table
+            .filter(outbox_events::id.eq(after))
+            .count()
+            .get_result(conn)
+            .await?;
+        if known == 0 {
+            return Ok(Err(FeedError::UnknownCursor(after)));
+        }
+    }
+    Ok(Ok(diesel::sql_query(
+        "SELECT e.id, e.event_id, e.event_type, e.session_id, e.payload, e.created_at
+         FROM outbox_events e
+         WHERE e.xact_id < pg_snapshot_xmin(pg_current_snapshot())
+           AND ($1 = 0 OR (e.xact_id, e.id) > (SELECT a.xact_id, a.id FROM outbox_events a
+                                               WHERE a.id = $1))
+         ORDER BY e.xact_id, e.id
+         LIMIT $2",
+    )
+    .bind::<BigInt, _>(after)
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+    .await?))
 }
 
 pub async fn for_session(

@@ -257,9 +257,14 @@ impl Dispatcher {
     }
 }
 
+/// The envelope's schema version: fields are only ever added under it; a removal or a change
+/// of meaning is a new version.
+pub const ENVELOPE_VERSION: u32 = 1;
+
 /// The request body: serialized once per attempt and signed as these exact bytes.
 pub fn envelope(claimed: &Claimed) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({
+        "version": ENVELOPE_VERSION,
         "id": claimed.event_id,
         "type": claimed.event_type,
         "created_at": claimed.event_created_at,

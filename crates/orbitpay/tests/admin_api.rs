@@ -489,6 +489,21 @@ async fn events_unmatched_status_probes_and_metrics() {
     let a = h.create_session("ops-1").await;
     h.create_session("ops-2").await;
 
+    // The feed serves a commit once every older writing transaction in the cluster has ended
+    // (parallel tests hold some open), so wait for both events.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while body_json(&h.get("/v1/events").await)["data"]
+        .as_array()
+        .unwrap()
+        .len()
+        < 2
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the feed never served both events"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let page = body_json(&h.get("/v1/events?limit=1").await);
     let events = page["data"].as_array().unwrap();
     assert_eq!(events.len(), 1);
@@ -499,6 +514,11 @@ async fn events_unmatched_status_probes_and_metrics() {
     let rest = body_json(&h.get(&format!("/v1/events?after={next}")).await);
     assert_eq!(rest["data"].as_array().unwrap().len(), 1);
     assert_eq!(rest["next_after"], Value::Null);
+    assert_error(
+        &h.get("/v1/events?after=999999").await,
+        410,
+        "UNKNOWN_CURSOR",
+    );
 
     let mut conn = h.db.conn().await;
     diesel::insert_into(unmatched_payments::table)

@@ -6,7 +6,7 @@ use super::DeliveryState;
 use crate::schema::{outbox_events, webhook_deliveries};
 
 /// An event written in the same transaction as the change it reports.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable)]
+#[derive(Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable, Identifiable)]
 #[diesel(table_name = outbox_events, check_for_backend(diesel::pg::Pg))]
 pub struct OutboxEventRow {
     /// Position in the feed.

@@ -27,6 +27,8 @@ pub mod code {
     pub const NOT_FOUND: &str = "NOT_FOUND";
     pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
     pub const NOT_READY: &str = "NOT_READY";
+    /// A feed's `after` names no row (pruned, or never one).
+    pub const UNKNOWN_CURSOR: &str = "UNKNOWN_CURSOR";
     /// The database is unreachable or failing over: retry after `Retry-After`.
     pub const DATABASE_UNAVAILABLE: &str = "DATABASE_UNAVAILABLE";
     pub const INTERNAL: &str = "INTERNAL_SERVER_ERROR";

@@ -8,7 +8,7 @@ use axum::response::Response;
 use orbitpay_store::outbox;
 
 use super::AdminState;
-use super::error::{ApiError, ErrorBody, json_response};
+use super::error::{ApiError, ErrorBody, code, json_response};
 use super::requests::{FeedParams, next_after, page_limit, query};
 use super::router::conn;
 use super::views::{EventPage, EventView, UnmatchedPage, UnmatchedView};
@@ -36,11 +36,12 @@ pub async fn list_unmatched(
     ))
 }
 
-/// The outbox event feed, oldest first.
+/// The outbox event feed in commit order: paging with `next_after` never skips an event,
+/// however concurrent writers commit. `next_after` is the last event's `id`, not a count.
 #[utoipa::path(
     get, path = "/v1/events", tag = "operations",
     params(FeedParams),
-    responses((status = 200, body = EventPage), (status = 400, description = "INVALID_REQUEST", body = ErrorBody))
+    responses((status = 200, body = EventPage), (status = 400, description = "INVALID_REQUEST", body = ErrorBody), (status = 410, description = "UNKNOWN_CURSOR: `after` names no event", body = ErrorBody))
 )]
 pub async fn list_events(
     State(state): State<Arc<AdminState>>,
@@ -49,7 +50,17 @@ pub async fn list_events(
     let params: FeedParams = query(&uri)?;
     let limit = page_limit(params.limit)?;
     let mut conn = conn(&state).await?;
-    let rows = outbox::list_after(&mut conn, params.after.unwrap_or(0), limit).await?;
+    let rows = outbox::list_after(&mut conn, params.after.unwrap_or(0), limit)
+        .await?
+        .map_err(|outbox::FeedError::UnknownCursor(after)| {
+            ApiError::new(
+                StatusCode::GONE,
+                code::UNKNOWN_CURSOR,
+                format!(
+                    "no event {after} in the feed (pruned, or never one): restart from after=0"
+                ),
+            )
+        })?;
     let next_after = next_after(&rows, limit, |r| r.id);
     let data = rows.iter().map(EventView::from).collect();
     Ok(json_response(

@@ -47,3 +47,7 @@ SELECT s.id AS session_id,
                '[]'::jsonb)
        ) AS snapshot
 FROM sessions s;
+
+-- An admin retry or redelivery gives a delivery a fresh retry budget (attempts
+-- and age count from here); its earlier attempts stay on record.
+ALTER TABLE webhook_deliveries ADD COLUMN retried_at timestamptz;

@@ -45,6 +45,15 @@ pub async fn fan_out(conn: &mut AsyncPgConnection, event_ids: &[Uuid]) -> Result
     Ok(())
 }
 
+/// Wakes the dispatchers (at commit) for work an admin queued.
+pub async fn notify(conn: &mut AsyncPgConnection) -> Result<(), StoreError> {
+    diesel::sql_query("SELECT pg_notify($1, '')")
+        .bind::<Text, _>(CHANNEL)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Makes `url` the default endpoint (`None`: no default). Existing deliveries keep their URL.
 pub async fn set_default_endpoint(
     conn: &mut AsyncPgConnection,
@@ -131,8 +140,9 @@ pub struct Claimed {
     /// This attempt's number, from 1; with the lease owner it identifies the lease.
     #[diesel(sql_type = Integer)]
     pub attempt: i32,
+    /// Where the retry budget's age counts from: creation, or the last admin retry.
     #[diesel(sql_type = Timestamptz)]
-    pub created_at: DateTime<Utc>,
+    pub budget_from: DateTime<Utc>,
     #[diesel(sql_type = Nullable<SqlUuid>)]
     pub session_id: Option<Uuid>,
     #[diesel(sql_type = Text)]
@@ -143,7 +153,8 @@ pub struct Claimed {
     pub event_created_at: DateTime<Utc>,
 }
 
-/// Leases up to `limit` due deliveries to `owner` for `lease`.
+/// Leases up to `limit` due deliveries to `owner` for `lease`, at most `per_endpoint` in
+/// flight to any one URL (counting live leases of every dispatcher on the database).
 ///
 /// Due: `pending` whose time has come, or `delivering` whose lease expired. Skipped: rows
 /// another dispatcher is claiming (SKIP LOCKED), disabled endpoints, and any delivery with an
@@ -154,11 +165,12 @@ pub async fn claim(
     owner: &str,
     lease: Duration,
     limit: i64,
+    per_endpoint: i64,
 ) -> Result<Vec<Claimed>, StoreError> {
     let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
     Ok(diesel::sql_query(
-        "WITH due AS (
-             SELECT d.id
+        "WITH candidates AS (
+             SELECT d.id, d.url, d.next_attempt_at
              FROM webhook_deliveries d
              JOIN outbox_events e ON e.event_id = d.event_id
              WHERE ((d.state = 'pending' AND d.next_attempt_at <= now())
@@ -173,8 +185,19 @@ pub async fn claim(
                    WHERE pe.session_id = e.session_id AND pe.id < e.id
                      AND p.state IN ('pending', 'delivering')))
              ORDER BY d.next_attempt_at, d.id
-             LIMIT $1
-             FOR UPDATE OF d SKIP LOCKED)
+             LIMIT $1 * 4
+             FOR UPDATE OF d SKIP LOCKED),
+         due AS (
+             SELECT r.id FROM (
+                 SELECT c.id, c.next_attempt_at,
+                        row_number() OVER (PARTITION BY c.url ORDER BY c.next_attempt_at, c.id)
+                          + (SELECT count(*) FROM webhook_deliveries x
+                             WHERE x.url = c.url AND x.state = 'delivering'
+                               AND x.lease_until >= now()) AS slot
+                 FROM candidates c) r
+             WHERE r.slot <= $4
+             ORDER BY r.next_attempt_at, r.id
+             LIMIT $1)
          UPDATE webhook_deliveries w
          SET state = 'delivering',
              lease_owner = $2,
@@ -182,12 +205,14 @@ pub async fn claim(
              attempts = w.attempts + 1
          FROM due, outbox_events e
          WHERE w.id = due.id AND e.event_id = w.event_id
-         RETURNING w.id, w.event_id, w.url, w.attempts AS attempt, w.created_at,
+         RETURNING w.id, w.event_id, w.url, w.attempts AS attempt,
+                   COALESCE(w.retried_at, w.created_at) AS budget_from,
                    e.session_id, e.event_type, e.payload, e.created_at AS event_created_at",
     )
     .bind::<BigInt, _>(limit)
     .bind::<Text, _>(owner)
     .bind::<BigInt, _>(lease_ms)
+    .bind::<BigInt, _>(per_endpoint)
     .load(conn)
     .await?)
 }

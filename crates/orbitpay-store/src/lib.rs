@@ -23,6 +23,7 @@ pub mod sqlstate;
 pub mod stats;
 pub mod unmatched;
 pub mod unreadable;
+pub mod webhook_admin;
 
 pub use diesel_async::AsyncPgConnection;
 pub use error::{ErrorClass, FatalKind, StoreError, TransientKind, classify, classify_sqlstate};

@@ -140,6 +140,7 @@ diesel::table! {
         last_error -> Nullable<Text>,
         delivered_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
+        retried_at -> Nullable<Timestamptz>,
     }
 }
 

@@ -57,7 +57,7 @@ async fn event_and_deliveries_exist_iff_the_transaction_commits() {
             .is_empty()
     );
     assert!(
-        deliveries::claim(&mut conn, "x", LEASE, 10)
+        deliveries::claim(&mut conn, "x", LEASE, 10, 10)
             .await
             .unwrap()
             .is_empty()
@@ -155,20 +155,22 @@ async fn a_lease_excludes_others_until_it_expires_and_a_lost_lease_cannot_decide
     .await
     .unwrap();
 
-    let a = deliveries::claim(&mut conn, "a", Duration::from_millis(200), 10)
+    let a = deliveries::claim(&mut conn, "a", Duration::from_millis(200), 10, 10)
         .await
         .unwrap();
     assert_eq!(a.len(), 1);
     assert_eq!(a[0].attempt, 1);
     assert!(
-        deliveries::claim(&mut conn, "b", LEASE, 10)
+        deliveries::claim(&mut conn, "b", LEASE, 10, 10)
             .await
             .unwrap()
             .is_empty()
     );
 
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let b = deliveries::claim(&mut conn, "b", LEASE, 10).await.unwrap();
+    let b = deliveries::claim(&mut conn, "b", LEASE, 10, 10)
+        .await
+        .unwrap();
     assert_eq!(b.len(), 1, "an expired lease is taken over");
     assert_eq!(b[0].attempt, 2);
 
@@ -244,7 +246,9 @@ async fn one_sessions_events_go_in_order_and_do_not_block_other_sessions() {
     .await
     .unwrap();
 
-    let c = deliveries::claim(&mut conn, "a", LEASE, 10).await.unwrap();
+    let c = deliveries::claim(&mut conn, "a", LEASE, 10, 10)
+        .await
+        .unwrap();
     let ids: Vec<_> = c.iter().map(|c| c.event_id).collect();
     assert_eq!(ids.len(), 2, "{ids:?}");
     assert!(ids.contains(&first.event_id) && ids.contains(&other.event_id));
@@ -262,7 +266,9 @@ async fn one_sessions_events_go_in_order_and_do_not_block_other_sessions() {
     )
     .await
     .unwrap();
-    let c = deliveries::claim(&mut conn, "a", LEASE, 10).await.unwrap();
+    let c = deliveries::claim(&mut conn, "a", LEASE, 10, 10)
+        .await
+        .unwrap();
     assert_eq!(
         c.iter().map(|c| c.event_id).collect::<Vec<_>>(),
         [first.event_id]
@@ -272,7 +278,9 @@ async fn one_sessions_events_go_in_order_and_do_not_block_other_sessions() {
     deliveries::record(&mut conn, &c[0], "a", &attempt(500), Outcome::Dead)
         .await
         .unwrap();
-    let c = deliveries::claim(&mut conn, "a", LEASE, 10).await.unwrap();
+    let c = deliveries::claim(&mut conn, "a", LEASE, 10, 10)
+        .await
+        .unwrap();
     assert_eq!(
         c.iter().map(|c| c.event_id).collect::<Vec<_>>(),
         [second.event_id]
@@ -298,7 +306,7 @@ async fn a_disabled_endpoint_is_not_claimed_until_enabled() {
         .await
         .unwrap();
     assert!(
-        deliveries::claim(&mut conn, "a", LEASE, 10)
+        deliveries::claim(&mut conn, "a", LEASE, 10, 10)
             .await
             .unwrap()
             .is_empty()
@@ -314,7 +322,7 @@ async fn a_disabled_endpoint_is_not_claimed_until_enabled() {
             .unwrap()
     );
     assert_eq!(
-        deliveries::claim(&mut conn, "a", LEASE, 10)
+        deliveries::claim(&mut conn, "a", LEASE, 10, 10)
             .await
             .unwrap()
             .len(),

@@ -32,8 +32,10 @@ pub struct DispatcherConfig {
     pub poll_interval: Duration,
     /// Deliveries claimed per round.
     pub batch: i64,
-    /// Requests in flight at once (across all endpoints, for now).
+    /// Requests in flight at once from this dispatcher.
     pub concurrency: usize,
+    /// Requests in flight at once to one URL, across every dispatcher on the database.
+    pub per_endpoint: usize,
     /// Lets endpoints resolve to loopback and private addresses: development and tests only.
     pub allow_private: bool,
     /// A lease outlives the request by this much, so a slow but live attempt keeps its lease.
@@ -47,7 +49,8 @@ impl Default for DispatcherConfig {
             retry: RetryPolicy::default(),
             poll_interval: Duration::from_secs(1),
             batch: 32,
-            concurrency: 8,
+            concurrency: 16,
+            per_endpoint: 4,
             allow_private: false,
             lease_margin: Duration::from_secs(30),
         }
@@ -100,7 +103,14 @@ impl Dispatcher {
         let lease = self.config.timeout + self.config.lease_margin;
         let claimed = {
             let mut conn = self.pool.get().await?;
-            deliveries::claim(&mut conn, &self.owner, lease, self.config.batch).await?
+            deliveries::claim(
+                &mut conn,
+                &self.owner,
+                lease,
+                self.config.batch,
+                self.config.per_endpoint as i64,
+            )
+            .await?
         };
         let n = claimed.len();
         futures::stream::iter(claimed)
@@ -167,7 +177,7 @@ impl Dispatcher {
         let t0 = Instant::now();
         let sent = self.post(&claimed, &body).await;
         let latency = t0.elapsed();
-        let age = (Utc::now() - claimed.created_at)
+        let age = (Utc::now() - claimed.budget_from)
             .to_std()
             .unwrap_or_default();
         let outcome = self.config.retry.decide(

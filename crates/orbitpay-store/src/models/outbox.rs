@@ -44,6 +44,8 @@ pub struct WebhookDeliveryRow {
     pub last_error: Option<String>,
     pub delivered_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// The last admin retry or redelivery: the retry budget counts from here.
+    pub retried_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Insertable)]

@@ -172,28 +172,36 @@ pub async fn for_session(
         .await?)
 }
 
-/// Deliveries still owed and the age in seconds of the oldest, by the database clock.
+/// Deliveries still owed, the age in seconds of the oldest (by the database clock), and the
+/// dead ones an admin has to look at.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct OutboxDepth {
     pub undelivered: i64,
     pub oldest_age_seconds: f64,
+    pub dead: i64,
 }
 
 pub async fn depth(conn: &mut AsyncPgConnection) -> Result<OutboxDepth, StoreError> {
-    use diesel::dsl::{count_star, sql};
-    use diesel::sql_types::{Double, Nullable};
-    let (undelivered, oldest): (i64, Option<f64>) = webhook_deliveries::table
-        .filter(
-            webhook_deliveries::state.eq_any([DeliveryState::Pending, DeliveryState::Delivering]),
-        )
+    use diesel::dsl::sql;
+    use diesel::sql_types::{BigInt, Double, Nullable};
+    let (undelivered, oldest, dead): (i64, Option<f64>, i64) = webhook_deliveries::table
+        .filter(webhook_deliveries::state.eq_any([
+            DeliveryState::Pending,
+            DeliveryState::Delivering,
+            DeliveryState::Dead,
+        ]))
         .select((
-            count_star(),
-            sql::<Nullable<Double>>("EXTRACT(EPOCH FROM now() - min(created_at))::float8"),
+            sql::<BigInt>("count(*) FILTER (WHERE state <> 'dead')"),
+            sql::<Nullable<Double>>(
+                "EXTRACT(EPOCH FROM now() - min(created_at) FILTER (WHERE state <> 'dead'))::float8",
+            ),
+            sql::<BigInt>("count(*) FILTER (WHERE state = 'dead')"),
         ))
         .get_result(conn)
         .await?;
     Ok(OutboxDepth {
         undelivered,
         oldest_age_seconds: oldest.unwrap_or(0.0),
+        dead,
     })
 }

@@ -206,6 +206,7 @@ impl Dispatcher {
             response_snippet: sent.snippet.as_deref(),
         };
         let held = deliveries::record(&mut conn, &claimed, &self.owner, &attempt, outcome).await?;
+        count_outcome(outcome, held, latency);
         log_outcome(&claimed, outcome, &sent, held);
         Ok(())
     }
@@ -334,6 +335,17 @@ async fn listen(url: &str) -> Option<diesel_async::AsyncPgConnection> {
             None
         }
     }
+}
+
+fn count_outcome(outcome: Outcome, held: bool, latency: Duration) {
+    let result = match (held, outcome) {
+        (false, _) => "lease_lost",
+        (true, Outcome::Delivered) => "delivered",
+        (true, Outcome::Retry { .. }) => "retry",
+        (true, Outcome::Dead) => "dead",
+    };
+    metrics::counter!("orbitpay_webhook_attempts_total", "result" => result).increment(1);
+    metrics::histogram!("orbitpay_webhook_attempt_duration_seconds").record(latency.as_secs_f64());
 }
 
 fn log_outcome(c: &Claimed, outcome: Outcome, sent: &Sent, held: bool) {

@@ -12,3 +12,4 @@ pub mod notify;
 pub mod serve;
 pub mod status;
 pub mod telemetry;
+pub mod webhooks;

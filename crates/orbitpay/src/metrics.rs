@@ -97,6 +97,19 @@ fn describe() {
         "How far ingestion of the account is behind the ledger."
     );
     describe_gauge!(
+        "orbitpay_webhook_dead_deliveries",
+        "Webhook deliveries that ran out of attempts, awaiting an admin retry."
+    );
+    describe_counter!(
+        "orbitpay_webhook_attempts_total",
+        "Webhook POSTs by result: delivered, retry, dead, lease_lost."
+    );
+    describe_histogram!(
+        "orbitpay_webhook_attempt_duration_seconds",
+        Unit::Seconds,
+        "Webhook POST durations, connect to last byte."
+    );
+    describe_gauge!(
         "orbitpay_stream_cursor_ledger",
         "Ledger of the last durably handled record of the account."
     );
@@ -218,6 +231,7 @@ pub async fn refresh_db(pool: &DbPool) -> anyhow::Result<OutboxDepth> {
     metrics::gauge!("orbitpay_unreadable_records").set(unreadable as f64);
     metrics::gauge!("orbitpay_outbox_depth").set(depth.undelivered as f64);
     metrics::gauge!("orbitpay_outbox_oldest_age_seconds").set(depth.oldest_age_seconds);
+    metrics::gauge!("orbitpay_webhook_dead_deliveries").set(depth.dead as f64);
     Ok(depth)
 }
 

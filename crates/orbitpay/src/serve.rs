@@ -3,7 +3,8 @@
 //! Start, in order: configuration (done by the caller), logging (the caller), metrics recorder,
 //! database pool and migrations (refusing a schema newer than this binary), the admin socket,
 //! one leader loop per watched account (each ingests its account, follower plus matcher, only
-//! while this instance holds the account's lock), the background jobs ([`crate::jobs`]), then
+//! while this instance holds the account's lock), the background jobs ([`crate::jobs`]), the
+//! webhook dispatcher ([`crate::webhooks`]), then
 //! `READY=1`. While running: the watchdog pings only while the liveness check
 //! passes, a `STATUS=` line summarises leadership, lag and outbox depth, gauges refresh.
 //!
@@ -227,6 +228,18 @@ pub async fn run(config: Config, mut options: ServeOptions) -> anyhow::Result<()
         .await
         .context("starting the job scheduler")?;
     let background_stop = CancellationToken::new();
+    tasks.spawn({
+        let run = crate::webhooks::run(
+            config.webhooks.clone(),
+            pool.clone(),
+            database_url.clone(),
+            background_stop.clone(),
+        );
+        async move {
+            run.await;
+            "webhook dispatcher"
+        }
+    });
 
     // Gauges, STATUS= line, watchdog.
     let (outbox_tx, outbox_rx) = watch::channel::<Option<OutboxDepth>>(None);

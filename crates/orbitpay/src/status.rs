@@ -216,7 +216,15 @@ pub fn status_line(board: &StatusBoard, outbox: Option<OutboxDepth>) -> String {
         .max_lag()
         .map_or("n/a".to_owned(), |l| format!("{l:.0}s"));
     let outbox = outbox.map_or("n/a".to_owned(), |d| {
-        format!("{} (oldest {:.0}s)", d.undelivered, d.oldest_age_seconds)
+        let dead = if d.dead > 0 {
+            format!(", {} dead", d.dead)
+        } else {
+            String::new()
+        };
+        format!(
+            "{} (oldest {:.0}s{dead})",
+            d.undelivered, d.oldest_age_seconds
+        )
     });
     let notes = if notes.is_empty() {
         String::new()

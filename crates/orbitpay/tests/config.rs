@@ -75,6 +75,9 @@ fn fully_populated() -> Config {
     c.admin.group = Some("orbitpay".into());
     c.metrics.listen = Some("127.0.0.1:9464".into());
     c.accounts = vec![WatchedAccount::new(ACCOUNT)];
+    c.webhooks.url = Some("https://shop.example/hook".into());
+    c.webhooks.secret_file = Some("/x".into());
+    c.webhooks.previous_secret_file = Some("/y".into());
     c
 }
 
@@ -278,6 +281,45 @@ fn secrets_never_appear_in_check_config_output() {
     );
     assert!(!ok);
     assert!(!out.contains("inline-secret-789") && !err.contains("inline-secret-789"));
+}
+
+#[test]
+fn webhook_secrets_come_from_a_file_or_a_credential_never_the_config_and_never_show() {
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    const OLD: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+    let creds = tempfile::tempdir().unwrap();
+    std::fs::write(creds.path().join("webhook-secret"), format!("{SECRET}\n")).unwrap();
+    std::fs::write(creds.path().join("webhook-previous-secret"), OLD).unwrap();
+    let creds_env = [("CREDENTIALS_DIRECTORY", creds.path().to_str().unwrap())];
+    let hook = "[webhooks]\nurl = \"https://shop.example/hook\"\n";
+    let (ok, out, err) = check_config(hook, &creds_env);
+    assert!(ok, "{err}");
+    for s in [SECRET, OLD, "MfKQ9r8G", "C2FVsBQI"] {
+        assert!(
+            !out.contains(s) && !err.contains(s),
+            "{s} shown:\n{out}\n{err}"
+        );
+    }
+
+    let file = creds.path().join("webhook-secret");
+    let (ok, _, err) = check_config(
+        &format!("{hook}secret_file = \"{}\"\n", file.display()),
+        &[],
+    );
+    assert!(ok, "{err}");
+
+    // A secret in the file itself is refused, without echoing it.
+    let (ok, out, err) = check_config(&format!("{hook}secret = \"{SECRET}\"\n"), &creds_env);
+    assert!(!ok);
+    assert!(err.contains("secret"), "{err}");
+    assert!(!out.contains(SECRET) && !err.contains(SECRET));
+
+    // An endpoint without a secret, or a malformed secret, is a clear error.
+    let (ok, _, err) = check_config(hook, &[]);
+    assert!(!ok && err.contains("no signing secret"), "{err}");
+    std::fs::write(creds.path().join("webhook-secret"), "whsec_c2hvcnQ=").unwrap();
+    let (ok, _, err) = check_config(hook, &creds_env);
+    assert!(!ok && err.contains("24 to 64 bytes"), "{err}");
 }
 
 #[test]

@@ -30,6 +30,7 @@ pub async fn status(State(state): State<Arc<AdminState>>) -> Result<Response, Ap
         outbox: OutboxView {
             undelivered: depth.undelivered,
             oldest_age_seconds: depth.oldest_age_seconds,
+            dead: depth.dead,
         },
     };
     Ok(json_response(StatusCode::OK, &view))

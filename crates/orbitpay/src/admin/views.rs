@@ -187,6 +187,8 @@ pub struct OutboxView {
     pub undelivered: i64,
     /// Age of the oldest, in seconds.
     pub oldest_age_seconds: f64,
+    /// Deliveries that ran out of attempts: `orbitpay webhooks list --status dead`.
+    pub dead: i64,
 }
 
 /// `/healthz` and `/readyz` when all is well.

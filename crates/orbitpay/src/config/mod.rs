@@ -15,6 +15,7 @@ mod jobs;
 mod network;
 mod secret;
 mod telemetry;
+mod webhooks;
 
 use std::path::{Path, PathBuf};
 
@@ -36,6 +37,7 @@ pub use orbitpay_horizon::now_token;
 use secret::resolve_secret;
 pub use secret::{DATABASE_PASSWORD_CREDENTIAL, Secret};
 pub use telemetry::{LogConfig, LogFormat, MetricsConfig};
+pub use webhooks::{WEBHOOK_PREVIOUS_SECRET_CREDENTIAL, WEBHOOK_SECRET_CREDENTIAL, WebhooksConfig};
 
 pub const DEFAULT_PATH: &str = "/etc/orbitpay/orbitpay.toml";
 
@@ -75,6 +77,7 @@ pub struct Config {
     pub sessions: SessionsConfig,
     pub ingest: IngestConfig,
     pub jobs: JobsConfig,
+    pub webhooks: WebhooksConfig,
     pub log: LogConfig,
     pub metrics: MetricsConfig,
 }
@@ -129,7 +132,8 @@ impl Config {
             &mut self.database.password,
             self.database.password_file.as_deref(),
             DATABASE_PASSWORD_CREDENTIAL,
-        )
+        )?;
+        self.webhooks.resolve_secrets()
     }
 
     /// Each section checks itself, in the order of the file.
@@ -142,6 +146,7 @@ impl Config {
         self.sessions.validate()?;
         self.ingest.validate()?;
         self.jobs.validate()?;
+        self.webhooks.validate()?;
         self.log.validate()?;
         self.metrics.validate()
     }

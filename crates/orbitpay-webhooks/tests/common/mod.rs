@@ -2,13 +2,8 @@
 //! to deliver, and a dispatcher over both.
 #![allow(dead_code)]
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
 use chrono::Utc;
 use orbitpay_core::{AccountId, Amount, Asset};
 use orbitpay_store::deliveries;
@@ -16,82 +11,10 @@ use orbitpay_store::models::{DeliveryState, NewSession};
 use orbitpay_store::outbox::{self, EventType};
 use orbitpay_store::{AsyncPgConnection, sessions};
 use orbitpay_testkit::TestDb;
+#[allow(unused_imports)] // each test binary uses a different subset
+pub use orbitpay_testkit::receiver::{Received, Receiver, ok};
 use orbitpay_webhooks::{Dispatcher, DispatcherConfig, RetryPolicy, Secret, Signer};
 use uuid::Uuid;
-
-#[derive(Clone)]
-pub struct Received {
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
-
-impl Received {
-    pub fn id(&self) -> String {
-        self.headers["webhook-id"].to_str().unwrap().to_owned()
-    }
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap()
-    }
-}
-
-/// Answers each request with what `script` says (status, delay before answering) and notes any
-/// webhook-id that arrives while a request with the same id is still being answered.
-type Script = Box<dyn FnMut(&Received) -> (u16, Duration) + Send>;
-
-#[derive(Clone)]
-pub struct Receiver {
-    pub url: String,
-    pub log: Arc<Mutex<Vec<Received>>>,
-    pub in_flight: Arc<Mutex<HashMap<String, usize>>>,
-    pub overlaps: Arc<Mutex<Vec<String>>>,
-    pub script: Arc<Mutex<Script>>,
-}
-
-impl Receiver {
-    pub async fn start(
-        script: impl FnMut(&Received) -> (u16, Duration) + Send + 'static,
-    ) -> Receiver {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let r = Receiver {
-            url: format!("http://{}/hook", listener.local_addr().unwrap()),
-            log: Arc::default(),
-            in_flight: Arc::default(),
-            overlaps: Arc::default(),
-            script: Arc::new(Mutex::new(Box::new(script))),
-        };
-        let app = axum::Router::new()
-            .route("/hook", axum::routing::post(handle))
-            .with_state(r.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        r
-    }
-
-    pub fn received(&self) -> Vec<Received> {
-        self.log.lock().unwrap().clone()
-    }
-}
-
-pub async fn handle(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    let got = Received { headers, body };
-    let id = got.id();
-    {
-        let mut f = r.in_flight.lock().unwrap();
-        let n = f.entry(id.clone()).or_default();
-        if *n > 0 {
-            r.overlaps.lock().unwrap().push(id.clone());
-        }
-        *n += 1;
-    }
-    r.log.lock().unwrap().push(got.clone());
-    let (status, delay) = (r.script.lock().unwrap())(&got);
-    tokio::time::sleep(delay).await;
-    *r.in_flight.lock().unwrap().get_mut(&id).unwrap() -= 1;
-    StatusCode::from_u16(status).unwrap()
-}
-
-pub fn ok(_: &Received) -> (u16, Duration) {
-    (200, Duration::ZERO)
-}
 
 pub fn config() -> DispatcherConfig {
     DispatcherConfig {

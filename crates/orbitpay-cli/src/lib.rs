@@ -9,6 +9,7 @@
 
 pub mod client;
 pub mod render;
+pub mod webhooks;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -67,8 +68,11 @@ pub enum Command {
     /// Payments.
     #[command(subcommand)]
     Payments(PaymentsCommand),
-    /// The outbox event feed.
-    Events(FeedArgs),
+    /// The outbox event feed (`events redeliver ID` sends one again).
+    Events(EventsArgs),
+    /// The webhook delivery queue.
+    #[command(subcommand)]
+    Webhooks(webhooks::WebhooksCommand),
     /// Daemon status: ingestion per account, session counts, outbox depth.
     Status,
 }
@@ -149,6 +153,21 @@ pub struct UnreadableArgs {
     pub account: Option<String>,
     #[arg(long)]
     pub limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct EventsArgs {
+    #[command(subcommand)]
+    pub command: Option<EventsCommand>,
+    #[command(flatten)]
+    pub feed: FeedArgs,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum EventsCommand {
+    /// Send an event's webhook again (same webhook-id), delivered or dead alike.
+    Redeliver { id: String },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -237,7 +256,7 @@ fn report_view(out: &mut dyn Write, v: &Value) -> std::io::Result<()> {
     render::session(out, v)
 }
 
-fn query(pairs: &[(&str, Option<String>)]) -> String {
+pub(crate) fn query(pairs: &[(&str, Option<String>)]) -> String {
     let parts: Vec<String> = pairs
         .iter()
         .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", encode(v))))
@@ -368,7 +387,33 @@ async fn execute(
                 render::unreadable_list as View,
             )
         }
-        Command::Events(args) => {
+        Command::Events(EventsArgs {
+            command: Some(EventsCommand::Redeliver { id }),
+            ..
+        }) => (
+            client
+                .post_json(
+                    &format!("/v1/events/{}/redeliver", segment(id)),
+                    &[],
+                    &json!({}),
+                )
+                .await?,
+            webhooks::delivery_list as View,
+        ),
+        Command::Webhooks(command) => {
+            let (method, path, body) = webhooks::request(command);
+            let response = match body {
+                Some(b) if method == "POST" => client.post_json(&path, &[], &b).await?,
+                _ => client.get(&path).await?,
+            };
+            let view = match command {
+                webhooks::WebhooksCommand::List(_) => webhooks::delivery_list as View,
+                webhooks::WebhooksCommand::Enable { .. } => webhooks::enabled as View,
+                _ => webhooks::delivery as View,
+            };
+            (response, view)
+        }
+        Command::Events(EventsArgs { feed: args, .. }) => {
             let q = query(&[
                 ("after", args.after.map(|a| a.to_string())),
                 ("limit", args.limit.map(|l| l.to_string())),
@@ -397,6 +442,12 @@ mod tests {
             "orbitpay payments unmatched",
             "orbitpay payments unreadable --account GABC --limit 5",
             "orbitpay events",
+            "orbitpay events --after 5",
+            "orbitpay events redeliver 0194f0f0-0000-7000-8000-000000000000",
+            "orbitpay webhooks list --status dead",
+            "orbitpay webhooks show 7",
+            "orbitpay webhooks retry 7",
+            "orbitpay webhooks enable --url https://shop.example/hook",
             "orbitpay status --json --socket /tmp/x.sock",
         ] {
             let args: Vec<&str> = line.split(' ').collect();

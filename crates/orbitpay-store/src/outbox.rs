@@ -65,9 +65,10 @@ pub fn event(
 
 /// Appends several events in one statement, in order, with their deliveries.
 ///
-/// A session's event carries its snapshot (`session_snapshots`: state, `version`, payments) as
-/// this transaction left it, read here at insert, so the snapshot is always the one that
-/// commits with the event; it overrides the caller's copies of the same fields.
+/// A session's event carries, under `session`, its snapshot (`session_snapshots`: state,
+/// `version`, payments) as this transaction left it, read here at insert, so it is always the
+/// state that commits with the event. The caller's fields describe the event itself (the
+/// credit, the reason) and stay as given.
 pub async fn insert_all(
     conn: &mut AsyncPgConnection,
     events: &[NewOutboxEvent],
@@ -101,7 +102,9 @@ async fn append(
     let payloads: Vec<&serde_json::Value> = events.iter().map(|e| &e.payload).collect();
     let rows: Vec<OutboxEventRow> = diesel::sql_query(
         "INSERT INTO outbox_events (event_id, event_type, session_id, payload)
-         SELECT v.event_id, v.event_type, v.session_id, v.payload || COALESCE(ss.snapshot, '{}')
+         SELECT v.event_id, v.event_type, v.session_id,
+                CASE WHEN ss.snapshot IS NULL THEN v.payload
+                     ELSE v.payload || jsonb_build_object('session', ss.snapshot) END
          FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::jsonb[])
               WITH ORDINALITY AS v(event_id, event_type, session_id, payload, ord)
          LEFT JOIN session_snapshots ss ON ss.session_id = v.session_id

@@ -24,6 +24,16 @@ impl Received {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap()
     }
+
+    /// Checks the signature with the Standard Webhooks reference library, as a merchant would
+    /// (it also refuses a timestamp more than five minutes off).
+    pub fn verify(&self, secret: &str) -> Result<serde_json::Value, String> {
+        standardwebhooks::Webhook::new(secret)
+            .map_err(|e| format!("secret: {e}"))?
+            .verify(&self.body, &self.headers)
+            .map_err(|e| format!("signature: {e}"))?;
+        serde_json::from_slice(&self.body).map_err(|e| format!("body: {e}"))
+    }
 }
 
 /// Answers each request with what `script` says (status, delay before answering) and notes any

@@ -33,6 +33,11 @@ fn every_route_is_documented() {
         ("/v1/payments/unmatched", "get"),
         ("/v1/payments/unreadable", "get"),
         ("/v1/events", "get"),
+        ("/v1/events/{id}/redeliver", "post"),
+        ("/v1/webhooks/deliveries", "get"),
+        ("/v1/webhooks/deliveries/{id}", "get"),
+        ("/v1/webhooks/deliveries/{id}/retry", "post"),
+        ("/v1/webhooks/endpoint/enable", "post"),
         ("/v1/status", "get"),
         ("/healthz", "get"),
         ("/readyz", "get"),
@@ -41,6 +46,19 @@ fn every_route_is_documented() {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),
             "{method} {path} is not documented"
+        );
+    }
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    for name in [
+        "WebhookEnvelope",
+        "EventData",
+        "SessionSnapshot",
+        "SnapshotPayment",
+        "EventKind",
+    ] {
+        assert!(
+            schemas.contains_key(name),
+            "the webhook schema {name} is documented"
         );
     }
 }

@@ -29,6 +29,8 @@ pub mod code {
     pub const NOT_READY: &str = "NOT_READY";
     /// A feed's `after` names no row (pruned, or never one).
     pub const UNKNOWN_CURSOR: &str = "UNKNOWN_CURSOR";
+    /// Only a dead webhook delivery can be retried.
+    pub const INVALID_DELIVERY_STATE: &str = "INVALID_DELIVERY_STATE";
     /// The database is unreachable or failing over: retry after `Retry-After`.
     pub const DATABASE_UNAVAILABLE: &str = "DATABASE_UNAVAILABLE";
     pub const INTERNAL: &str = "INTERNAL_SERVER_ERROR";

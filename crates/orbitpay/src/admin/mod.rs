@@ -13,6 +13,7 @@
 
 mod body;
 mod error;
+pub mod event_schema;
 mod feeds;
 mod health;
 pub mod idempotency;
@@ -23,6 +24,7 @@ mod server;
 mod sessions;
 mod unreadable;
 pub mod views;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -147,6 +149,8 @@ pub struct AdminState {
     /// The recorder's handle; `/metrics` renders it. The daemon installs the recorder.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     pub version: String,
+    /// `webhooks.url`: the endpoint `POST /v1/webhooks/endpoint/enable` re-enables by default.
+    pub webhook_url: Option<String>,
 }
 
 impl AdminState {
@@ -178,6 +182,7 @@ impl AdminState {
             ingest,
             metrics,
             version: env!("CARGO_PKG_VERSION").to_owned(),
+            webhook_url: config.webhooks.url.clone(),
         })
     }
 }

@@ -3,7 +3,7 @@
 
 use utoipa::OpenApi;
 
-use super::{feeds, health, sessions, unreadable};
+use super::{event_schema, feeds, health, sessions, unreadable, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -20,6 +20,11 @@ use super::{feeds, health, sessions, unreadable};
         feeds::list_unmatched,
         unreadable::list,
         feeds::list_events,
+        webhooks::list,
+        webhooks::show,
+        webhooks::retry,
+        webhooks::redeliver,
+        webhooks::enable,
         health::status,
         health::healthz,
         health::readyz,
@@ -28,7 +33,9 @@ use super::{feeds, health, sessions, unreadable};
     tags(
         (name = "sessions", description = "Payment sessions"),
         (name = "operations", description = "Feeds, status and probes"),
-    )
+        (name = "webhooks", description = "The webhook delivery queue"),
+    ),
+    components(schemas(event_schema::WebhookEnvelope))
 )]
 pub struct ApiDoc;
 

@@ -18,8 +18,8 @@ use super::AdminState;
 use super::error::{ApiError, InternalErrorMarker, code, json_response};
 use super::feeds::{list_events, list_unmatched};
 use super::health::{healthz, metrics_text, readyz, status};
-use super::idempotency;
 use super::sessions::{cancel_session, create_session, get_session, list_sessions, report_tx};
+use super::{idempotency, webhooks};
 
 /// Request id header, on every response.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -38,6 +38,11 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .route("/v1/payments/unmatched", get(list_unmatched))
         .route("/v1/payments/unreadable", get(super::unreadable::list))
         .route("/v1/events", get(list_events))
+        .route("/v1/events/{id}/redeliver", post(webhooks::redeliver))
+        .route("/v1/webhooks/deliveries", get(webhooks::list))
+        .route("/v1/webhooks/deliveries/{id}", get(webhooks::show))
+        .route("/v1/webhooks/deliveries/{id}/retry", post(webhooks::retry))
+        .route("/v1/webhooks/endpoint/enable", post(webhooks::enable))
         .route("/v1/status", get(status))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

@@ -156,6 +156,9 @@ pub fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
+/// The default endpoint the admin state is configured with.
+pub const WEBHOOK_URL: &str = "https://shop.example/hook";
+
 pub struct Harness {
     pub db: TestDb,
     pub dir: tempfile::TempDir,
@@ -215,6 +218,7 @@ impl Harness {
             ingest: ingest.clone(),
             metrics: metrics_handle(),
             version: "test".to_owned(),
+            webhook_url: Some(WEBHOOK_URL.to_owned()),
         };
         let mut options = socket_options(&socket);
         tweak(&mut options, &mut state);

@@ -53,6 +53,14 @@ pub(crate) async fn run_daemon_and_steps(
     config.ingest.leader_retry = Duration::from_millis(200);
     config.ingest.shutdown_grace = Duration::from_secs(5);
     config.metrics.refresh_interval = Duration::from_secs(2);
+    // The merchant's webhook endpoint: a receiver on loopback (hence allow_private).
+    let receiver =
+        orbitpay_testkit::receiver::Receiver::start(orbitpay_testkit::receiver::ok).await;
+    let webhook_secret = orbitpay_webhooks::Secret::generate();
+    config.webhooks.url = Some(receiver.url.clone());
+    config.webhooks.secret = Secret::new(webhook_secret.clone());
+    config.webhooks.allow_private = true;
+    writeln!(out, "  webhook receiver: {}", receiver.url)?;
     config.validate()?;
 
     let shutdown = CancellationToken::new();
@@ -76,6 +84,8 @@ pub(crate) async fn run_daemon_and_steps(
             client: Client::new(&ready.admin_socket)?,
             sim: &sim,
             payer,
+            receiver: &receiver,
+            webhook_secret: &webhook_secret,
         };
         demo.steps(out).await
     };

@@ -17,6 +17,8 @@ pub(crate) struct Demo<'a> {
     pub(crate) client: Client,
     pub(crate) sim: &'a HorizonSim,
     pub(crate) payer: orbitpay_core::AccountId,
+    pub(crate) receiver: &'a orbitpay_testkit::receiver::Receiver,
+    pub(crate) webhook_secret: &'a str,
 }
 
 impl Demo<'_> {
@@ -78,6 +80,72 @@ impl Demo<'_> {
         if xlm(&a["amount_received"]) != "12.5" {
             bail!("the duplicate payment was credited: {a}");
         }
+
+        writeln!(out, "\n4. The merchant's webhook for the first session")?;
+        self.show_webhook(out, &a_id).await?;
+        Ok(())
+    }
+
+    /// Waits for `session.paid` of `session_id` at the receiver and verifies it as a merchant
+    /// would, with the Standard Webhooks reference library.
+    async fn show_webhook(
+        &self,
+        out: &mut (dyn Write + Send),
+        session_id: &str,
+    ) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
+        let paid = loop {
+            let found = self.receiver.received().into_iter().find(|m| {
+                let body = m.json();
+                body["type"] == "session.paid" && body["data"]["session_id"] == session_id
+            });
+            if let Some(m) = found {
+                break m;
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("no session.paid webhook for {session_id} within {STEP_TIMEOUT:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let header = |n: &str| {
+            paid.headers
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("?")
+                .to_owned()
+        };
+        writeln!(out, "   POST {} arrived", self.receiver.url)?;
+        writeln!(out, "   webhook-id: {}", header("webhook-id"))?;
+        writeln!(out, "   webhook-timestamp: {}", header("webhook-timestamp"))?;
+        writeln!(
+            out,
+            "   webhook-signature: {}",
+            short(&header("webhook-signature"))
+        )?;
+        let body = paid
+            .verify(self.webhook_secret)
+            .map_err(|e| anyhow::anyhow!("the webhook did not verify: {e}"))?;
+        let session = &body["data"]["session"];
+        writeln!(
+            out,
+            "   verified with the Standard Webhooks reference library: {} (session version {}, {} XLM received)",
+            body["type"].as_str().unwrap_or("?"),
+            session["version"],
+            xlm(&session["amount_received"])
+        )?;
+        let all = self.receiver.received();
+        let bad = all
+            .iter()
+            .filter(|m| m.verify(self.webhook_secret).is_err())
+            .count();
+        if bad > 0 {
+            bail!("{bad} of {} webhooks did not verify", all.len());
+        }
+        writeln!(
+            out,
+            "   {} webhooks received so far, every one verified",
+            all.len()
+        )?;
         Ok(())
     }
 

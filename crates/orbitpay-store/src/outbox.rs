@@ -128,10 +128,16 @@ pub enum FeedError {
     UnknownCursor(i64),
 }
 
-/// Events after the event with row id `after` (0: from the start), in commit order, limited
-/// to transactions older than every one still running: a reader that pages with the last id it
-/// saw never skips an event, whatever order concurrent writers commit in. An open transaction
-/// holds the feed back until it ends (bounded by the server's statement and idle timeouts).
+/// Events after the event with row id `after` (0: from the start), in commit order: a reader
+/// that pages with the last id it saw never skips an event, whatever order concurrent writers
+/// commit in.
+///
+/// Rows are served in `(xact_id, id)` order below a bound no in-flight writer of this
+/// database is under: the snapshot's `xmax`, lowered to the oldest transaction still running
+/// that is not positively known (from `pg_stat_activity`) to belong to another database. Any
+/// row that becomes visible later sorts after everything served. A transaction that ends
+/// between the snapshot and the activity read is simply not excluded, so the bound errs low,
+/// never high; without the privilege to see other users' sessions, it is the cluster's.
 pub async fn list_after(
     conn: &mut AsyncPgConnection,
     after: i64,
@@ -149,9 +155,21 @@ pub async fn list_after(
         }
     }
     Ok(Ok(diesel::sql_query(
-        "SELECT e.id, e.event_id, e.event_type, e.session_id, e.payload, e.created_at
-         FROM outbox_events e
-         WHERE e.xact_id < pg_snapshot_xmin(pg_current_snapshot())
+        "WITH snap AS (SELECT pg_current_snapshot() AS s),
+         elsewhere AS (
+             SELECT a.backend_xid::text::bigint AS xid
+             FROM pg_stat_activity a
+             WHERE a.backend_xid IS NOT NULL AND a.datname IS DISTINCT FROM current_database()),
+         bound AS (
+             SELECT LEAST(
+                 pg_snapshot_xmax(snap.s),
+                 (SELECT min(x) FROM pg_snapshot_xip(snap.s) AS x
+                  WHERE (x::text::numeric % 4294967296)::bigint
+                        NOT IN (SELECT xid FROM elsewhere))) AS b
+             FROM snap)
+         SELECT e.id, e.event_id, e.event_type, e.session_id, e.payload, e.created_at
+         FROM outbox_events e, bound
+         WHERE e.xact_id < bound.b
            AND ($1 = 0 OR (e.xact_id, e.id) > (SELECT a.xact_id, a.id FROM outbox_events a
                                                WHERE a.id = $1))
          ORDER BY e.xact_id, e.id

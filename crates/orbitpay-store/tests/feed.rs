@@ -181,3 +181,23 @@ async fn a_session_event_carries_the_committed_snapshot_with_version_and_payment
         serde_json::json!({ "amount": "1.0000000" })
     );
 }
+
+#[tokio::test]
+async fn a_transaction_open_in_another_database_does_not_hold_the_feed_back() {
+    let (db, other) = (TestDb::new().await, TestDb::new().await);
+    let mut elsewhere = other.conn().await;
+    elsewhere.batch_execute("BEGIN").await.unwrap();
+    elsewhere
+        .batch_execute("SELECT pg_current_xact_id()")
+        .await
+        .unwrap();
+    let mut conn = db.conn().await;
+    let id = unmatched_event(&mut conn).await;
+    let served: Vec<Uuid> = page(&mut conn, 0)
+        .await
+        .iter()
+        .map(|e| e.event_id)
+        .collect();
+    assert_eq!(served, [id]);
+    elsewhere.batch_execute("ROLLBACK").await.unwrap();
+}

@@ -114,7 +114,14 @@ async fn round_trip_through_every_subcommand() {
     assert!(err.contains("INVALID_AMOUNT"), "{err}");
 
     // feeds and status
-    let (code, out, _) = cli(&h, "events").await;
+    // The feed serves a commit once older writing transactions on the cluster (other tests')
+    // have ended.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let (mut code, mut out, _) = cli(&h, "events").await;
+    while !out.contains("session.cancelled") && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        (code, out, _) = cli(&h, "events").await;
+    }
     assert_eq!(code, exit::OK);
     assert!(
         out.contains("session.created") && out.contains("session.cancelled"),

@@ -271,6 +271,20 @@ pub struct SessionView<'a> {
     pub processing_tx_hash: Option<TxHash>,
     /// This transaction already has a payment on the session (an earlier operation of it).
     pub credited_by_tx: bool,
+    /// When the session stops taking payments, in unix microseconds (the database keeps
+    /// microseconds). Compared with the ledger's close time, never with a clock.
+    pub expires_at_us: i64,
+}
+
+/// Whether a payment in `record` comes after `expires_at_us` (unix microseconds): its ledger
+/// closed strictly after it. The close time is the ledger's, so a payment seen hours late (a
+/// catch-up after downtime) that closed in time is on time. A record whose source gave no
+/// close time is never late by this rule; the expiry sweep still closes the session once
+/// ingestion has passed its expiry.
+pub fn closed_after(record: &LedgerRecord, expires_at_us: i64) -> bool {
+    record
+        .closed_at
+        .is_some_and(|secs| i128::from(secs) * 1_000_000 > i128::from(expires_at_us))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -305,6 +319,12 @@ pub fn decide(
     };
     if s.asset != credit_asset {
         return Unmatched(UnmatchedReason::WrongAsset);
+    }
+    // A session still open (pending, or processing under any claim) takes only payments whose
+    // ledger closed by its expiry; the sweep that moves it to `expired` may not have run yet.
+    let open = matches!(s.status, SessionStatus::Pending | SessionStatus::Processing);
+    if open && closed_after(record, s.expires_at_us) {
+        return Unmatched(UnmatchedReason::SessionExpired);
     }
     match s.status {
         SessionStatus::Pending => Claim,

@@ -389,6 +389,7 @@ async fn decide(
         asset: &session.asset,
         processing_tx_hash: session.processing.map(|c| c.tx_hash),
         credited_by_tx,
+        expires_at_us: session.expires_at.timestamp_micros(),
     };
     Ok(matching::decide(&credit.asset, record, Some(view)))
 }

@@ -297,6 +297,7 @@ fn decisions_cover_every_session_state() {
             asset: &asset,
             processing_tx_hash,
             credited_by_tx: false,
+            expires_at_us: i64::MAX,
         })
     };
     let r = record(transfer(
@@ -359,6 +360,7 @@ fn a_claim_under_either_hash_of_a_fee_bump_is_its_own() {
             asset: &asset,
             processing_tx_hash: Some(claim),
             credited_by_tx: false,
+            expires_at_us: i64::MAX,
         })
     };
     // Reported under the inner hash, streamed under the outer one: the same transaction.
@@ -389,6 +391,7 @@ fn same_code_from_another_issuer_is_the_wrong_asset() {
         asset: &wanted,
         processing_tx_hash: None,
         credited_by_tx: false,
+        expires_at_us: i64::MAX,
     });
     assert_eq!(
         decide(&usdc(8), &credit_record(), session),
@@ -461,4 +464,72 @@ fn reasons_round_trip_and_late_payments_are_the_three_terminal_ones() {
             UnmatchedReason::SessionCancelled
         ]
     );
+}
+
+#[test]
+fn an_open_session_takes_payments_whose_ledger_closed_by_its_expiry() {
+    use SessionDecision::*;
+    let asset = Asset::Native;
+    let expires = 1_700_000_000_i64 * 1_000_000 + 500_000; // .5 s past a whole second
+    let view = |status, claim| {
+        Some(SessionView {
+            status,
+            asset: &asset,
+            processing_tx_hash: claim,
+            credited_by_tx: false,
+            expires_at_us: expires,
+        })
+    };
+    let at = |closed_at| {
+        let mut r = credit_record();
+        r.closed_at = closed_at;
+        r
+    };
+    let on_time = at(Some(1_700_000_000));
+    let late = at(Some(1_700_000_001));
+    assert_eq!(
+        decide(&asset, &on_time, view(SessionStatus::Pending, None)),
+        Claim
+    );
+    assert_eq!(
+        decide(&asset, &late, view(SessionStatus::Pending, None)),
+        Unmatched(UnmatchedReason::SessionExpired)
+    );
+    // Late under its own claim or beside another's: late either way.
+    assert_eq!(
+        decide(&asset, &late, view(SessionStatus::Processing, Some(HASH))),
+        Unmatched(UnmatchedReason::SessionExpired)
+    );
+    assert_eq!(
+        decide(
+            &asset,
+            &late,
+            view(SessionStatus::Processing, Some(OTHER_HASH))
+        ),
+        Unmatched(UnmatchedReason::SessionExpired)
+    );
+    assert_eq!(
+        decide(
+            &asset,
+            &on_time,
+            view(SessionStatus::Processing, Some(HASH))
+        ),
+        Resume
+    );
+    // No close time from the source: not judged late here.
+    assert_eq!(
+        decide(&asset, &at(None), view(SessionStatus::Pending, None)),
+        Claim
+    );
+    // A closed session keeps its own reason.
+    assert_eq!(
+        decide(&asset, &late, view(SessionStatus::Paid, None)),
+        Unmatched(UnmatchedReason::AlreadyPaid)
+    );
+    // Exactly at the expiry is on time.
+    let mut exact = view(SessionStatus::Pending, None);
+    if let Some(v) = exact.as_mut() {
+        v.expires_at_us = 1_700_000_000 * 1_000_000;
+    }
+    assert_eq!(decide(&asset, &on_time, exact), Claim);
 }

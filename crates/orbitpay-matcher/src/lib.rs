@@ -16,6 +16,7 @@
 //! job credits it later, once it reads.
 
 pub mod prepare;
+mod reconcile;
 mod report;
 
 use std::sync::Arc;

@@ -9,6 +9,7 @@ mod connect;
 pub mod cursors;
 pub mod deliveries;
 pub mod error;
+pub mod expiry;
 pub mod idempotency;
 pub mod migrations;
 pub mod models;
@@ -16,6 +17,8 @@ pub mod numeric;
 pub mod outbox;
 pub mod payments;
 pub mod pool;
+pub mod recovery;
+pub mod retention;
 pub mod schema;
 pub mod sessions;
 pub mod settlement;
@@ -30,3 +33,10 @@ pub use error::{ErrorClass, FatalKind, StoreError, TransientKind, classify, clas
 pub use migrations::{SchemaStatus, pending_or_unknown, revert_all_migrations, run_migrations};
 pub use models::{ClaimSource, Session};
 pub use pool::{DbPool, PoolConfig, PooledConnection, SessionSettings, build_pool, establish};
+
+/// A duration as a PostgreSQL interval, for "older than X" against the database's `now()`.
+pub(crate) fn interval(age: std::time::Duration) -> diesel::data_types::PgInterval {
+    diesel::data_types::PgInterval::from_microseconds(
+        i64::try_from(age.as_micros()).unwrap_or(i64::MAX),
+    )
+}

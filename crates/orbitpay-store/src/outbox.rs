@@ -30,6 +30,9 @@ pub enum EventType {
     SessionLatePayment,
     /// Money that names no session, or that could not be interpreted.
     PaymentUnmatched,
+    /// The recovery job resolved a claim left open (settled or released it), beside the
+    /// usual event of what it did.
+    SessionRecovered,
 }
 
 impl EventType {
@@ -45,6 +48,7 @@ impl EventType {
             EventType::SessionExpired => "session.expired",
             EventType::SessionLatePayment => "session.late_payment",
             EventType::PaymentUnmatched => "payment.unmatched",
+            EventType::SessionRecovered => "session.recovered",
         }
     }
 }

@@ -1,0 +1,41 @@
+//! Records read again outside the stream (the reconciliation job's REST pages, unreadable
+//! records that read now): settled through the same store transaction as the stream's, without
+//! the cursor, which the stream owns. A record already handled is a no-op; one the stream
+//! missed is handled now, exactly as the stream would have.
+
+use orbitpay_core::{AccountId, LedgerRecord};
+use orbitpay_store::settlement::{self, Applied, Intent, Item};
+
+use crate::{MatchError, Matcher, Retry, prepare, with_retry};
+use orbitpay_store::{AsyncPgConnection, StoreError};
+
+impl Matcher {
+    /// Settles `records` of `account` idempotently (no cursor move) and returns what each did.
+    /// Retries transient database errors a bounded number of times, like a client's call: a
+    /// job run ends with an error rather than holding its slot forever.
+    pub async fn settle_again(
+        &self,
+        account: &AccountId,
+        records: &[LedgerRecord],
+    ) -> Result<Vec<Applied>, MatchError> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let intents: Vec<Intent> = records
+            .iter()
+            .map(|r| prepare::intent(r, account))
+            .collect();
+        let items: Vec<Item<'_>> = records
+            .iter()
+            .zip(&intents)
+            .map(|(record, intent)| Item { record, intent })
+            .collect();
+        let settled = with_retry!(self, self.for_client(), |conn| settlement::settle(
+            conn, account, &items, None
+        ))?;
+        for (item, applied) in items.iter().zip(&settled.applied) {
+            crate::log_decision(account, item, applied);
+        }
+        Ok(settled.applied)
+    }
+}

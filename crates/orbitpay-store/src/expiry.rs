@@ -1,0 +1,89 @@
+//! The expiry sweep's transaction: `pending` sessions past `expires_at` become `expired`, with
+//! their `session.expired` events, in one batched statement per call.
+//!
+//! The caller says how far the account's ingestion has got in ledger time (`handled_through`:
+//! every payment whose ledger closed at or before it has been handled). Only sessions whose
+//! expiry is within that are expired, so no on-time payment can still be on its way. A session
+//! in `processing` is never touched: it resolves first, and is expired by a later sweep if it
+//! went back to `pending`.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use orbitpay_core::{AccountId, SessionStatus};
+
+use crate::StoreError;
+use crate::models::{PgSessionStatus, Session, SessionRow};
+use crate::outbox::{self, EventType};
+use crate::schema::sessions;
+
+/// Expires at most `batch` sessions of `account` whose `expires_at` is at or before
+/// `handled_through` and before the database's `now()`, oldest expiry first, with their
+/// events, in one transaction. Rows another transaction holds (a credit being settled) are
+/// skipped this time. Returns the expired sessions.
+pub async fn expire_due(
+    conn: &mut AsyncPgConnection,
+    account: &AccountId,
+    handled_through: DateTime<Utc>,
+    batch: i64,
+) -> Result<Vec<Session>, StoreError> {
+    // The one legal move, checked where every move is.
+    SessionStatus::Pending.transition(SessionStatus::Expired)?;
+    conn.transaction(async |conn| {
+        let due: Vec<uuid::Uuid> = sessions::table
+            .filter(sessions::account.eq(account.to_string()))
+            .filter(sessions::status.eq(PgSessionStatus(SessionStatus::Pending)))
+            .filter(sessions::expires_at.le(handled_through))
+            .filter(sessions::expires_at.lt(diesel::dsl::now))
+            .order(sessions::expires_at.asc())
+            .limit(batch.max(1))
+            .select(sessions::id)
+            .for_no_key_update()
+            .skip_locked()
+            .load(conn)
+            .await?;
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<SessionRow> = diesel::update(sessions::table)
+            .filter(sessions::id.eq_any(&due))
+            .filter(sessions::status.eq(PgSessionStatus(SessionStatus::Pending)))
+            .set(sessions::status.eq(PgSessionStatus(SessionStatus::Expired)))
+            .returning(SessionRow::as_returning())
+            .get_results(conn)
+            .await?;
+        let expired: Vec<Session> = rows
+            .into_iter()
+            .map(Session::try_from)
+            .collect::<Result<_, _>>()?;
+        let events: Vec<_> = expired
+            .iter()
+            .map(|s| {
+                outbox::event(
+                    EventType::SessionExpired,
+                    Some(s.id),
+                    crate::sessions::event_payload(s),
+                )
+            })
+            .collect();
+        outbox::insert_all(conn, &events).await?;
+        Ok(expired)
+    })
+    .await
+}
+
+/// Pending sessions of `account` past `expires_at` by the database's clock that the sweep
+/// cannot expire yet (ingestion has not passed their expiry): how many, and the oldest expiry.
+pub async fn waiting(
+    conn: &mut AsyncPgConnection,
+    account: &AccountId,
+) -> Result<(i64, Option<DateTime<Utc>>), StoreError> {
+    use diesel::dsl::{count_star, min};
+    Ok(sessions::table
+        .filter(sessions::account.eq(account.to_string()))
+        .filter(sessions::status.eq(PgSessionStatus(SessionStatus::Pending)))
+        .filter(sessions::expires_at.lt(diesel::dsl::now))
+        .select((count_star(), min(sessions::expires_at)))
+        .get_result(conn)
+        .await?)
+}

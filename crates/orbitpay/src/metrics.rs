@@ -57,6 +57,7 @@ pub fn install() -> PrometheusHandle {
 }
 
 fn describe() {
+    crate::jobs::runs::describe();
     describe_gauge!(
         "orbitpay_sessions",
         "Payment sessions by status (refreshed periodically from the database)."

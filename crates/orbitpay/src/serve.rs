@@ -46,6 +46,8 @@ pub struct Wiring {
     pub reporter: Arc<dyn TxReporter>,
     /// Drained at shutdown (its background confirmations of reported transactions).
     pub matcher: Option<Arc<Matcher>>,
+    /// The ledger the recovery, expiry and reconciliation jobs ask; without it only pruning runs.
+    pub source: Option<Arc<dyn LedgerSource>>,
 }
 
 /// The pieces of the running daemon a [`Wiring`] is built from.
@@ -224,7 +226,14 @@ pub async fn run(config: Config, mut options: ServeOptions) -> anyhow::Result<()
     }
 
     // Background jobs, each guarded against overlap and safe across instances.
-    let jobs = crate::jobs::start(&config, pool.clone())
+    let job_deps = crate::jobs::JobDeps {
+        pool: pool.clone(),
+        source: wiring.source.clone(),
+        matcher: wiring.matcher.clone(),
+        accounts: accounts.iter().map(|(a, _)| *a).collect(),
+        board: board.jobs(),
+    };
+    let jobs = crate::jobs::start(&config, job_deps)
         .await
         .context("starting the job scheduler")?;
     let background_stop = CancellationToken::new();
@@ -476,7 +485,7 @@ impl Wiring {
         let matcher = Matcher::new(ctx.pool.clone(), source.clone(), MatcherConfig::default());
         Ok(Wiring {
             ingest: Arc::new(LedgerIngest {
-                source,
+                source: source.clone(),
                 matcher: matcher.clone(),
                 follow,
                 pool: ctx.pool,
@@ -485,6 +494,7 @@ impl Wiring {
             }),
             reporter: Arc::new(MatcherReporter(matcher.clone())),
             matcher: Some(matcher),
+            source: Some(source),
         })
     }
 }

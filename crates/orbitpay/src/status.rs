@@ -16,7 +16,8 @@ use orbitpay_horizon::{FollowerState, FollowerStatus};
 use orbitpay_store::outbox::OutboxDepth;
 use tokio::time::Instant;
 
-use crate::admin::{AccountStatus, CatchUpProgress, IngestStatus};
+use crate::admin::{AccountStatus, CatchUpProgress, IngestStatus, JobRunView};
+use crate::jobs::runs::JobBoard;
 
 /// This instance's part in ingesting one account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +43,7 @@ struct Entry {
 #[derive(Default)]
 pub struct StatusBoard {
     accounts: RwLock<BTreeMap<AccountId, Entry>>,
+    jobs: Arc<JobBoard>,
 }
 
 impl StatusBoard {
@@ -117,6 +119,11 @@ impl StatusBoard {
             .fold(None, |m, l| Some(m.map_or(l, |m: f64| m.max(l))))
     }
 
+    /// Where the periodic jobs record their runs.
+    pub fn jobs(&self) -> Arc<JobBoard> {
+        self.jobs.clone()
+    }
+
     pub fn followers(&self) -> Vec<Arc<FollowerStatus>> {
         read(&self.accounts)
             .values()
@@ -126,6 +133,26 @@ impl StatusBoard {
 }
 
 impl IngestStatus for StatusBoard {
+    fn jobs(&self) -> Vec<JobRunView> {
+        self.jobs
+            .last_runs()
+            .into_iter()
+            .map(|r| JobRunView {
+                job: r.job.to_owned(),
+                started_at: r.started_at,
+                duration_seconds: r.duration_seconds,
+                outcome: r.outcome.as_str().to_owned(),
+                counts: r
+                    .counts
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v))
+                    .collect(),
+                notes: r.notes,
+                error: r.error,
+            })
+            .collect()
+    }
+
     fn accounts(&self) -> Vec<AccountStatus> {
         read(&self.accounts)
             .iter()

@@ -160,12 +160,17 @@ fn check_config_accepts_the_defaults_file() {
 
 #[test]
 fn check_config_rejects_a_bad_cron_string() {
-    let (ok, _, err) = check_config("[jobs]\nprune_idempotency_keys = \"*/5 * * * *\"\n", &[]);
+    let (ok, _, err) = check_config("[jobs]\nprune = \"*/5 * * * *\"\n", &[]);
     assert!(!ok);
-    assert!(err.contains("jobs.prune_idempotency_keys"), "{err}");
-    let (ok, _, err) = check_config("[jobs]\nprune_idempotency_keys = \"0 99 * * * *\"\n", &[]);
+    assert!(err.contains("jobs.prune"), "{err}");
+    let (ok, _, err) = check_config("[jobs]\nprune = \"0 99 * * * *\"\n", &[]);
     assert!(!ok);
-    assert!(err.contains("jobs.prune_idempotency_keys"), "{err}");
+    assert!(err.contains("jobs.prune"), "{err}");
+    for key in ["recovery", "expiry", "reconcile"] {
+        let (ok, _, err) = check_config(&format!("[jobs]\n{key} = \"0 */5 * * *\"\n"), &[]);
+        assert!(!ok);
+        assert!(err.contains(&format!("jobs.{key}")), "{err}");
+    }
 }
 
 #[test]
@@ -396,8 +401,8 @@ fn validation_messages_are_pinned() {
             "ingest.stuck_after must be at least 1s".to_owned(),
         ),
         (
-            "[jobs]\nprune_idempotency_keys = \"*/5 * * * *\"\n",
-            "jobs.prune_idempotency_keys: \"*/5 * * * *\" has 5 fields; cron here takes six, \
+            "[jobs]\nprune = \"*/5 * * * *\"\n",
+            "jobs.prune: \"*/5 * * * *\" has 5 fields; cron here takes six, \
              seconds first (e.g. \"0 */5 * * * *\")"
                 .to_owned(),
         ),

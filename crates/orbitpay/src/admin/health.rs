@@ -32,6 +32,7 @@ pub async fn status(State(state): State<Arc<AdminState>>) -> Result<Response, Ap
             oldest_age_seconds: depth.oldest_age_seconds,
             dead: depth.dead,
         },
+        jobs: state.ingest.jobs(),
     };
     Ok(json_response(StatusCode::OK, &view))
 }

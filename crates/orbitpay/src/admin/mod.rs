@@ -123,9 +123,34 @@ impl AccountStatus {
     }
 }
 
+/// The last run of one periodic job in this instance, as `/v1/status` shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct JobRunView {
+    /// `recovery`, `expiry`, `reconcile` or `prune`.
+    pub job: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub duration_seconds: f64,
+    /// `ok`, `stopped` (by shutdown, at a safe point) or `failed`.
+    pub outcome: String,
+    /// Items by action (recovery: `settled`, `released`, `unavailable`, `already_resolved`;
+    /// expiry: `expired`, `waiting`; reconcile: `checked`, `already_handled`, `newly_handled`,
+    /// `unmatched`, `unreadable` ...; prune: `deleted_*`).
+    #[schema(value_type = BTreeMap<String, u64>)]
+    pub counts: std::collections::BTreeMap<String, u64>,
+    /// What an operator should know (why sessions wait to expire).
+    pub notes: Vec<String>,
+    pub error: Option<String>,
+}
+
 /// The followers' live status. The daemon implements it from the follower status handles.
 pub trait IngestStatus: Send + Sync {
     fn accounts(&self) -> Vec<AccountStatus>;
+
+    /// The periodic jobs' last runs in this instance.
+    fn jobs(&self) -> Vec<JobRunView> {
+        Vec::new()
+    }
 }
 
 /// Everything the handlers need. Cheap to share: the router holds it in an `Arc`.

@@ -179,6 +179,8 @@ pub struct StatusView {
     #[schema(value_type = BTreeMap<String, i64>)]
     pub sessions: BTreeMap<String, i64>,
     pub outbox: OutboxView,
+    /// The periodic jobs' last runs in this instance.
+    pub jobs: Vec<super::JobRunView>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -1,0 +1,204 @@
+//! Reconciliation against the ledger's REST history.
+//!
+//! For each watched account, the payments of the last `jobs.reconcile_window` are paged from
+//! the ledger source's REST API (never the stream, never moving the stream's cursor) up to the
+//! stored cursor (what lies beyond it is the stream's still), and every record goes through
+//! the matcher's idempotent path ([`orbitpay_matcher::Matcher::settle_again`]): one already
+//! handled is a no-op; one the stream missed is handled now, with a WARN. Then the stored
+//! unreadable records are read again by their token; one that reads now is settled the same
+//! way and marked resolved.
+//!
+//! The window's start is a ledger estimated from the latest one at [`LEDGER_SECONDS`] per
+//! ledger (never before the oldest ledger the source keeps): slower ledgers only widen it.
+
+use std::time::Duration;
+
+use orbitpay_core::{AccountId, toid};
+use orbitpay_horizon::{LedgerSource, source::token_of};
+use orbitpay_matcher::Matcher;
+use orbitpay_store::DbPool;
+use orbitpay_store::settlement::Applied;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::runs::Report;
+
+/// The ledger interval the window is converted with (Stellar's target close time).
+pub const LEDGER_SECONDS: u64 = 5;
+
+/// Records per page (Horizon's maximum).
+const PAGE: u32 = 200;
+
+/// Unreadable records re-read per account and run.
+const UNREADABLE_PER_RUN: i64 = 100;
+
+pub async fn reconcile(
+    pool: &DbPool,
+    source: &dyn LedgerSource,
+    matcher: &Matcher,
+    accounts: &[AccountId],
+    window: Duration,
+    stop: &CancellationToken,
+) -> anyhow::Result<Report> {
+    let mut report = Report::default();
+    let root = source.root().await?;
+    let ledgers = u32::try_from(window.as_secs() / LEDGER_SECONDS).unwrap_or(u32::MAX);
+    let start_ledger = root
+        .latest_ledger
+        .saturating_sub(ledgers)
+        .max(root.elder_ledger);
+    for account in accounts {
+        if stop.is_cancelled() {
+            break;
+        }
+        let cursor = {
+            let mut conn = pool.get().await?;
+            orbitpay_store::cursors::get(&mut conn, account).await?
+        };
+        let Some(cursor) = cursor else { continue };
+        reconcile_account(
+            source,
+            matcher,
+            account,
+            toid::encode(start_ledger, 0, 0),
+            cursor,
+            &mut report,
+            stop,
+        )
+        .await?;
+        retry_unreadable(pool, source, matcher, account, &mut report, stop).await?;
+    }
+    info!(
+        job = "reconcile",
+        checked = report.count("checked"),
+        already_handled = report.count("already_handled"),
+        newly_handled = report.count("newly_handled"),
+        unmatched = report.count("unmatched"),
+        unreadable = report.count("unreadable"),
+        unreadable_resolved = report.count("unreadable_resolved"),
+        "reconciliation run done"
+    );
+    Ok(report)
+}
+
+/// Pages `account`'s records after `from` up to `cursor` through the matcher.
+async fn reconcile_account(
+    source: &dyn LedgerSource,
+    matcher: &Matcher,
+    account: &AccountId,
+    from: i64,
+    cursor: i64,
+    report: &mut Report,
+    stop: &CancellationToken,
+) -> anyhow::Result<()> {
+    let mut after = from;
+    while after < cursor && !stop.is_cancelled() {
+        let page = source.payments_page(account, after, PAGE).await?;
+        if page.records.is_empty() {
+            break;
+        }
+        let mut readable = Vec::with_capacity(page.records.len());
+        let mut reached_cursor = false;
+        for r in page.records {
+            let Some(token) = token_of(&r) else {
+                // Nothing to resume after: the stream holds at such a record too.
+                anyhow::bail!("{account}: a record without a paging token after {after}");
+            };
+            if token > cursor {
+                reached_cursor = true;
+                break;
+            }
+            after = token;
+            report.add("checked", 1);
+            match r {
+                Ok(record) => readable.push(record),
+                // The stream stored it, or will; `retry_unreadable` reads it again.
+                Err(_) => report.add("unreadable", 1),
+            }
+        }
+        let applied = matcher.settle_again(account, &readable).await?;
+        for (record, applied) in readable.iter().zip(&applied) {
+            count(report, account, record, applied, "the stream missed it");
+        }
+        if reached_cursor {
+            break;
+        }
+    }
+    Ok(())
+}
+
+async fn retry_unreadable(
+    pool: &DbPool,
+    source: &dyn LedgerSource,
+    matcher: &Matcher,
+    account: &AccountId,
+    report: &mut Report,
+    stop: &CancellationToken,
+) -> anyhow::Result<()> {
+    let rows = {
+        let mut conn = pool.get().await?;
+        orbitpay_store::unreadable::list_unresolved(&mut conn, Some(account), UNREADABLE_PER_RUN)
+            .await?
+    };
+    for row in rows {
+        if stop.is_cancelled() {
+            break;
+        }
+        let token = row.paging_token;
+        let page = source.payments_page(account, token - 1, 1).await?;
+        let fetched = page.records.into_iter().next();
+        match fetched {
+            Some(Ok(record)) if record.op_id == token => {
+                let applied = matcher
+                    .settle_again(account, std::slice::from_ref(&record))
+                    .await?;
+                if let Some(applied) = applied.first() {
+                    count(report, account, &record, applied, "it was unreadable");
+                }
+                let mut conn = pool.get().await?;
+                orbitpay_store::unreadable::mark_resolved(&mut conn, account, token).await?;
+                report.add("unreadable_resolved", 1);
+                info!(job = "reconcile", account = %account, op_id = token, tx_hash = %record.tx_hash,
+                      action = "unreadable_resolved", "an unreadable record reads now; settled and marked resolved");
+            }
+            other => {
+                let why = match other {
+                    Some(Err(e)) => e.reason,
+                    Some(Ok(r)) => format!("the source returned {} instead", r.op_id),
+                    None => "the source no longer returns it".to_owned(),
+                };
+                let mut conn = pool.get().await?;
+                orbitpay_store::unreadable::bump_attempt(&mut conn, account, token, &why).await?;
+                report.add("still_unreadable", 1);
+                warn!(job = "reconcile", account = %account, op_id = token, error = %why,
+                      action = "still_unreadable", "a stored unreadable record still does not read");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn count(
+    report: &mut Report,
+    account: &AccountId,
+    record: &orbitpay_core::LedgerRecord,
+    applied: &Applied,
+    why: &str,
+) {
+    match applied {
+        Applied::AlreadyHandled => report.add("already_handled", 1),
+        Applied::Skipped => report.add("not_a_credit", 1),
+        Applied::Credited { session_id, .. } => {
+            report.add("newly_handled", 1);
+            warn!(job = "reconcile", account = %account, op_id = record.op_id, tx_hash = %record.tx_hash,
+                  session_id = %session_id, action = "newly_handled", "credited a payment now: {why}");
+        }
+        Applied::Unmatched { reason, session_id } => {
+            report.add("newly_handled", 1);
+            report.add("unmatched", 1);
+            warn!(job = "reconcile", account = %account, op_id = record.op_id, tx_hash = %record.tx_hash,
+                  session_id = ?session_id, reason = reason.as_str(), action = "newly_handled",
+                  "recorded an unmatched payment now: {why}");
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! The recovery job, called directly, with time under control through the database's clock
+//! (claims are back-dated; nothing waits on tokio time).
+
+mod jobs_support;
+
+use std::time::Duration;
+
+use jobs_support::Env;
+use orbitpay::jobs::recovery::{RecoverySettings, recover_stuck_sessions};
+use orbitpay_core::{SessionStatus, TxHash};
+use orbitpay_horizon::{FetchedRecord, TxLookup};
+use orbitpay_horizon_sim::{Fault, RouteKind};
+use tokio_util::sync::CancellationToken;
+
+fn settings() -> RecoverySettings {
+    RecoverySettings {
+        after: Duration::from_secs(300),
+        batch: 100,
+    }
+}
+
+async fn run(env: &Env) -> orbitpay::jobs::runs::Report {
+    recover_stuck_sessions(
+        &env.db.pool(),
+        &*env.source,
+        &settings(),
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_confirmed_tx_is_recovered_to_paid_once_while_the_stream_redelivers_it() {
+    let env = Env::new().await;
+    for reference in 1..=5u64 {
+        let s = env.session(reference, 100).await;
+        let hash = env.pay(reference, 100);
+        env.claim(&s, hash, "6 minutes").await;
+        // What the stream would deliver for it.
+        let TxLookup::Confirmed { records, .. } = env.source.lookup_transaction(&hash).await else {
+            panic!("the simulator knows the transaction");
+        };
+        let fetched: Vec<FetchedRecord> = records.iter().cloned().map(Ok).collect();
+        let up_to = records.last().unwrap().op_id;
+        let (report, streamed) =
+            tokio::join!(run(&env), env.matcher.handle(&env.shop, &fetched, up_to));
+        streamed.unwrap();
+        let s2 = env.reload(&s).await;
+        assert_eq!(s2.status, SessionStatus::Paid, "reference {reference}");
+        assert_eq!(s2.amount_received.stroops(), 100);
+        assert_eq!(env.payments(&s).await, 1);
+        assert_eq!(
+            env.count(&format!(
+                "SELECT count(*) FROM payment_operations o JOIN payments p ON p.id = o.payment_id WHERE p.session_id = '{}'",
+                s.id
+            ))
+            .await,
+            1
+        );
+        assert_eq!(env.events(&s, "session.paid").await, 1);
+        // Whoever came first settled it; recovery says so only when it was recovery.
+        let recovered = env.events(&s, "session.recovered").await;
+        assert_eq!(recovered, report.count("settled") as i64);
+        assert!(recovered <= 1);
+    }
+}
+
+#[tokio::test]
+async fn a_confirmed_tx_is_settled_with_session_recovered() {
+    let env = Env::new().await;
+    let s = env.session(7, 100).await;
+    let hash = env.pay(7, 40);
+    env.claim(&s, hash, "6 minutes").await;
+    let report = run(&env).await;
+    assert_eq!(report.count("settled"), 1);
+    let s2 = env.reload(&s).await;
+    // Short: credited and open again.
+    assert_eq!(s2.status, SessionStatus::Pending);
+    assert_eq!(s2.amount_received.stroops(), 40);
+    assert!(s2.processing.is_none());
+    assert_eq!(env.events(&s, "session.partially_paid").await, 1);
+    assert_eq!(env.events(&s, "session.recovered").await, 1);
+    // A second run finds nothing.
+    assert_eq!(run(&env).await.counts.values().sum::<u64>(), 0);
+}
+
+#[tokio::test]
+async fn an_unknown_tx_goes_back_to_pending_and_a_later_payment_still_credits() {
+    let env = Env::new().await;
+    let s = env.session(8, 100).await;
+    let unknown = TxHash::from_bytes([0x5a; 32]);
+    env.claim(&s, unknown, "6 minutes").await;
+    let report = run(&env).await;
+    assert_eq!(report.count("released"), 1);
+    let s2 = env.reload(&s).await;
+    assert_eq!(s2.status, SessionStatus::Pending);
+    assert!(s2.processing.is_none());
+    assert_eq!(env.events(&s, "session.released").await, 1);
+    assert_eq!(env.events(&s, "session.recovered").await, 1);
+
+    // The real payment lands and the stream delivers it.
+    let hash = env.pay(8, 100);
+    let TxLookup::Confirmed { records, .. } = env.source.lookup_transaction(&hash).await else {
+        panic!("known");
+    };
+    let fetched: Vec<FetchedRecord> = records.iter().cloned().map(Ok).collect();
+    env.matcher
+        .handle(&env.shop, &fetched, records.last().unwrap().op_id)
+        .await
+        .unwrap();
+    assert_eq!(env.reload(&s).await.status, SessionStatus::Paid);
+    assert_eq!(env.payments(&s).await, 1);
+}
+
+#[tokio::test]
+async fn a_failed_tx_releases_the_claim() {
+    let env = Env::new().await;
+    let s = env.session(9, 100).await;
+    let closed = env
+        .sim
+        .close_ledger(vec![orbitpay_horizon_sim::Tx::new(env.payer).failed().op(
+            orbitpay_horizon_sim::Op::payment(
+                env.payer,
+                orbitpay_core::MuxedAccount::new(env.shop, 9),
+                orbitpay_core::Asset::Native,
+                orbitpay_horizon_sim::stroops(100),
+            ),
+        )]);
+    let hash: TxHash = closed.txs[0].hash.parse().unwrap();
+    env.claim(&s, hash, "6 minutes").await;
+    assert_eq!(run(&env).await.count("released"), 1);
+    assert_eq!(env.reload(&s).await.status, SessionStatus::Pending);
+    assert_eq!(env.payments(&s).await, 0);
+}
+
+#[tokio::test]
+async fn a_claim_four_minutes_old_is_untouched() {
+    let env = Env::new().await;
+    let s = env.session(10, 100).await;
+    let hash = env.pay(10, 100);
+    env.claim(&s, hash, "4 minutes").await;
+    let report = run(&env).await;
+    assert!(report.counts.is_empty(), "{report:?}");
+    let s2 = env.reload(&s).await;
+    assert_eq!(s2.status, SessionStatus::Processing);
+    assert_eq!(s2.processing.unwrap().tx_hash, hash);
+    assert_eq!(env.sim.request_count(RouteKind::Transaction), 0);
+}
+
+#[tokio::test]
+async fn with_horizon_unavailable_the_session_waits_and_a_later_run_recovers_it() {
+    let env = Env::new().await;
+    let s = env.session(11, 100).await;
+    let hash = env.pay(11, 100);
+    env.claim(&s, hash, "6 minutes").await;
+    env.sim
+        .inject_for(RouteKind::Transaction, Fault::Status5xx(503));
+    let report = run(&env).await;
+    assert_eq!(report.count("unavailable"), 1);
+    let s2 = env.reload(&s).await;
+    assert_eq!(s2.status, SessionStatus::Processing);
+    assert_eq!(s2.processing.unwrap().tx_hash, hash);
+    assert_eq!(env.events(&s, "session.released").await, 0);
+
+    env.sim.inject_for(
+        RouteKind::Transaction,
+        Fault::RateLimited {
+            retry_after_secs: 0,
+        },
+    );
+    assert_eq!(run(&env).await.count("unavailable"), 1);
+    assert_eq!(env.reload(&s).await.status, SessionStatus::Processing);
+
+    let report = run(&env).await;
+    assert_eq!(report.count("settled"), 1);
+    assert_eq!(env.reload(&s).await.status, SessionStatus::Paid);
+    assert_eq!(env.payments(&s).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_recovery_runs_at_once_never_double_settle() {
+    let env = Env::new().await;
+    let mut sessions = Vec::new();
+    for reference in 20..30u64 {
+        let s = env.session(reference, 100).await;
+        let hash = env.pay(reference, 100);
+        env.claim(&s, hash, "10 minutes").await;
+        sessions.push(s);
+    }
+    // Two runs at once, as two instances would.
+    let pool_a = env.db.pool();
+    let pool_b = env.db.pool();
+    let stop = CancellationToken::new();
+    let st = settings();
+    let (a, b) = tokio::join!(
+        recover_stuck_sessions(&pool_a, &*env.source, &st, &stop),
+        recover_stuck_sessions(&pool_b, &*env.source, &st, &stop),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.count("settled") + b.count("settled"), 10, "{a:?} {b:?}");
+    for s in &sessions {
+        let s2 = env.reload(s).await;
+        assert_eq!(s2.status, SessionStatus::Paid);
+        assert_eq!(s2.amount_received.stroops(), 100);
+        assert_eq!(env.payments(s).await, 1);
+        assert_eq!(env.events(s, "session.paid").await, 1);
+        assert_eq!(env.events(s, "session.recovered").await, 1);
+    }
+
+    // And the store's decision itself, raced on one claim.
+    let s = env.session(40, 100).await;
+    let hash = env.pay(40, 100);
+    env.claim(&s, hash, "10 minutes").await;
+    let claim = {
+        let mut conn = env.db.conn().await;
+        orbitpay_store::recovery::claim_of(&mut conn, s.id, hash)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let (x, y) = tokio::join!(
+        orbitpay::jobs::recovery::recover_one(&pool_a, &*env.source, &claim),
+        orbitpay::jobs::recovery::recover_one(&pool_b, &*env.source, &claim),
+    );
+    let mut actions = [x.unwrap(), y.unwrap()];
+    actions.sort();
+    assert_eq!(actions, ["already_resolved", "settled"]);
+    assert_eq!(env.payments(&s).await, 1);
+    assert_eq!(env.reload(&s).await.amount_received.stroops(), 100);
+}

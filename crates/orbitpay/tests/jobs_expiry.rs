@@ -1,0 +1,143 @@
+//! The expiry sweep, called directly. The simulator's ledgers close at fixed times
+//! (2024-06-01 + 5 s per ledger), so sessions are given expiries on that timeline: in the past
+//! for the database's clock, and before or after a given ledger for the sweep.
+
+mod jobs_support;
+
+use jobs_support::Env;
+use orbitpay::jobs::expiry::expire_sessions;
+use orbitpay_core::{SessionStatus, toid};
+use orbitpay_horizon::{FetchedRecord, TxLookup};
+use orbitpay_store::Session;
+use tokio_util::sync::CancellationToken;
+
+fn close_time(closed: &orbitpay_horizon_sim::ClosedLedger) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(&closed.closed_at)
+        .unwrap()
+        .to_utc()
+}
+
+async fn expires_at(env: &Env, s: &Session, at: chrono::DateTime<chrono::Utc>) {
+    env.exec(&format!(
+        "UPDATE sessions SET expires_at = '{}' WHERE id = '{}'",
+        at.to_rfc3339(),
+        s.id
+    ))
+    .await;
+}
+
+async fn set_cursor(env: &Env, token: i64) {
+    let mut conn = env.db.conn().await;
+    orbitpay_store::cursors::set(&mut conn, &env.shop, token)
+        .await
+        .unwrap();
+}
+
+async fn sweep(env: &Env) -> orbitpay::jobs::runs::Report {
+    expire_sessions(
+        &env.db.pool(),
+        &*env.source,
+        &[env.shop],
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_quiet_account_expires_once_the_ledger_has_closed_past_the_expiry_and_processing_is_left_alone()
+ {
+    let env = Env::new().await;
+    let first = env.sim.close_ledger(vec![]);
+    set_cursor(&env, toid::encode(first.sequence, 0xF_FFFF, 0xFFF)).await;
+    let pending = env.session(1, 100).await;
+    let processing = env.session(2, 100).await;
+    let later = env.session(3, 100).await;
+    let t = close_time(&first);
+    expires_at(&env, &pending, t + chrono::Duration::seconds(2)).await;
+    expires_at(&env, &processing, t + chrono::Duration::seconds(2)).await;
+    env.claim(
+        &processing,
+        orbitpay_core::TxHash::from_bytes([7; 32]),
+        "1 minute",
+    )
+    .await;
+    // Not yet past the latest ledger's close: waits.
+    expires_at(&env, &later, t + chrono::Duration::seconds(60)).await;
+    let report = sweep(&env).await;
+    assert_eq!(report.count("expired"), 0);
+    assert_eq!(report.count("waiting"), 2, "{report:?}");
+    assert!(!report.notes.is_empty());
+
+    // The next ledger closes 5 s later: past the first two expiries.
+    env.sim.close_ledger(vec![]);
+    let report = sweep(&env).await;
+    assert_eq!(report.count("expired"), 1, "{report:?}");
+    assert_eq!(env.reload(&pending).await.status, SessionStatus::Expired);
+    assert_eq!(env.events(&pending, "session.expired").await, 1);
+    // A session in processing is never expired; it resolves first.
+    assert_eq!(
+        env.reload(&processing).await.status,
+        SessionStatus::Processing
+    );
+    assert_eq!(env.reload(&later).await.status, SessionStatus::Pending);
+    // Idempotent.
+    assert_eq!(sweep(&env).await.count("expired"), 0);
+    assert_eq!(env.events(&pending, "session.expired").await, 1);
+}
+
+#[tokio::test]
+async fn an_on_time_payment_still_to_ingest_holds_the_expiry_and_then_pays() {
+    let env = Env::new().await;
+    let start = env.sim.close_ledger(vec![]);
+    set_cursor(&env, toid::encode(start.sequence, 0xF_FFFF, 0xFFF)).await;
+    let s = env.session(5, 100).await;
+    // Paid in the next ledger; the session expires 1 s after that ledger closes.
+    let hash = env.pay(5, 100);
+    let paid_in = env.sim.transaction(&hash.to_string()).unwrap().1.ledger;
+    let paid_at = close_time(&start) + chrono::Duration::seconds(5);
+    expires_at(&env, &s, paid_at + chrono::Duration::seconds(1)).await;
+    // Ledgers keep closing well past the expiry; ingestion is still behind the payment.
+    env.sim.close_empty_ledgers(10);
+    let report = sweep(&env).await;
+    assert_eq!(report.count("expired"), 0);
+    assert_eq!(report.count("waiting"), 1);
+    assert_eq!(env.reload(&s).await.status, SessionStatus::Pending);
+
+    // Ingestion (the daemon back up) reaches it: on time, paid.
+    let TxLookup::Confirmed { records, .. } = env.source.lookup_transaction(&hash).await else {
+        panic!("known");
+    };
+    assert_eq!(records[0].ledger, paid_in);
+    let fetched: Vec<FetchedRecord> = records.iter().cloned().map(Ok).collect();
+    env.matcher
+        .handle(&env.shop, &fetched, records.last().unwrap().op_id)
+        .await
+        .unwrap();
+    assert_eq!(env.reload(&s).await.status, SessionStatus::Paid);
+    assert_eq!(sweep(&env).await.count("expired"), 0);
+}
+
+#[tokio::test]
+async fn a_session_with_an_unpaid_expiry_behind_ingestion_expires_and_a_late_payment_is_recorded() {
+    let env = Env::new().await;
+    let start = env.sim.close_ledger(vec![]);
+    set_cursor(&env, toid::encode(start.sequence, 0xF_FFFF, 0xFFF)).await;
+    let s = env.session(6, 100).await;
+    expires_at(&env, &s, close_time(&start) + chrono::Duration::seconds(1)).await;
+    // A payment that closed after the expiry waits after the cursor: the sweep may go ahead.
+    let hash = env.pay(6, 100);
+    let report = sweep(&env).await;
+    assert_eq!(report.count("expired"), 1, "{report:?}");
+    let TxLookup::Confirmed { records, .. } = env.source.lookup_transaction(&hash).await else {
+        panic!("known");
+    };
+    let fetched: Vec<FetchedRecord> = records.iter().cloned().map(Ok).collect();
+    env.matcher
+        .handle(&env.shop, &fetched, records.last().unwrap().op_id)
+        .await
+        .unwrap();
+    assert_eq!(env.reload(&s).await.status, SessionStatus::Expired);
+    assert_eq!(env.payments(&s).await, 0);
+    assert_eq!(env.events(&s, "session.late_payment").await, 1);
+}

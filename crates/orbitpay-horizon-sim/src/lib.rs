@@ -66,8 +66,10 @@
 //! `MalformedDataLine`, `SlowDrip { chunk_bytes, interval }`, `Delay(d)`. Every request is
 //! logged ([`HorizonSim::requests`], [`HorizonSim::request_count`],
 //! [`HorizonSim::stream_last_event_ids`]) with its [`RouteKind`], query, headers and the fault
-//! it consumed. Retention ([`HorizonSim::set_history_elder_ledger`]) and testnet resets
-//! ([`HorizonSim::reset_network`]) are state changes rather than queued faults.
+//! it consumed. Retention ([`HorizonSim::set_history_elder_ledger`]), testnet resets
+//! ([`HorizonSim::reset_network`]), records streams leave out ([`HorizonSim::skip_in_streams`])
+//! and hashes whose lookups fail ([`HorizonSim::fail_transaction_lookups`]) are state changes
+//! rather than queued faults.
 //!
 //! ## Determinism
 //! Same seed + same calls → byte-identical responses, provided `_links` use the same base URL:
@@ -156,6 +158,10 @@ pub(crate) struct Inner {
     pub limiter: Mutex<Option<ratelimit::Bucket>>,
     /// 429s the limiter has answered.
     pub rate_limited: AtomicU64,
+    /// Operations every stream leaves out (REST pages still serve them).
+    pub stream_skips: Mutex<std::collections::HashSet<i64>>,
+    /// Transaction hashes whose lookups answer with this status.
+    pub failing_lookups: Mutex<std::collections::HashMap<String, u16>>,
 }
 
 /// The simulator. Cheap to clone (shared state); every method takes `&self` and may be called
@@ -193,6 +199,8 @@ impl HorizonSim {
                 seq: AtomicU64::new(0),
                 limiter: Mutex::new(None),
                 rate_limited: AtomicU64::new(0),
+                stream_skips: Mutex::new(std::collections::HashSet::new()),
+                failing_lookups: Mutex::new(std::collections::HashMap::new()),
             }),
         }
     }
@@ -376,6 +384,34 @@ impl HorizonSim {
         for _ in 0..times {
             q.push(fault::Target::Kind(kind), fault.clone());
         }
+    }
+
+    /// Every stream, now and later, leaves out the record with this paging token (as if the
+    /// stream had missed it) and goes on with the next; REST pages still serve it. A state
+    /// change rather than a queued fault: it holds for reconnects too. Models the gap that
+    /// reconciliation heals.
+    pub fn skip_in_streams(&self, op_id: i64) {
+        lock(&self.inner.stream_skips).insert(op_id);
+    }
+
+    pub(crate) fn skipped_in_streams(&self, op_id: i64) -> bool {
+        lock(&self.inner.stream_skips).contains(&op_id)
+    }
+
+    /// Every `GET /transactions/{hash}` (and `/payments`) for this hash answers with `status`
+    /// (a problem, e.g. 503) until [`HorizonSim::heal_transaction_lookups`]. Whatever else the
+    /// simulator serves is unaffected, the stream included.
+    pub fn fail_transaction_lookups(&self, hash: &str, status: u16) {
+        lock(&self.inner.failing_lookups).insert(hash.to_ascii_lowercase(), status);
+    }
+
+    /// Lookups of `hash` answer normally again.
+    pub fn heal_transaction_lookups(&self, hash: &str) {
+        lock(&self.inner.failing_lookups).remove(&hash.to_ascii_lowercase());
+    }
+
+    pub(crate) fn failing_lookup(&self, hash: &str) -> Option<u16> {
+        lock(&self.inner.failing_lookups).get(hash).copied()
     }
 
     /// Drops every queued fault.

@@ -243,3 +243,60 @@ async fn request_log_records_routes_and_headers() {
     assert!(w.sim.requests().is_empty());
     w.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_record_skipped_in_streams_is_still_on_rest_pages() {
+    let w = world(fast_config(32)).await;
+    let (all, _) = walk(&w.payments_url(&w.shop, "order=asc&limit=200")).await;
+    assert!(all.len() >= 3);
+    let skipped: i64 = all[1]["paging_token"].as_str().unwrap().parse().unwrap();
+    w.sim.skip_in_streams(skipped);
+    let r = read_body(
+        sse_get(&w.payments_url(&w.shop, "limit=200"), None).await,
+        Duration::from_secs(3),
+    )
+    .await;
+    let ids: Vec<String> = data_events(&events(&r.text))
+        .iter()
+        .filter_map(|e| e.id.clone())
+        .collect();
+    assert_eq!(ids.len(), all.len() - 1);
+    assert!(!ids.contains(&skipped.to_string()));
+    // Reconnecting from before it does not bring it back either.
+    let before = all[0]["paging_token"].as_str().unwrap().to_owned();
+    let r = read_body(
+        sse_get(&w.payments_url(&w.shop, "limit=200"), Some(&before)).await,
+        Duration::from_secs(3),
+    )
+    .await;
+    assert!(!r.text.contains(&format!("id: {skipped}\n")));
+    let (again, _) = walk(&w.payments_url(&w.shop, "order=asc&limit=200")).await;
+    assert_eq!(again.len(), all.len());
+    w.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_failing_transaction_lookup_answers_its_status_until_healed() {
+    let w = world(fast_config(33)).await;
+    let hash = w.ledgers[0].txs[0].hash.clone();
+    let other = w.ledgers[0].txs.last().unwrap().hash.clone();
+    w.sim.fail_transaction_lookups(&hash, 503);
+    for _ in 0..3 {
+        let (status, body) = get_json(&w.url(&format!("/transactions/{hash}"))).await;
+        assert_eq!(status, 503, "{body}");
+        let (status, _) = get_json(&w.url(&format!("/transactions/{hash}/payments"))).await;
+        assert_eq!(status, 503);
+    }
+    if other != hash {
+        assert_eq!(
+            get_json(&w.url(&format!("/transactions/{other}"))).await.0,
+            200
+        );
+    }
+    w.sim.heal_transaction_lookups(&hash);
+    assert_eq!(
+        get_json(&w.url(&format!("/transactions/{hash}"))).await.0,
+        200
+    );
+    w.server.shutdown().await;
+}

@@ -122,6 +122,9 @@ pub(super) async fn transaction(
     if let Some(r) = pre_fault(&fault).await {
         return r;
     }
+    if let Some(status) = st.sim.failing_lookup(&tx_id) {
+        return problem_response(&Problem::server(status));
+    }
     if !valid_hash(&tx_id) {
         return problem_response(&Problem::invalid_field("tx_id", "invalid hash format"));
     }
@@ -150,6 +153,9 @@ pub(super) async fn transaction_payments(
         .begin_request(RouteKind::TransactionPayments, &uri, &headers);
     if let Some(r) = pre_fault(&fault).await {
         return r;
+    }
+    if let Some(status) = st.sim.failing_lookup(&tx_id) {
+        return problem_response(&Problem::server(status));
     }
     if !valid_hash(&tx_id) {
         return problem_response(&Problem::invalid_field("tx_id", "invalid hash format"));

@@ -77,6 +77,10 @@ async fn run_stream(
                 .collect()
         };
         for (token, json) in events {
+            if sim.skipped_in_streams(token) {
+                after = token;
+                continue;
+            }
             let data: &[u8] = if malformed_next {
                 malformed_next = false;
                 &json.as_bytes()[..json.len() / 2]

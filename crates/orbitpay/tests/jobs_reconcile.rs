@@ -1,0 +1,140 @@
+//! Reconciliation, called directly: a payment the stream skipped (the simulator leaves it out
+//! of every stream) is found on the REST pages and credited; everything else is a no-op; the
+//! stream's cursor is never touched. A stored unreadable record that reads now is credited
+//! and marked resolved.
+
+mod jobs_support;
+
+use std::time::Duration;
+
+use jobs_support::Env;
+use orbitpay::jobs::reconcile::reconcile;
+use orbitpay_core::{SessionStatus, toid};
+use orbitpay_horizon::{FollowConfig, Follower};
+use orbitpay_store::models::NewUnreadableRecord;
+use tokio_util::sync::CancellationToken;
+
+async fn cursor(env: &Env) -> Option<i64> {
+    let mut conn = env.db.conn().await;
+    orbitpay_store::cursors::get(&mut conn, &env.shop)
+        .await
+        .unwrap()
+}
+
+async fn run(env: &Env) -> orbitpay::jobs::runs::Report {
+    reconcile(
+        &env.db.pool(),
+        &*env.source,
+        &env.matcher,
+        &[env.shop],
+        Duration::from_secs(24 * 3600),
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciliation_heals_a_payment_the_stream_skipped() {
+    let env = Env::new().await;
+    let start = env.sim.close_empty_ledgers(1);
+    let missed = env.session(1, 100).await;
+    let seen = env.session(2, 100).await;
+
+    // The follower streams live from the latest ledger.
+    let stop = CancellationToken::new();
+    let follower = Follower::new(
+        env.shop,
+        env.source.clone(),
+        env.matcher.sink(env.shop),
+        FollowConfig::default(),
+        Some(toid::encode(start, 0xF_FFFF, 0xFFF)),
+    );
+    let task = tokio::spawn({
+        let stop = stop.clone();
+        async move { follower.run(stop).await }
+    });
+    // Let it reach the stream before anything happens.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The next ledger's first operation: set before it closes, so no stream ever sends it.
+    let skipped_op = toid::encode(env.sim.latest_ledger() + 1, 1, 1);
+    env.sim.skip_in_streams(skipped_op);
+    let skipped_hash = env.pay(1, 100);
+    assert_eq!(
+        env.sim
+            .transaction(&skipped_hash.to_string())
+            .unwrap()
+            .1
+            .op_ids[0],
+        skipped_op
+    );
+    env.pay(2, 100);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while env.reload(&seen).await.status != SessionStatus::Paid {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stream credits the second payment"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.cancel();
+    let _ = task.await;
+    assert_eq!(env.reload(&missed).await.status, SessionStatus::Pending);
+    let before = cursor(&env).await;
+    assert!(
+        before.unwrap() > skipped_op,
+        "the cursor moved past the missed record"
+    );
+
+    let report = run(&env).await;
+    assert_eq!(report.count("newly_handled"), 1, "{report:?}");
+    assert_eq!(report.count("already_handled"), 1, "{report:?}");
+    assert_eq!(env.reload(&missed).await.status, SessionStatus::Paid);
+    assert_eq!(env.payments(&missed).await, 1);
+    assert_eq!(
+        cursor(&env).await,
+        before,
+        "the stream's cursor is untouched"
+    );
+
+    // A second run: all handled.
+    let report = run(&env).await;
+    assert_eq!(report.count("newly_handled"), 0);
+    assert_eq!(report.count("already_handled"), 2);
+}
+
+#[tokio::test]
+async fn a_stored_unreadable_record_that_reads_now_is_credited_and_resolved() {
+    let env = Env::new().await;
+    let s = env.session(3, 100).await;
+    let hash = env.pay(3, 100);
+    let op = env.sim.transaction(&hash.to_string()).unwrap().1.op_ids[0];
+    // The follower gave up on it and moved the cursor past it.
+    {
+        let mut conn = env.db.conn().await;
+        orbitpay_store::unreadable::record_and_advance(
+            &mut conn,
+            &env.shop,
+            &NewUnreadableRecord {
+                account: env.shop.to_string(),
+                paging_token: op,
+                raw: b"{\"trunc".to_vec(),
+                raw_truncated: false,
+                parse_error: "EOF while parsing".into(),
+                attempts: 5,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let report = run(&env).await;
+    assert_eq!(report.count("unreadable_resolved"), 1, "{report:?}");
+    assert_eq!(env.reload(&s).await.status, SessionStatus::Paid);
+    let mut conn = env.db.conn().await;
+    assert_eq!(
+        orbitpay_store::unreadable::count_unresolved(&mut conn)
+            .await
+            .unwrap(),
+        0
+    );
+}

@@ -246,12 +246,91 @@ pub fn status(out: &mut dyn Write, s: &Value) -> io::Result<()> {
         out,
         &["ACCOUNT", "STATE", "CURSOR", "LEDGER", "LAG (s)", "FLAGS"],
         &accounts,
-    )
+    )?;
+    jobs(out, s.get("jobs").and_then(Value::as_array))
+}
+
+/// The periodic jobs' last runs: one row each, then each run's notes and error below.
+fn jobs(out: &mut dyn Write, runs: Option<&Vec<Value>>) -> io::Result<()> {
+    let Some(runs) = runs.filter(|r| !r.is_empty()) else {
+        return Ok(());
+    };
+    writeln!(out)?;
+    let rows: Vec<Vec<String>> = runs
+        .iter()
+        .map(|r| {
+            let counts = r
+                .get("counts")
+                .and_then(Value::as_object)
+                .map(|m| {
+                    m.iter()
+                        .filter(|(_, v)| v.as_u64() != Some(0))
+                        .map(|(k, v)| format!("{k}={}", cell(Some(v))))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .filter(|c| !c.is_empty())
+                .unwrap_or_else(|| "-".to_owned());
+            vec![
+                cell(r.get("job")),
+                cell(r.get("started_at")),
+                cell(r.get("duration_seconds")),
+                cell(r.get("outcome")),
+                counts,
+            ]
+        })
+        .collect();
+    table(
+        out,
+        &["JOB", "LAST RUN", "DURATION (s)", "OUTCOME", "COUNTS"],
+        &rows,
+    )?;
+    for r in runs {
+        let job = cell(r.get("job"));
+        for note in r
+            .get("notes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            writeln!(out, "{job}: {}", note.as_str().unwrap_or_default())?;
+        }
+        if let Some(e) = r.get("error").and_then(Value::as_str) {
+            writeln!(out, "{job}: error: {e}")?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_lists_each_jobs_last_run_with_its_notes() {
+        let s = serde_json::json!({
+            "version": "0.1.0", "outbox": {"undelivered": 0, "oldest_age_seconds": 0.0},
+            "sessions": {}, "accounts": [],
+            "jobs": [
+                {"job": "expiry", "started_at": "2026-01-01T00:00:00Z", "duration_seconds": 0.5,
+                 "outcome": "ok", "counts": {"expired": 0, "waiting": 3},
+                 "notes": ["GABC: 3 sessions past expiry wait: ingestion is behind"], "error": null},
+                {"job": "recovery", "started_at": "2026-01-01T00:00:00Z", "duration_seconds": 1.0,
+                 "outcome": "failed", "counts": {}, "notes": [], "error": "database down"}
+            ]
+        });
+        let mut out = Vec::new();
+        status(&mut out, &s).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("JOB"), "{text}");
+        assert!(text.contains("waiting=3"), "{text}");
+        assert!(!text.contains("expired=0"), "{text}");
+        assert!(
+            text.contains("expiry: GABC: 3 sessions past expiry wait"),
+            "{text}"
+        );
+        assert!(text.contains("recovery: error: database down"), "{text}");
+    }
 
     #[test]
     fn tables_align_columns() {

@@ -561,6 +561,33 @@ async fn events_unmatched_status_probes_and_metrics() {
             .is_empty()
     );
 
+    // A wallet's reported claim shows by its source.
+    diesel_async::SimpleAsyncConnection::batch_execute(
+        &mut conn,
+        &format!(
+            "UPDATE sessions SET status = 'processing', processing_tx_hash = '{}',
+                 processing_started_at = now(), claim_source = 'client_report' WHERE id = '{}'",
+            tx_hash(3),
+            a["id"].as_str().unwrap()
+        ),
+    )
+    .await
+    .unwrap();
+    let status = body_json(&h.get("/v1/status").await);
+    assert_eq!(
+        status["claims"],
+        serde_json::json!({ "client_report": 1, "stream": 0 })
+    );
+    diesel_async::SimpleAsyncConnection::batch_execute(
+        &mut conn,
+        &format!(
+            "UPDATE sessions SET status = 'pending', processing_tx_hash = NULL,
+                 processing_started_at = NULL, claim_source = NULL WHERE id = '{}'",
+            a["id"].as_str().unwrap()
+        ),
+    )
+    .await
+    .unwrap();
     let status = body_json(&h.get("/v1/status").await);
     assert_eq!(status["version"], "test");
     assert_eq!(status["sessions"]["pending"], 2);

@@ -19,11 +19,16 @@ pub async fn status(State(state): State<Arc<AdminState>>) -> Result<Response, Ap
     let mut conn = conn(&state).await?;
     let counts = orbitpay_store::stats::session_counts(&mut conn).await?;
     let depth = outbox::depth(&mut conn).await?;
+    let claims = orbitpay_store::stats::claim_counts(&mut conn).await?;
     drop(conn);
     let view = StatusView {
         version: state.version.clone(),
         accounts: state.ingest.accounts(),
         sessions: counts
+            .into_iter()
+            .map(|(s, n)| (s.as_str().to_owned(), n))
+            .collect(),
+        claims: claims
             .into_iter()
             .map(|(s, n)| (s.as_str().to_owned(), n))
             .collect(),

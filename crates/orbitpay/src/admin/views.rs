@@ -178,6 +178,10 @@ pub struct StatusView {
     /// Sessions per status.
     #[schema(value_type = BTreeMap<String, i64>)]
     pub sessions: BTreeMap<String, i64>,
+    /// `processing` sessions by where their claim came from (`stream`, `client_report`): client claims
+    /// piling up mean a wallet reports hashes that do not land (recovery releases them).
+    #[schema(value_type = BTreeMap<String, i64>)]
+    pub claims: BTreeMap<String, i64>,
     pub outbox: OutboxView,
     /// The periodic jobs' last runs in this instance.
     pub jobs: Vec<super::JobRunView>,

@@ -1,0 +1,454 @@
+//! `orbitpay-bench`: measures the daemon and its same-run baselines in one run, on one
+//! database, and writes JSON plus a readable table. `--smoke` is a small run for CI that checks
+//! the harness and that every payment was credited once, and asserts no timings.
+//!
+//! ```text
+//! cargo run --release -p orbitpay-bench -- [--payments 100000] [--scale-1m] [--out DIR]
+//! ```
+
+mod baselines;
+mod child;
+mod fixture;
+mod phases;
+mod report;
+mod stats;
+mod webhooks;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use orbitpay::config::now_token;
+use orbitpay_core::AccountId;
+use orbitpay_horizon_sim::{HorizonSim, SimConfig, derive_account};
+use orbitpay_testkit::TestDb;
+
+use crate::child::{ChildArgs, Daemon, Memory};
+use crate::fixture::{Expect, check_paid_once, connect, pay_all, seed_sessions, wait_cursor};
+use crate::report::{Catchup, Report, Scale};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "orbitpay-bench",
+    about = "Benchmarks the daemon against same-run baselines"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// (internal) The daemon under test, in its own process.
+    #[command(hide = true)]
+    Daemon(ChildArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+struct RunArgs {
+    /// Pending sessions paid by the catch-up run (and the bulk SQL baseline).
+    #[arg(long, default_value_t = 100_000)]
+    payments: u64,
+    /// Payments for the naive watcher (it is slow; its rate is what matters).
+    #[arg(long, default_value_t = 10_000)]
+    naive_payments: u64,
+    /// Payments for the per-payment SQL baseline.
+    #[arg(long, default_value_t = 20_000)]
+    per_payment_payments: u64,
+    /// Live probes, idle and again under background load.
+    #[arg(long, default_value_t = 200)]
+    probes: usize,
+    /// Background payments per second during the loaded probes.
+    #[arg(long, default_value_t = 500)]
+    load_rate: usize,
+    /// Session creations over the socket at concurrency 1 (32 runs four times as many).
+    #[arg(long, default_value_t = 1_000)]
+    creates: usize,
+    /// Sessions paid in the scale runs; each gets 10 partial payments.
+    #[arg(long, default_value_t = 1_000)]
+    scale_sessions: i64,
+    /// Also run the scale case with 1,000,000 pending sessions (inserting them takes a while).
+    #[arg(long)]
+    scale_1m: bool,
+    /// Small run for CI: correctness checked, timings reported but not asserted.
+    #[arg(long)]
+    smoke: bool,
+    /// Where bench.json and bench.txt go.
+    #[arg(long, default_value = "target/bench")]
+    out: PathBuf,
+}
+
+impl RunArgs {
+    fn smoke(mut self) -> RunArgs {
+        self.payments = 5_000;
+        self.naive_payments = 500;
+        self.per_payment_payments = 1_000;
+        self.probes = 20;
+        self.load_rate = 50;
+        self.creates = 50;
+        self.scale_sessions = 100;
+        self.scale_1m = false;
+        self
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Some(Command::Daemon(args)) = cli.command {
+        return child::run_child(args);
+    }
+    let args = if cli.run.smoke {
+        cli.run.clone().smoke()
+    } else {
+        cli.run
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(args))
+}
+
+/// Accounts, one per measurement, so no two share sessions or a cursor.
+struct Accounts {
+    payer: AccountId,
+    shop: AccountId,
+    idle: AccountId,
+    naive: AccountId,
+    per_payment: AccountId,
+    bulk1: AccountId,
+    bulk2: [AccountId; 2],
+    create_sql: AccountId,
+}
+
+const SEED: u64 = 14;
+/// Stroops per catch-up payment (and session amount).
+const AMOUNT: i64 = 10_000_000;
+
+fn say(msg: impl std::fmt::Display) {
+    eprintln!("[bench] {msg}");
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let t_run = Instant::now();
+    let dir = tempfile::tempdir()?;
+    let sim = HorizonSim::new(SimConfig {
+        seed: SEED,
+        ..SimConfig::default()
+    });
+    let a = Accounts {
+        shop: derive_account(SEED, 0),
+        payer: derive_account(SEED, 1),
+        idle: derive_account(SEED, 2),
+        naive: derive_account(SEED, 3),
+        per_payment: derive_account(SEED, 4),
+        bulk1: derive_account(SEED, 5),
+        bulk2: [derive_account(SEED, 6), derive_account(SEED, 7)],
+        create_sql: derive_account(SEED, 8),
+    };
+    for account in [&a.payer, &a.shop, &a.idle, &a.naive, &a.per_payment] {
+        sim.register_account(*account);
+    }
+    let horizon = sim.serve("127.0.0.1:0").await?;
+    let horizon_url = horizon.base_url().to_owned();
+    let db = TestDb::new().await;
+    let sql = connect(db.url()).await?;
+
+    let n = i64::try_from(args.payments)?;
+    let probes = i64::try_from(args.probes)?;
+    // The background load runs for at most 20 s.
+    let load_sessions = i64::try_from(args.load_rate)? * 21;
+    say(format!("seeding {n} pending sessions and their payments"));
+    seed_sessions(&sql, &a.shop, 1, n + 2 * probes + load_sessions, AMOUNT).await?;
+    let shop_start = now_token(sim.latest_ledger());
+    let catchup_payments = pay_all(&sim, a.payer, a.shop, 1..=args.payments, AMOUNT);
+    let catchup_last = catchup_payments.last().context("no payments")?.op_id;
+    drop(catchup_payments);
+
+    let naive_n = i64::try_from(args.naive_payments)?;
+    seed_sessions(&sql, &a.naive, 1, naive_n, AMOUNT).await?;
+    let naive_start = now_token(sim.latest_ledger());
+    pay_all(&sim, a.payer, a.naive, 1..=args.naive_payments, AMOUNT);
+
+    let pp_n = i64::try_from(args.per_payment_payments)?;
+    seed_sessions(&sql, &a.per_payment, 1, pp_n, AMOUNT).await?;
+    let per_payment = pay_all(
+        &sim,
+        a.payer,
+        a.per_payment,
+        1..=args.per_payment_payments,
+        AMOUNT,
+    );
+    seed_sessions(&sql, &a.bulk1, 1, n, AMOUNT).await?;
+    let bulk1 = pay_all(&sim, a.payer, a.bulk1, 1..=args.payments, AMOUNT);
+    let half = args.payments / 2;
+    let mut bulk2 = Vec::new();
+    for account in &a.bulk2 {
+        seed_sessions(&sql, account, 1, i64::try_from(half)?, AMOUNT).await?;
+        bulk2.push((*account, pay_all(&sim, a.payer, *account, 1..=half, AMOUNT)));
+    }
+    sql.batch_execute("VACUUM ANALYZE").await?;
+
+    // Idle memory: a daemon watching an account nobody pays.
+    say("idle memory");
+    let idle = Daemon::start(
+        db.url(),
+        &horizon_url,
+        dir.path(),
+        "idle",
+        &[(a.idle.to_string(), now_token(sim.latest_ledger()))],
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let idle_memory = idle.memory()?;
+    idle.stop().await?;
+
+    // Catch-up: every payment is on the ledger before the daemon starts.
+    say(format!("catch-up: {n} payments"));
+    let daemon = Daemon::start(
+        db.url(),
+        &horizon_url,
+        dir.path(),
+        "daemon",
+        &[(a.shop.to_string(), shop_start)],
+    )
+    .await?;
+    let done = wait_cursor(&sql, &a.shop, catchup_last, Duration::from_secs(3600)).await?;
+    let catchup_memory = daemon.memory()?;
+    let check = check_paid_once(
+        &sql,
+        &a.shop,
+        &Expect {
+            references: (1..=n).collect(),
+            ops_per_session: 1,
+            events: true,
+        },
+    )
+    .await?;
+    let catchup = Catchup {
+        throughput: stats::Throughput::new(args.payments, done - daemon.started),
+        memory: catchup_memory,
+        check,
+    };
+    say(format!("catch-up: {:.0}/s", catchup.throughput.per_second));
+
+    // Live: the daemon now follows the stream.
+    sql.batch_execute(phases::PAID_TRIGGER).await?;
+    let probe_refs: Vec<u64> = (n + 1..=n + probes).map(|r| r as u64).collect();
+    let loaded_refs: Vec<u64> = (n + probes + 1..=n + 2 * probes)
+        .map(|r| r as u64)
+        .collect();
+    let load_refs: Vec<u64> = (n + 2 * probes + 1..=n + 2 * probes + load_sessions)
+        .map(|r| r as u64)
+        .collect();
+    say("live latency, idle");
+    let live_idle =
+        phases::live_latency(&sim, db.url(), a.payer, a.shop, &probe_refs, AMOUNT, None).await?;
+    say("live latency, under load");
+    let live_loaded = phases::live_latency(
+        &sim,
+        db.url(),
+        a.payer,
+        a.shop,
+        &loaded_refs,
+        AMOUNT,
+        Some(phases::Background {
+            references: load_refs,
+            per_second: args.load_rate,
+        }),
+    )
+    .await?;
+    let live_paid: Vec<i64> = live_idle
+        .paid
+        .iter()
+        .chain(&live_loaded.paid)
+        .copied()
+        .collect();
+    fixture::wait_paid(&sql, &a.shop, &live_paid, Duration::from_secs(600)).await?;
+    sql.batch_execute(phases::DROP_PAID_TRIGGER).await?;
+    let live_check = check_paid_once(
+        &sql,
+        &a.shop,
+        &Expect {
+            references: live_paid,
+            ops_per_session: 1,
+            events: true,
+        },
+    )
+    .await?;
+
+    say("session creation over the socket");
+    let create1 = phases::create_over_socket(&daemon.socket, args.creates, 1).await?;
+    let create32 = phases::create_over_socket(&daemon.socket, args.creates * 4, 32).await?;
+    let after_memory = daemon.memory()?;
+    daemon.stop().await?;
+
+    say("baseline: naive watcher");
+    let naive = baselines::naive_watcher(
+        &horizon_url,
+        db.url(),
+        &a.naive,
+        naive_start,
+        usize::try_from(args.naive_payments)?,
+    )
+    .await?;
+    let naive_check = Expect {
+        references: (1..=naive_n).collect(),
+        ops_per_session: 1,
+        events: false,
+    };
+    check_paid_once(&sql, &a.naive, &naive_check).await?;
+    say("baseline: per-payment SQL, 8 clients");
+    let per_payment8 = baselines::per_payment(db.url(), &a.per_payment, per_payment, 8).await?;
+    check_paid_once(
+        &sql,
+        &a.per_payment,
+        &Expect {
+            references: (1..=pp_n).collect(),
+            ops_per_session: 1,
+            events: true,
+        },
+    )
+    .await?;
+    say("baseline: bulk SQL");
+    let bulk_1 = baselines::bulk(db.url(), vec![(a.bulk1, bulk1)]).await?;
+    check_paid_once(
+        &sql,
+        &a.bulk1,
+        &Expect {
+            references: (1..=n).collect(),
+            ops_per_session: 1,
+            events: true,
+        },
+    )
+    .await?;
+    let bulk_2 = baselines::bulk(db.url(), bulk2).await?;
+    say("baseline: create SQL");
+    let create_sql1 = baselines::create_sql(db.url(), &a.create_sql, args.creates, 1).await?;
+    let create_sql32 = baselines::create_sql(db.url(), &a.create_sql, args.creates * 4, 32).await?;
+    let postgres: String = sql.query_one("SHOW server_version", &[]).await?.get(0);
+    drop(sql);
+    drop(db);
+
+    let mut scale = Vec::new();
+    let mut cases = vec![1_000i64];
+    if args.scale_1m {
+        cases.push(1_000_000);
+    }
+    for (i, pending) in cases.into_iter().enumerate() {
+        let shop = derive_account(SEED, 100 + i as u64);
+        sim.register_account(shop);
+        scale.push(
+            scale_run(
+                &sim,
+                &horizon_url,
+                dir.path(),
+                a.payer,
+                shop,
+                pending,
+                args.scale_sessions,
+            )
+            .await?,
+        );
+    }
+    horizon.shutdown().await;
+
+    let report = Report {
+        smoke: args.smoke,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        machine: report::Machine {
+            postgres,
+            ..report::machine()
+        },
+        catchup,
+        live_idle,
+        live_loaded,
+        live_check,
+        create_socket: [create1, create32],
+        create_sql: [create_sql1, create_sql32],
+        idle_memory,
+        after_memory,
+        naive,
+        per_payment8,
+        bulk_1,
+        bulk_2,
+        scale,
+        webhooks: webhooks::measure(),
+        seconds: t_run.elapsed().as_secs_f64(),
+    };
+    report.write(&args.out)?;
+    Ok(())
+}
+
+/// Catch-up with `pending` sessions in a fresh database: `paid` of them (spread over the
+/// reference range) receive 10 partial payments each, interleaved so that a page never names
+/// a session twice; the rest stay pending.
+async fn scale_run(
+    sim: &HorizonSim,
+    horizon: &str,
+    dir: &std::path::Path,
+    payer: AccountId,
+    shop: AccountId,
+    pending: i64,
+    paid: i64,
+) -> anyhow::Result<Scale> {
+    let paid = paid.min(pending);
+    say(format!(
+        "scale: {pending} pending sessions, {paid} of them paid in 10 parts"
+    ));
+    let db = TestDb::new().await;
+    let sql = connect(db.url()).await?;
+    let t = Instant::now();
+    seed_sessions(&sql, &shop, 1, pending, AMOUNT).await?;
+    sql.batch_execute("VACUUM ANALYZE").await?;
+    let seeded = t.elapsed();
+    let step = pending / paid;
+    let refs: Vec<i64> = (0..paid).map(|i| 1 + i * step).collect();
+    let start = now_token(sim.latest_ledger());
+    let parts = (0..10).flat_map(|_| refs.iter().map(|r| *r as u64));
+    let payments = pay_all(sim, payer, shop, parts, AMOUNT / 10);
+    let last = payments.last().context("no payments")?.op_id;
+    let daemon = Daemon::start(
+        db.url(),
+        horizon,
+        dir,
+        &format!("scale{pending}"),
+        &[(shop.to_string(), start)],
+    )
+    .await?;
+    let done = wait_cursor(&sql, &shop, last, Duration::from_secs(3600)).await?;
+    let throughput = stats::Throughput::new(payments.len() as u64, done - daemon.started);
+    let memory: Memory = daemon.memory()?;
+    daemon.stop().await?;
+    let check = check_paid_once(
+        &sql,
+        &shop,
+        &Expect {
+            references: refs,
+            ops_per_session: 10,
+            events: true,
+        },
+    )
+    .await?;
+    let untouched: i64 = sql
+        .query_one(
+            "SELECT count(*) FROM sessions WHERE account = $1 AND status = 'pending'",
+            &[&shop.to_string()],
+        )
+        .await?
+        .get(0);
+    anyhow::ensure!(
+        untouched == pending - paid,
+        "{untouched} sessions still pending, expected {}",
+        pending - paid
+    );
+    Ok(Scale {
+        pending,
+        seed_seconds: seeded.as_secs_f64(),
+        throughput,
+        memory,
+        check,
+    })
+}

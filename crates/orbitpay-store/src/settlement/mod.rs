@@ -1,0 +1,359 @@
+//! Settlement: the transactions that turn ledger records into credited sessions.
+//!
+//! Two committed steps, as the design requires:
+//! 1. **claim**: lock each named session `FOR NO KEY UPDATE`, check its state, and move
+//!    `pending -> processing` under the paying transaction's hash;
+//! 2. **settle**: under the same locks, re-check everything, insert the payment (one row per
+//!    transaction and session) and its operations (one row per op id), update the session,
+//!    record unmatched money, write the outbox events and advance the account's cursor, all or
+//!    nothing.
+//!
+//! Every decision is taken again inside the transaction, after the row lock, so a concurrent
+//! instance or a redelivery can never credit twice: the idempotency check (is this op id
+//! already in `payment_operations` or `unmatched_payments`?) runs under the lock, and the unique
+//! constraints back it up.
+//!
+//! A session claimed by another transaction never holds a batch back: a credit from a second
+//! transaction is decided at once, under the lock, and the first claim stays until it resolves
+//! (see [`matching::settle`] for how the two meet).
+//!
+//! Files: this one holds the two batch transactions and the per-record decisions; `work.rs` what
+//! a transaction reads up front; `writes.rs` the statements that write; `reported.rs` the
+//! single-session transactions of the client-reported path.
+
+mod reported;
+mod work;
+mod writes;
+
+use diesel::prelude::*;
+use diesel::upsert::excluded;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use orbitpay_core::matching::{self, Credit, IgnoreReason, SessionDecision, SessionView};
+use orbitpay_core::{
+    AccountId, Amount, LedgerRecord, Reference, SessionStatus, TxHash, UnmatchedReason,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::models::{ClaimSource, NewPayment, PaymentOperationRow, Session};
+use crate::outbox::EventType;
+use crate::schema::{payment_operations, payments};
+use crate::{StoreError, cursors};
+
+pub use reported::{ReportClaim, claim_reported, release_claim};
+use work::Work;
+use writes::{
+    ClaimWrite, Unmatched, ledger_i32, payment_exists, record_unmatched, session_payload,
+    update_session,
+};
+
+/// What the matcher concluded about a record from the record alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Intent {
+    /// Not a credit (outgoing, failed, self, sponsor-only): nothing to write.
+    Skip(IgnoreReason),
+    /// A credit naming a session of this account.
+    Credit {
+        credit: Credit,
+        reference: Reference,
+    },
+    /// Money (or an uninterpretable record) that reaches no session whatever the database holds.
+    Unmatched {
+        credit: Option<Credit>,
+        reason: UnmatchedReason,
+        detail: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Item<'a> {
+    pub record: &'a LedgerRecord,
+    pub intent: &'a Intent,
+}
+
+/// What settling one item did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    Skipped,
+    /// Its op id was already credited or recorded: a redelivery, a no-op.
+    AlreadyHandled,
+    Credited {
+        session_id: Uuid,
+        status: SessionStatus,
+        amount_received: Amount,
+        overpaid: bool,
+    },
+    Unmatched {
+        reason: UnmatchedReason,
+        session_id: Option<Uuid>,
+    },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClaimOutcome {
+    /// The sessions this call moved to `processing`, and under which transaction.
+    pub claimed: Vec<(Uuid, TxHash)>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SettleOutcome {
+    /// One entry per item, in order.
+    pub applied: Vec<Applied>,
+    /// The cursor now stored for the account, when this batch moved it.
+    pub cursor: Option<i64>,
+}
+
+/// Step 1 (the stream's): claims every pending session the batch pays. A session claimed by
+/// another transaction is left to step 2, which credits beside that claim.
+pub async fn claim(
+    conn: &mut AsyncPgConnection,
+    account: &AccountId,
+    items: &[Item<'_>],
+) -> Result<ClaimOutcome, StoreError> {
+    if !items
+        .iter()
+        .any(|i| matches!(i.intent, Intent::Credit { .. }))
+    {
+        return Ok(ClaimOutcome::default());
+    }
+    conn.transaction(async |conn| {
+        let mut work = Work::load(conn, account, items, ClaimSource::Stream).await?;
+        let mut outcome = ClaimOutcome::default();
+        for item in items {
+            let Intent::Credit { credit, reference } = item.intent else {
+                continue;
+            };
+            let Some(session) = work.sessions.get(reference).cloned() else {
+                continue;
+            };
+            if !work.first_time(item.record.op_id) {
+                continue;
+            }
+            // Only a pending session can be claimed; the rest is settle's to decide.
+            if session.status != SessionStatus::Pending {
+                continue;
+            }
+            if decide(conn, &session, credit, item.record).await? == SessionDecision::Claim {
+                let claimed = claim_session(conn, &session, item.record.tx_hash, &mut work).await?;
+                work.sessions.insert(*reference, claimed);
+                outcome.claimed.push((session.id, item.record.tx_hash));
+            }
+        }
+        work.flush(conn).await?;
+        Ok(outcome)
+    })
+    .await
+}
+
+/// Step 2: settles every item in order and, when `up_to` is given, stores it as the cursor.
+///
+/// `up_to` is `None` on the client-reported path, where the stream still owns the cursor.
+pub async fn settle(
+    conn: &mut AsyncPgConnection,
+    account: &AccountId,
+    items: &[Item<'_>],
+    up_to: Option<i64>,
+) -> Result<SettleOutcome, StoreError> {
+    let source = match up_to {
+        Some(_) => ClaimSource::Stream,
+        None => ClaimSource::ClientReport,
+    };
+    conn.transaction(async |conn| {
+        let mut work = Work::load(conn, account, items, source).await?;
+        let mut outcome = SettleOutcome::default();
+        for item in items {
+            let record = item.record;
+            let applied = match item.intent {
+                Intent::Skip(_) => Applied::Skipped,
+                _ if !work.first_time(record.op_id) => Applied::AlreadyHandled,
+                Intent::Unmatched {
+                    credit,
+                    reason,
+                    detail,
+                } => {
+                    let row = Unmatched {
+                        reason: *reason,
+                        session_id: None,
+                        detail: detail.as_deref(),
+                    };
+                    record_unmatched(conn, account, record, credit.as_ref(), row, &mut work).await?
+                }
+                Intent::Credit { credit, reference } => match work.sessions.get(reference).cloned()
+                {
+                    Some(session) => {
+                        let (applied, updated) =
+                            settle_credit(conn, account, record, credit, session, &mut work)
+                                .await?;
+                        if let Some(updated) = updated {
+                            work.sessions.insert(*reference, updated);
+                        }
+                        applied
+                    }
+                    None => {
+                        let row = Unmatched {
+                            reason: UnmatchedReason::UnknownReference,
+                            session_id: None,
+                            detail: None,
+                        };
+                        record_unmatched(conn, account, record, Some(credit), row, &mut work)
+                            .await?
+                    }
+                },
+            };
+            outcome.applied.push(applied);
+        }
+        work.flush(conn).await?;
+        if let Some(token) = up_to {
+            outcome.cursor = Some(cursors::set(conn, account, token).await?);
+        }
+        Ok(outcome)
+    })
+    .await
+}
+
+async fn decide(
+    conn: &mut AsyncPgConnection,
+    session: &Session,
+    credit: &Credit,
+    record: &LedgerRecord,
+) -> Result<SessionDecision, StoreError> {
+    let credited_by_tx = session.status == SessionStatus::Paid
+        && payment_exists(conn, record.tx_hash, session.id).await?;
+    let view = SessionView {
+        status: session.status,
+        asset: &session.asset,
+        processing_tx_hash: session.processing.map(|c| c.tx_hash),
+        credited_by_tx,
+        expires_at_us: session.expires_at.timestamp_micros(),
+    };
+    Ok(matching::decide(&credit.asset, record, Some(view)))
+}
+
+/// Settles one credit on a locked session.
+async fn settle_credit(
+    conn: &mut AsyncPgConnection,
+    account: &AccountId,
+    record: &LedgerRecord,
+    credit: &Credit,
+    session: Session,
+    work: &mut Work,
+) -> Result<(Applied, Option<Session>), StoreError> {
+    let decision = decide(conn, &session, credit, record).await?;
+    let beside_claim = matches!(decision, SessionDecision::CreditBesideClaim { .. });
+    let session = match decision {
+        // Pending again since the claim step (a release in between, or an earlier operation of
+        // this batch settled it short): claim and settle at once.
+        SessionDecision::Claim => claim_session(conn, &session, record.tx_hash, work).await?,
+        SessionDecision::Resume | SessionDecision::Extend => session,
+        SessionDecision::CreditBesideClaim { claimed_by } => {
+            tracing::info!(session_id = %session.id, tx_hash = %record.tx_hash, claimed_by = %claimed_by,
+                           op_id = record.op_id, "crediting beside another transaction's claim");
+            session
+        }
+        SessionDecision::Unmatched(reason) => {
+            let late = reason.is_late_payment().then_some(session.id);
+            let row = Unmatched {
+                reason,
+                session_id: late,
+                detail: None,
+            };
+            let applied = record_unmatched(conn, account, record, Some(credit), row, work).await?;
+            return Ok((applied, None));
+        }
+    };
+
+    let payment = NewPayment {
+        session_id: session.id,
+        tx_hash: record.tx_hash.to_string(),
+        amount: credit.amount.stroops(),
+        asset: credit.asset.to_string(),
+        ledger: ledger_i32(record.ledger)?,
+    };
+    // Several operations of one transaction paying one session make one payment: their sum.
+    let payment_id: i64 = diesel::insert_into(payments::table)
+        .values(&payment)
+        .on_conflict((payments::tx_hash, payments::session_id))
+        .do_update()
+        .set(payments::amount.eq(payments::amount + excluded(payments::amount)))
+        .returning(payments::id)
+        .get_result(conn)
+        .await?;
+    diesel::insert_into(payment_operations::table)
+        .values(&PaymentOperationRow {
+            op_id: record.op_id,
+            payment_id,
+            amount: credit.amount.stroops(),
+        })
+        .execute(conn)
+        .await?;
+
+    let settled = matching::settle(
+        session.amount,
+        session.amount_received,
+        credit.amount,
+        beside_claim,
+    )
+    .map_err(|_| StoreError::AmountOverflow(session.id))?;
+    let (status, event) = match session.status {
+        SessionStatus::Paid => (SessionStatus::Paid, EventType::SessionOverpaid),
+        from => {
+            let to = from.transition(settled.status)?;
+            (
+                to,
+                if to == SessionStatus::Paid {
+                    EventType::SessionPaid
+                } else {
+                    EventType::SessionPartiallyPaid
+                },
+            )
+        }
+    };
+    // Only a short credit beside another claim leaves the session processing; that claim stays
+    // exactly as it was (hash, start, source), for the recovery job to age.
+    let claim = if status == SessionStatus::Processing {
+        ClaimWrite::Keep
+    } else {
+        ClaimWrite::Clear
+    };
+    let updated = update_session(conn, session.id, status, settled.amount_received, claim).await?;
+    let payload = session_payload(
+        &updated,
+        json!({
+            "tx_hash": record.tx_hash.to_string(),
+            "op_id": record.op_id.to_string(),
+            "credited": credit.amount.to_string(),
+            "ledger": record.ledger,
+        }),
+    );
+    work.emit(event, Some(session.id), payload);
+    let applied = Applied::Credited {
+        session_id: session.id,
+        status,
+        amount_received: settled.amount_received,
+        overpaid: settled.overpaid,
+    };
+    Ok((applied, Some(updated)))
+}
+
+async fn claim_session(
+    conn: &mut AsyncPgConnection,
+    session: &Session,
+    tx_hash: TxHash,
+    work: &mut Work,
+) -> Result<Session, StoreError> {
+    let status = session.status.transition(SessionStatus::Processing)?;
+    let updated = update_session(
+        conn,
+        session.id,
+        status,
+        session.amount_received,
+        ClaimWrite::Take(tx_hash, work.source),
+    )
+    .await?;
+    let payload = session_payload(
+        &updated,
+        json!({ "tx_hash": tx_hash.to_string(), "claim_source": work.source.as_str() }),
+    );
+    work.emit(EventType::SessionProcessing, Some(session.id), payload);
+    Ok(updated)
+}

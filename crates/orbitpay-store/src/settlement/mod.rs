@@ -25,9 +25,7 @@ mod reported;
 mod work;
 mod writes;
 
-use diesel::prelude::*;
-use diesel::upsert::excluded;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
 use orbitpay_core::matching::{self, Credit, IgnoreReason, SessionDecision, SessionView};
 use orbitpay_core::{
     AccountId, Amount, LedgerRecord, Reference, SessionStatus, TxHash, UnmatchedReason,
@@ -35,17 +33,13 @@ use orbitpay_core::{
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::models::{ClaimSource, NewPayment, PaymentOperationRow, Session};
+use crate::models::{ClaimSource, Session};
 use crate::outbox::EventType;
-use crate::schema::{payment_operations, payments};
 use crate::{StoreError, cursors};
 
 pub use reported::{ReportClaim, claim_reported, release_claim};
 use work::Work;
-use writes::{
-    ClaimWrite, Unmatched, ledger_i32, payment_exists, record_unmatched, session_payload,
-    update_session,
-};
+use writes::{ClaimWrite, Unmatched, ledger_i32, record_unmatched, session_payload};
 
 /// What the matcher concluded about a record from the record alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,8 +127,8 @@ pub async fn claim(
             if session.status != SessionStatus::Pending {
                 continue;
             }
-            if decide(conn, &session, credit, item.record).await? == SessionDecision::Claim {
-                let claimed = claim_session(conn, &session, item.record.tx_hash, &mut work).await?;
+            if decide(&work, &session, credit, item.record) == SessionDecision::Claim {
+                let claimed = claim_session(&session, item.record.tx_hash, &mut work)?;
                 work.sessions.insert(*reference, claimed);
                 outcome.claimed.push((session.id, item.record.tx_hash));
             }
@@ -176,14 +170,13 @@ pub async fn settle(
                         session_id: None,
                         detail: detail.as_deref(),
                     };
-                    record_unmatched(conn, account, record, credit.as_ref(), row, &mut work).await?
+                    record_unmatched(account, record, credit.as_ref(), row, &mut work)?
                 }
                 Intent::Credit { credit, reference } => match work.sessions.get(reference).cloned()
                 {
                     Some(session) => {
                         let (applied, updated) =
-                            settle_credit(conn, account, record, credit, session, &mut work)
-                                .await?;
+                            settle_credit(account, record, credit, session, &mut work)?;
                         if let Some(updated) = updated {
                             work.sessions.insert(*reference, updated);
                         }
@@ -195,14 +188,21 @@ pub async fn settle(
                             session_id: None,
                             detail: None,
                         };
-                        record_unmatched(conn, account, record, Some(credit), row, &mut work)
-                            .await?
+                        record_unmatched(account, record, Some(credit), row, &mut work)?
                     }
                 },
             };
             outcome.applied.push(applied);
         }
-        work.flush(conn).await?;
+        let conflicts = work.flush(conn).await?;
+        // Unmatched rows a concurrent transaction inserted first are its to report.
+        for (item, applied) in items.iter().zip(outcome.applied.iter_mut()) {
+            if matches!(applied, Applied::Unmatched { .. })
+                && conflicts.contains(&item.record.op_id)
+            {
+                *applied = Applied::AlreadyHandled;
+            }
+        }
         if let Some(token) = up_to {
             outcome.cursor = Some(cursors::set(conn, account, token).await?);
         }
@@ -211,14 +211,15 @@ pub async fn settle(
     .await
 }
 
-async fn decide(
-    conn: &mut AsyncPgConnection,
+/// Decides a credit against the locked session as this transaction has left it.
+fn decide(
+    work: &Work,
     session: &Session,
     credit: &Credit,
     record: &LedgerRecord,
-) -> Result<SessionDecision, StoreError> {
-    let credited_by_tx = session.status == SessionStatus::Paid
-        && payment_exists(conn, record.tx_hash, session.id).await?;
+) -> SessionDecision {
+    let credited_by_tx =
+        session.status == SessionStatus::Paid && work.credited_by(record.tx_hash, session.id);
     let view = SessionView {
         status: session.status,
         asset: &session.asset,
@@ -226,24 +227,23 @@ async fn decide(
         credited_by_tx,
         expires_at_us: session.expires_at.timestamp_micros(),
     };
-    Ok(matching::decide(&credit.asset, record, Some(view)))
+    matching::decide(&credit.asset, record, Some(view))
 }
 
 /// Settles one credit on a locked session.
-async fn settle_credit(
-    conn: &mut AsyncPgConnection,
+fn settle_credit(
     account: &AccountId,
     record: &LedgerRecord,
     credit: &Credit,
     session: Session,
     work: &mut Work,
 ) -> Result<(Applied, Option<Session>), StoreError> {
-    let decision = decide(conn, &session, credit, record).await?;
+    let decision = decide(work, &session, credit, record);
     let beside_claim = matches!(decision, SessionDecision::CreditBesideClaim { .. });
     let session = match decision {
         // Pending again since the claim step (a release in between, or an earlier operation of
         // this batch settled it short): claim and settle at once.
-        SessionDecision::Claim => claim_session(conn, &session, record.tx_hash, work).await?,
+        SessionDecision::Claim => claim_session(&session, record.tx_hash, work)?,
         SessionDecision::Resume | SessionDecision::Extend => session,
         SessionDecision::CreditBesideClaim { claimed_by } => {
             tracing::info!(session_id = %session.id, tx_hash = %record.tx_hash, claimed_by = %claimed_by,
@@ -257,35 +257,20 @@ async fn settle_credit(
                 session_id: late,
                 detail: None,
             };
-            let applied = record_unmatched(conn, account, record, Some(credit), row, work).await?;
+            let applied = record_unmatched(account, record, Some(credit), row, work)?;
             return Ok((applied, None));
         }
     };
 
-    let payment = NewPayment {
-        session_id: session.id,
-        tx_hash: record.tx_hash.to_string(),
-        amount: credit.amount.stroops(),
-        asset: credit.asset.to_string(),
-        ledger: ledger_i32(record.ledger)?,
-    };
     // Several operations of one transaction paying one session make one payment: their sum.
-    let payment_id: i64 = diesel::insert_into(payments::table)
-        .values(&payment)
-        .on_conflict((payments::tx_hash, payments::session_id))
-        .do_update()
-        .set(payments::amount.eq(payments::amount + excluded(payments::amount)))
-        .returning(payments::id)
-        .get_result(conn)
-        .await?;
-    diesel::insert_into(payment_operations::table)
-        .values(&PaymentOperationRow {
-            op_id: record.op_id,
-            payment_id,
-            amount: credit.amount.stroops(),
-        })
-        .execute(conn)
-        .await?;
+    work.credit(
+        session.id,
+        record.tx_hash,
+        record.op_id,
+        credit.amount,
+        credit.asset.to_string(),
+        ledger_i32(record.ledger)?,
+    )?;
 
     let settled = matching::settle(
         session.amount,
@@ -315,7 +300,7 @@ async fn settle_credit(
     } else {
         ClaimWrite::Clear
     };
-    let updated = update_session(conn, session.id, status, settled.amount_received, claim).await?;
+    let updated = work.update(&session, status, settled.amount_received, claim);
     let payload = session_payload(
         &updated,
         json!({
@@ -335,24 +320,23 @@ async fn settle_credit(
     Ok((applied, Some(updated)))
 }
 
-async fn claim_session(
-    conn: &mut AsyncPgConnection,
+/// `pending -> processing` under `tx_hash`, written with the batch.
+fn claim_session(
     session: &Session,
     tx_hash: TxHash,
     work: &mut Work,
 ) -> Result<Session, StoreError> {
     let status = session.status.transition(SessionStatus::Processing)?;
-    let updated = update_session(
-        conn,
-        session.id,
+    let source = work.source;
+    let updated = work.update(
+        session,
         status,
         session.amount_received,
-        ClaimWrite::Take(tx_hash, work.source),
-    )
-    .await?;
+        ClaimWrite::Take(tx_hash, source),
+    );
     let payload = session_payload(
         &updated,
-        json!({ "tx_hash": tx_hash.to_string(), "claim_source": work.source.as_str() }),
+        json!({ "tx_hash": tx_hash.to_string(), "claim_source": source.as_str() }),
     );
     work.emit(EventType::SessionProcessing, Some(session.id), payload);
     Ok(updated)

@@ -6,7 +6,6 @@ use orbitpay_core::{SessionStatus, TxHash};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::claim_session;
 use super::work::Work;
 use super::writes::{ClaimWrite, payment_exists, session_payload, update_session};
 use crate::StoreError;
@@ -40,7 +39,7 @@ pub async fn claim_reported(
         Ok(match (session.status, session.processing) {
             (SessionStatus::Pending, _) => {
                 let mut work = Work::empty(ClaimSource::ClientReport);
-                let claimed = claim_session(conn, &session, tx_hash, &mut work).await?;
+                let claimed = take_claim(conn, &session, tx_hash, &mut work).await?;
                 work.flush(conn).await?;
                 ReportClaim::Claimed(claimed)
             }
@@ -85,4 +84,28 @@ pub async fn release_claim(
         Ok(Some(updated))
     })
     .await
+}
+
+/// `pending -> processing` under a client-reported hash, returning the row as stored.
+async fn take_claim(
+    conn: &mut AsyncPgConnection,
+    session: &Session,
+    tx_hash: TxHash,
+    work: &mut Work,
+) -> Result<Session, StoreError> {
+    let status = session.status.transition(SessionStatus::Processing)?;
+    let updated = update_session(
+        conn,
+        session.id,
+        status,
+        session.amount_received,
+        ClaimWrite::Take(tx_hash, work.source),
+    )
+    .await?;
+    let payload = session_payload(
+        &updated,
+        json!({ "tx_hash": tx_hash.to_string(), "claim_source": work.source.as_str() }),
+    );
+    work.emit(EventType::SessionProcessing, Some(session.id), payload);
+    Ok(updated)
 }

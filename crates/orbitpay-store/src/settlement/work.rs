@@ -1,32 +1,66 @@
-//! What one settlement transaction reads before it decides anything.
+//! What one settlement transaction reads before it decides anything, and the writes it
+//! decides, applied at the end one statement per kind.
+//!
+//! Sessions are locked up front, all of them, in reference order (every instance locks in the
+//! same order, so two batches cannot deadlock); the idempotency set is read after the locks, so
+//! under READ COMMITTED it already holds whatever a competing transaction committed while we
+//! waited. Decisions are then taken in memory, record by record in order, against the locked
+//! rows as this transaction has changed them; nothing else can change those rows before the
+//! commit. The writes follow: one UPDATE of every session touched (its final state), one
+//! upsert of the payments, one insert of the operations, one of the unmatched rows, one of the
+//! outbox events, all in the same transaction as the cursor.
 
 use std::collections::{HashMap, HashSet};
 
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use orbitpay_core::{AccountId, Reference};
+use orbitpay_core::{AccountId, Amount, Reference, SessionStatus, TxHash};
 use uuid::Uuid;
 
+use super::writes::{self, ClaimWrite, PaymentKey};
 use super::{Intent, Item};
 use crate::StoreError;
-use crate::models::{ClaimSource, NewOutboxEvent, Session, SessionRow};
+use crate::models::{
+    ClaimSource, NewOutboxEvent, NewPayment, NewUnmatchedPayment, ProcessingClaim, Session,
+    SessionRow,
+};
 use crate::numeric::U64Numeric;
 use crate::outbox::{self, EventType};
-use crate::schema::{payment_operations, sessions, unmatched_payments};
+use crate::schema::{payment_operations, payments, sessions, unmatched_payments};
 
-/// What one settlement transaction has read and will write, so a batch of 200 records costs a
-/// handful of round trips instead of a dozen per record.
-///
-/// Sessions are locked up front, all of them, in reference order (every instance locks in the
-/// same order, so two batches cannot deadlock); the idempotency set is read after the locks, so
-/// under READ COMMITTED it already holds whatever a competing transaction committed while we
-/// waited. Events are appended at the end, in order, in one statement.
+/// A session's state as this transaction leaves it.
+pub(super) struct SessionWrite {
+    pub status: SessionStatus,
+    pub amount_received: Amount,
+    pub claim: ClaimWrite,
+}
+
+/// An event, and (for an unmatched row) the op id whose insert it depends on: a row a
+/// concurrent writer inserted first is that writer's, with its event.
+struct QueuedEvent {
+    event: NewOutboxEvent,
+    unless_conflict: Option<i64>,
+}
+
 pub(super) struct Work {
     pub(super) sessions: HashMap<Reference, Session>,
     pub(super) handled: HashSet<i64>,
-    pub(super) events: Vec<NewOutboxEvent>,
+    /// (transaction, session) pairs that have a payment row: read for the batch's paid
+    /// sessions, kept current as this transaction credits.
+    credited: HashSet<(TxHash, Uuid)>,
+    events: Vec<QueuedEvent>,
     /// Recorded on every claim this transaction takes.
     pub(super) source: ClaimSource,
+    /// The transaction's `now()` (constant within it), the start of claims taken here.
+    now: DateTime<Utc>,
+    session_order: Vec<Uuid>,
+    session_writes: HashMap<Uuid, SessionWrite>,
+    payments: Vec<NewPayment>,
+    payment_index: HashMap<(TxHash, Uuid), usize>,
+    /// (op id, index into `payments`, stroops).
+    operations: Vec<(i64, usize, i64)>,
+    unmatched: Vec<NewUnmatchedPayment>,
 }
 
 impl Work {
@@ -45,19 +79,22 @@ impl Work {
             .collect();
         references.sort_unstable_by_key(|r| r.0);
         references.dedup_by_key(|r| r.0);
-        let mut sessions = HashMap::new();
+        let mut work = Work::empty(source);
         if !references.is_empty() {
-            let rows: Vec<SessionRow> = sessions::table
+            // The transaction's now() rides along: it starts every claim taken here.
+            let now = diesel::dsl::sql::<diesel::sql_types::Timestamptz>("now()");
+            let rows: Vec<(SessionRow, DateTime<Utc>)> = sessions::table
                 .filter(sessions::account.eq(account.to_string()))
                 .filter(sessions::reference.eq_any(references))
                 .order(sessions::reference.asc())
-                .select(SessionRow::as_select())
+                .select((SessionRow::as_select(), now))
                 .for_no_key_update()
                 .load(conn)
                 .await?;
-            for row in rows {
+            for (row, now) in rows {
                 let session = Session::try_from(row)?;
-                sessions.insert(session.reference, session);
+                work.sessions.insert(session.reference, session);
+                work.now = now;
             }
         }
         let op_ids: Vec<i64> = items.iter().map(|i| i.record.op_id).collect();
@@ -71,13 +108,30 @@ impl Work {
             )
             .load(conn)
             .await?;
-        let handled = handled.into_iter().collect();
-        Ok(Work {
-            sessions,
-            handled,
-            events: Vec::new(),
-            source,
-        })
+        work.handled = handled.into_iter().collect();
+        // Only a paid session asks whether a transaction already paid it.
+        let paid: Vec<Uuid> = work
+            .sessions
+            .values()
+            .filter(|s| s.status == SessionStatus::Paid)
+            .map(|s| s.id)
+            .collect();
+        if !paid.is_empty() {
+            let hashes: Vec<String> = items.iter().map(|i| i.record.tx_hash.to_string()).collect();
+            let rows: Vec<(String, Uuid)> = payments::table
+                .filter(payments::session_id.eq_any(&paid))
+                .filter(payments::tx_hash.eq_any(&hashes))
+                .select((payments::tx_hash, payments::session_id))
+                .load(conn)
+                .await?;
+            for (hash, session_id) in rows {
+                let hash: TxHash = hash
+                    .parse()
+                    .map_err(|e| StoreError::Corrupt(format!("payments.tx_hash {hash}: {e}")))?;
+                work.credited.insert((hash, session_id));
+            }
+        }
+        Ok(work)
     }
 
     /// For single-session transactions (client reports, releases) that only emit events.
@@ -85,8 +139,16 @@ impl Work {
         Work {
             sessions: HashMap::new(),
             handled: HashSet::new(),
+            credited: HashSet::new(),
             events: Vec::new(),
             source,
+            now: DateTime::<Utc>::UNIX_EPOCH,
+            session_order: Vec::new(),
+            session_writes: HashMap::new(),
+            payments: Vec::new(),
+            payment_index: HashMap::new(),
+            operations: Vec::new(),
+            unmatched: Vec::new(),
         }
     }
 
@@ -95,17 +157,140 @@ impl Work {
         self.handled.insert(op_id)
     }
 
+    /// Whether `tx_hash` already has a payment on the session (read under its lock).
+    pub(super) fn credited_by(&self, tx_hash: TxHash, session_id: Uuid) -> bool {
+        self.credited.contains(&(tx_hash, session_id))
+    }
+
     pub(super) fn emit(
         &mut self,
         event_type: EventType,
         session_id: Option<Uuid>,
         payload: serde_json::Value,
     ) {
-        self.events
-            .push(outbox::event(event_type, session_id, payload));
+        self.events.push(QueuedEvent {
+            event: outbox::event(event_type, session_id, payload),
+            unless_conflict: None,
+        });
     }
 
-    pub(super) async fn flush(self, conn: &mut AsyncPgConnection) -> Result<(), StoreError> {
-        outbox::insert_all(conn, &self.events).await
+    /// Moves a locked session to `status` with `amount_received`, and returns it as it now
+    /// stands. Callers have checked the transition. The row is written once, at flush.
+    pub(super) fn update(
+        &mut self,
+        session: &Session,
+        status: SessionStatus,
+        amount_received: Amount,
+        claim: ClaimWrite,
+    ) -> Session {
+        let mut updated = session.clone();
+        updated.status = status;
+        updated.amount_received = amount_received;
+        updated.processing = match &claim {
+            ClaimWrite::Take(tx_hash, source) => Some(ProcessingClaim {
+                tx_hash: *tx_hash,
+                started_at: self.now,
+                source: *source,
+            }),
+            ClaimWrite::Keep => session.processing,
+            ClaimWrite::Clear => None,
+        };
+        // A later write that keeps the claim keeps the one an earlier write here took.
+        let claim = match (claim, self.session_writes.remove(&session.id)) {
+            (ClaimWrite::Keep, Some(earlier)) => earlier.claim,
+            (claim, None) => {
+                self.session_order.push(session.id);
+                claim
+            }
+            (claim, Some(_)) => claim,
+        };
+        self.session_writes.insert(
+            session.id,
+            SessionWrite {
+                status,
+                amount_received,
+                claim,
+            },
+        );
+        updated
+    }
+
+    /// Adds an operation to the (transaction, session) payment: one row holding the sum.
+    pub(super) fn credit(
+        &mut self,
+        session_id: Uuid,
+        tx_hash: TxHash,
+        op_id: i64,
+        amount: Amount,
+        asset: String,
+        ledger: i32,
+    ) -> Result<(), StoreError> {
+        let stroops = amount.stroops();
+        let index = match self.payment_index.get(&(tx_hash, session_id)) {
+            Some(&i) => {
+                let payment = &mut self.payments[i];
+                payment.amount = payment
+                    .amount
+                    .checked_add(stroops)
+                    .ok_or(StoreError::AmountOverflow(session_id))?;
+                i
+            }
+            None => {
+                self.payments.push(NewPayment {
+                    session_id,
+                    tx_hash: tx_hash.to_string(),
+                    amount: stroops,
+                    asset,
+                    ledger,
+                });
+                self.payment_index
+                    .insert((tx_hash, session_id), self.payments.len() - 1);
+                self.payments.len() - 1
+            }
+        };
+        self.operations.push((op_id, index, stroops));
+        self.credited.insert((tx_hash, session_id));
+        Ok(())
+    }
+
+    /// Records unmatched money; its event is written only if this transaction's row is.
+    pub(super) fn unmatched(
+        &mut self,
+        row: NewUnmatchedPayment,
+        event_type: EventType,
+        payload: serde_json::Value,
+    ) {
+        self.events.push(QueuedEvent {
+            event: outbox::event(event_type, row.session_id, payload),
+            unless_conflict: Some(row.op_id),
+        });
+        self.unmatched.push(row);
+    }
+
+    /// Writes everything decided, one statement per kind. Returns the op ids of unmatched
+    /// rows another transaction had inserted first (their items are already handled).
+    pub(super) async fn flush(
+        self,
+        conn: &mut AsyncPgConnection,
+    ) -> Result<HashSet<i64>, StoreError> {
+        let sessions: Vec<(Uuid, SessionWrite)> = {
+            let mut writes = self.session_writes;
+            self.session_order
+                .iter()
+                .filter_map(|id| writes.remove(id).map(|w| (*id, w)))
+                .collect()
+        };
+        writes::update_sessions(conn, &sessions).await?;
+        let keys: Vec<PaymentKey> = writes::upsert_payments(conn, &self.payments).await?;
+        writes::insert_operations(conn, &self.payments, &keys, &self.operations).await?;
+        let conflicts = writes::insert_unmatched(conn, self.unmatched).await?;
+        let events: Vec<NewOutboxEvent> = self
+            .events
+            .into_iter()
+            .filter(|e| e.unless_conflict.is_none_or(|op| !conflicts.contains(&op)))
+            .map(|e| e.event)
+            .collect();
+        outbox::insert_all(conn, &events).await?;
+        Ok(conflicts)
     }
 }

@@ -9,15 +9,23 @@ use orbitpay_core::{
 use serde_json::json;
 use uuid::Uuid;
 
+use std::collections::{HashMap, HashSet};
+
+use diesel::upsert::excluded;
+
 use super::Applied;
-use super::work::Work;
+use super::work::{SessionWrite, Work};
 use crate::StoreError;
-use crate::models::{ClaimSource, NewUnmatchedPayment, PgSessionStatus, Session, SessionRow};
+use crate::models::{
+    ClaimSource, NewPayment, NewUnmatchedPayment, PaymentOperationRow, PgSessionStatus, Session,
+    SessionRow,
+};
 use crate::numeric::{I128Numeric, U64Numeric};
 use crate::outbox::EventType;
-use crate::schema::{payments, sessions, unmatched_payments};
+use crate::schema::{payment_operations, payments, sessions, unmatched_payments};
 
 /// What an UPDATE of a session does to its claim columns.
+#[derive(Debug, Clone, Copy)]
 pub(super) enum ClaimWrite {
     Take(TxHash, ClaimSource),
     /// Leave the claim as it is (a credit beside another transaction's claim).
@@ -87,8 +95,9 @@ pub(super) struct Unmatched<'a> {
     pub(super) detail: Option<&'a str>,
 }
 
-pub(super) async fn record_unmatched(
-    conn: &mut AsyncPgConnection,
+/// Queues unmatched money (and its event) in `work`; the row is inserted at flush, where a
+/// row another transaction inserted first turns the item into [`Applied::AlreadyHandled`].
+pub(super) fn record_unmatched(
     account: &AccountId,
     record: &LedgerRecord,
     credit: Option<&Credit>,
@@ -120,15 +129,6 @@ pub(super) async fn record_unmatched(
         // Details quote what the source sent (an operation type, a bad field).
         detail: u.detail.map(|d| text::escape_bounded(d, MAX_DETAIL)),
     };
-    let inserted = diesel::insert_into(unmatched_payments::table)
-        .values(row)
-        .on_conflict(unmatched_payments::op_id)
-        .do_nothing()
-        .execute(conn)
-        .await?;
-    if inserted == 0 {
-        return Ok(Applied::AlreadyHandled);
-    }
     let event = if u.reason.is_late_payment() {
         EventType::SessionLatePayment
     } else {
@@ -144,7 +144,7 @@ pub(super) async fn record_unmatched(
         "session_id": u.session_id,
         "ledger": record.ledger,
     });
-    work.emit(event, u.session_id, payload);
+    work.unmatched(row, event, payload);
     Ok(Applied::Unmatched {
         reason: u.reason,
         session_id: u.session_id,
@@ -187,4 +187,158 @@ pub(super) fn session_payload(s: &Session, extra: serde_json::Value) -> serde_js
         map.extend(extra);
     }
     payload
+}
+
+/// The final state of every session a batch touched, in one UPDATE. `Keep` leaves the claim
+/// columns as they are; `Take` starts the claim at the database's `now()` (the recovery job
+/// ages claims by it).
+pub(super) async fn update_sessions(
+    conn: &mut AsyncPgConnection,
+    writes: &[(Uuid, SessionWrite)],
+) -> Result<(), StoreError> {
+    use diesel::sql_types::{Array, BigInt, Nullable, Text};
+    if writes.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = writes.iter().map(|(id, _)| *id).collect();
+    let statuses: Vec<&str> = writes.iter().map(|(_, w)| w.status.as_str()).collect();
+    let received: Vec<i64> = writes
+        .iter()
+        .map(|(_, w)| w.amount_received.stroops())
+        .collect();
+    let (mut claims, mut hashes, mut sources) = (Vec::new(), Vec::new(), Vec::new());
+    for (_, w) in writes {
+        let (claim, hash, source) = match w.claim {
+            ClaimWrite::Take(hash, source) => {
+                ("take", Some(hash.to_string()), Some(source.as_str()))
+            }
+            ClaimWrite::Keep => ("keep", None, None),
+            ClaimWrite::Clear => ("clear", None, None),
+        };
+        claims.push(claim);
+        hashes.push(hash);
+        sources.push(source);
+    }
+    let updated = diesel::sql_query(
+        "UPDATE sessions AS s SET
+            status = v.status::session_status,
+            amount_received = v.amount_received,
+            processing_tx_hash = CASE v.claim WHEN 'keep' THEN s.processing_tx_hash ELSE v.tx_hash END,
+            processing_started_at = CASE v.claim WHEN 'keep' THEN s.processing_started_at
+                                                 WHEN 'take' THEN now() END,
+            claim_source = CASE v.claim WHEN 'keep' THEN s.claim_source ELSE v.source END
+         FROM unnest($1, $2, $3, $4, $5, $6)
+           AS v(id, status, amount_received, claim, tx_hash, source)
+         WHERE s.id = v.id",
+    )
+    .bind::<Array<diesel::sql_types::Uuid>, _>(&ids)
+    .bind::<Array<Text>, _>(&statuses)
+    .bind::<Array<BigInt>, _>(&received)
+    .bind::<Array<Text>, _>(&claims)
+    .bind::<Array<Nullable<Text>>, _>(&hashes)
+    .bind::<Array<Nullable<Text>>, _>(&sources)
+    .execute(conn)
+    .await?;
+    if updated != writes.len() {
+        return Err(StoreError::Corrupt(format!(
+            "updated {updated} of {} locked sessions",
+            writes.len()
+        )));
+    }
+    Ok(())
+}
+
+/// A payment row's key, as its upsert returned it.
+pub(super) struct PaymentKey {
+    pub id: i64,
+    pub tx_hash: String,
+    pub session_id: Uuid,
+}
+
+/// Every (transaction, session) payment of a batch in one multi-row upsert: a row that exists
+/// (an earlier operation of the same transaction) gets the amount added.
+pub(super) async fn upsert_payments(
+    conn: &mut AsyncPgConnection,
+    rows: &[NewPayment],
+) -> Result<Vec<PaymentKey>, StoreError> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys: Vec<(i64, String, Uuid)> = diesel::insert_into(payments::table)
+        .values(rows)
+        .on_conflict((payments::tx_hash, payments::session_id))
+        .do_update()
+        .set(payments::amount.eq(payments::amount + excluded(payments::amount)))
+        .returning((payments::id, payments::tx_hash, payments::session_id))
+        .get_results(conn)
+        .await?;
+    Ok(keys
+        .into_iter()
+        .map(|(id, tx_hash, session_id)| PaymentKey {
+            id,
+            tx_hash,
+            session_id,
+        })
+        .collect())
+}
+
+/// Every credited operation of a batch in one insert; its primary key is the last guard
+/// against crediting an op twice.
+pub(super) async fn insert_operations(
+    conn: &mut AsyncPgConnection,
+    payments: &[NewPayment],
+    keys: &[PaymentKey],
+    operations: &[(i64, usize, i64)],
+) -> Result<(), StoreError> {
+    if operations.is_empty() {
+        return Ok(());
+    }
+    let ids: HashMap<(&str, Uuid), i64> = keys
+        .iter()
+        .map(|k| ((k.tx_hash.as_str(), k.session_id), k.id))
+        .collect();
+    let rows = operations
+        .iter()
+        .map(|&(op_id, index, amount)| {
+            let p = &payments[index];
+            let payment_id = *ids
+                .get(&(p.tx_hash.as_str(), p.session_id))
+                .ok_or_else(|| StoreError::Corrupt(format!("no payment row for op {op_id}")))?;
+            Ok(PaymentOperationRow {
+                op_id,
+                payment_id,
+                amount,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    diesel::insert_into(payment_operations::table)
+        .values(&rows)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Every unmatched row of a batch in one insert. Returns the op ids another transaction had
+/// inserted first (no row lock orders unmatched money that names no session).
+pub(super) async fn insert_unmatched(
+    conn: &mut AsyncPgConnection,
+    rows: Vec<NewUnmatchedPayment>,
+) -> Result<HashSet<i64>, StoreError> {
+    if rows.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let op_ids: Vec<i64> = rows.iter().map(|r| r.op_id).collect();
+    let inserted: HashSet<i64> = diesel::insert_into(unmatched_payments::table)
+        .values(rows)
+        .on_conflict(unmatched_payments::op_id)
+        .do_nothing()
+        .returning(unmatched_payments::op_id)
+        .get_results::<i64>(conn)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(op_ids
+        .into_iter()
+        .filter(|op| !inserted.contains(op))
+        .collect())
 }

@@ -27,7 +27,9 @@ use tracing::Instrument as _;
 
 use crate::config::FollowConfig;
 use crate::convert::RecordError;
-use crate::source::{FetchedRecord, LedgerSource, SourceError, StreamEvent, now_token};
+use crate::source::{
+    FetchedRecord, LedgerSource, PaymentsPage, SourceError, StreamEvent, now_token,
+};
 use crate::status::{FollowerState, FollowerStatus, HaltReason};
 
 mod reread;
@@ -395,17 +397,24 @@ impl<K: RecordSink> Follower<K> {
     async fn catch_up(&mut self, cancel: &CancellationToken) -> Flow<()> {
         self.status.set_state(FollowerState::CatchingUp);
         let mut attempt = 0;
+        // The page after the one being settled, fetched while it settles (the cursor it was
+        // asked from, and the answer): paging and settlement overlap instead of taking turns.
+        let mut prefetched: Option<(i64, Result<PaymentsPage, SourceError>)> = None;
         loop {
             if Instant::now() >= self.next_retention {
                 self.retention_check(cancel).await?;
             }
-            let fetched = self
-                .or_cancel(
-                    cancel,
-                    self.source
-                        .payments_page(&self.account, self.cursor, self.cfg.page_limit),
-                )
-                .await?;
+            let fetched = match prefetched.take() {
+                Some((from, fetched)) if from == self.cursor => fetched,
+                _ => {
+                    self.or_cancel(
+                        cancel,
+                        self.source
+                            .payments_page(&self.account, self.cursor, self.cfg.page_limit),
+                    )
+                    .await?
+                }
+            };
             let page = match fetched {
                 Ok(p) => p,
                 Err(e) => {
@@ -424,15 +433,27 @@ impl<K: RecordSink> Follower<K> {
             let before = self.cursor;
             let (records, up_to, unreadable) = self.prepare(page.records);
             if !records.is_empty() {
-                self.deliver(
-                    Batch {
-                        records,
-                        up_to,
-                        phase: Phase::CatchUp,
-                    },
-                    cancel,
-                )
-                .await?;
+                let batch = Batch {
+                    records,
+                    up_to,
+                    phase: Phase::CatchUp,
+                };
+                if unreadable.is_none() {
+                    // The next page starts after this one once it is settled; ask for it now.
+                    let (source, account, limit) =
+                        (self.source.clone(), self.account, self.cfg.page_limit);
+                    let next = async move {
+                        tokio::select! {
+                            _ = cancel.cancelled() => None,
+                            page = source.payments_page(&account, up_to, limit) => Some(page),
+                        }
+                    };
+                    let (delivered, next) = tokio::join!(self.deliver(batch, cancel), next);
+                    delivered?;
+                    prefetched = next.map(|page| (up_to, page));
+                } else {
+                    self.deliver(batch, cancel).await?;
+                }
                 self.status.set_state(FollowerState::CatchingUp);
             }
             if let Some(e) = unreadable {

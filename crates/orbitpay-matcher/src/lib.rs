@@ -467,7 +467,7 @@ fn log_decision(account: &AccountId, item: &Item<'_>, applied: &Applied) {
             decision_line!(info, "payment matched no session; recorded as unmatched")
         }
         Applied::Credited { .. } => decision_line!(info, "payment credited"),
-        Applied::Skipped => decision_line!(info, "record is not a credit to this account"),
+        Applied::Skipped => decision_line!(debug, "record is not a credit to this account"),
     }
 }
 

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures::StreamExt;
+use futures::{FutureExt as _, StreamExt};
 use orbitpay_core::{AccountId, toid};
 use rand::Rng as _;
 use tokio::time::Instant;
@@ -526,14 +526,21 @@ impl<K: RecordSink> Follower<K> {
             self.status.set_state(FollowerState::Streaming);
             let opened_at = Instant::now();
             let mut delivered = 0u64;
+            // An event read while gathering a backlog, handled before the stream is polled again.
+            let mut peeked: Option<Option<Result<StreamEvent, SourceError>>> = None;
             let end = loop {
-                let retention_at = self.next_retention;
-                let next = tokio::time::timeout(self.cfg.stall_timeout, stream.next());
-                let item = tokio::select! {
-                    biased;
-                    _ = cancel.cancelled() => return Err(Stop::Cancelled),
-                    _ = tokio::time::sleep_until(retention_at) => None,
-                    item = next => Some(item),
+                let item = match peeked.take() {
+                    Some(event) => Some(Ok(event)),
+                    None => {
+                        let retention_at = self.next_retention;
+                        let next = tokio::time::timeout(self.cfg.stall_timeout, stream.next());
+                        tokio::select! {
+                            biased;
+                            _ = cancel.cancelled() => return Err(Stop::Cancelled),
+                            _ = tokio::time::sleep_until(retention_at) => None,
+                            item = next => Some(item),
+                        }
+                    }
                 };
                 let Some(item) = item else {
                     self.retention_check(cancel).await?;
@@ -552,7 +559,25 @@ impl<K: RecordSink> Follower<K> {
                     StreamEvent::Closed => break End::Routine,
                     StreamEvent::ServerError(text) => break End::ErrorEvent(text),
                     StreamEvent::Record(r) => {
-                        let (records, up_to, unreadable) = self.prepare(vec![r]);
+                        // Readable records already waiting behind this one (a backlog, a busy
+                        // account) settle with it, up to a page: one transaction pair for all.
+                        let mut gathered = vec![r];
+                        while gathered.len() < self.cfg.page_limit as usize
+                            && gathered.last().is_some_and(|r| r.is_ok())
+                        {
+                            match stream.next().now_or_never() {
+                                Some(Some(Ok(StreamEvent::Record(Ok(next))))) => {
+                                    gathered.push(Ok(next))
+                                }
+                                Some(other) => {
+                                    peeked = Some(other);
+                                    break;
+                                }
+                                None => break,
+                            }
+                        }
+                        let count = gathered.len() as u64;
+                        let (records, up_to, unreadable) = self.prepare(gathered);
                         if let Some(e) = unreadable {
                             match self.unreadable(e) {
                                 Unreadable::Store(e, token) => {
@@ -575,7 +600,7 @@ impl<K: RecordSink> Follower<K> {
                             .await?;
                         }
                         self.status.set_state(FollowerState::Streaming);
-                        delivered += 1;
+                        delivered += count;
                         attempt = 0;
                     }
                 }

@@ -53,7 +53,15 @@ impl Receiver {
     pub async fn start(
         script: impl FnMut(&Received) -> (u16, Duration) + Send + 'static,
     ) -> Receiver {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on("127.0.0.1:0", script).await
+    }
+
+    /// On a given address: to come back where a dead endpoint was.
+    pub async fn start_on(
+        addr: &str,
+        script: impl FnMut(&Received) -> (u16, Duration) + Send + 'static,
+    ) -> Receiver {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let r = Receiver {
             url: format!("http://{}/hook", listener.local_addr().unwrap()),
             log: Arc::default(),

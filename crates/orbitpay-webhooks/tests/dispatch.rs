@@ -255,3 +255,55 @@ async fn notify_wakes_the_dispatcher_before_its_poll() {
     stop.cancel();
     task.await.unwrap();
 }
+
+#[tokio::test]
+async fn a_dropped_connection_is_retried_and_delivered_with_the_same_id() {
+    // An endpoint that accepts and hangs up without a response.
+    let rude = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = rude.local_addr().unwrap().to_string();
+    let hangups = tokio::spawn(async move {
+        let (sock, _) = rude.accept().await.unwrap();
+        drop(sock);
+    });
+    let s = Setup::new(&format!("http://{addr}/hook")).await;
+    let mut conn = s.conn().await;
+    let id = event(&mut conn, None).await;
+    let d = s.dispatcher(config());
+    assert_eq!(d.run_once().await.unwrap(), 1);
+    hangups.await.unwrap();
+    let row = deliveries::for_event(&mut conn, id)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!((row.state, row.last_status), (DeliveryState::Pending, None));
+    assert!(row.last_error.is_some(), "the transport error is recorded");
+
+    let rx = Receiver::start_on(&addr, ok).await;
+    drive(&d, || !rx.received().is_empty()).await;
+    delivered(&mut conn, id).await;
+    assert_eq!(rx.received()[0].id(), id.to_string());
+}
+
+#[tokio::test]
+async fn a_dispatcher_killed_mid_attempt_is_taken_over_from_the_database() {
+    let rx = Receiver::start(ok).await;
+    let s = Setup::new(&rx.url).await;
+    let mut conn = s.conn().await;
+    let id = event(&mut conn, None).await;
+    // A process that leased the delivery and died before it could record anything.
+    let leased = deliveries::claim(&mut conn, "killed", Duration::from_millis(300), 10, 4)
+        .await
+        .unwrap();
+    assert_eq!(leased.len(), 1);
+    let next = s.dispatcher(config());
+    assert_eq!(
+        next.run_once().await.unwrap(),
+        0,
+        "a live lease is respected"
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    drive(&next, || !rx.received().is_empty()).await;
+    delivered(&mut conn, id).await;
+    assert_eq!(state(&mut conn, id).await, DeliveryState::Delivered);
+    assert_eq!(rx.received()[0].id(), id.to_string());
+}

@@ -4,26 +4,14 @@ mod common;
 
 use std::time::Duration;
 
-use common::{account, new_session};
+use common::DEFAULT_ENDPOINT as DEFAULT;
+use common::{LEASE, account, attempt, new_session};
 use diesel_async::AsyncConnection as _;
-use orbitpay_store::deliveries::{self, Attempt, Outcome};
+use orbitpay_store::deliveries::{self, Outcome};
 use orbitpay_store::models::DeliveryState;
 use orbitpay_store::outbox::{self, EventType};
 use orbitpay_store::{StoreError, sessions};
 use orbitpay_testkit::TestDb;
-
-const DEFAULT: &str = "https://merchant.example/hook";
-const LEASE: Duration = Duration::from_secs(60);
-
-fn attempt(status: u16) -> Attempt<'static> {
-    Attempt {
-        started_at: chrono::Utc::now(),
-        latency: Duration::from_millis(3),
-        status: Some(status),
-        error: None,
-        response_snippet: Some("ok"),
-    }
-}
 
 #[tokio::test]
 async fn event_and_deliveries_exist_iff_the_transaction_commits() {

@@ -6,7 +6,7 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{account, new_session, tx_hash};
+use common::{account, new_session, tx_hash, unmatched_event};
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, SimpleAsyncConnection as _};
 use orbitpay_store::outbox::{self, EventType, FeedError};
 use orbitpay_store::{StoreError, sessions};
@@ -21,18 +21,6 @@ async fn page(
         .await
         .unwrap()
         .unwrap()
-}
-
-async fn unmatched_event(conn: &mut AsyncPgConnection) -> Uuid {
-    outbox::insert(
-        conn,
-        EventType::PaymentUnmatched,
-        None,
-        serde_json::json!({}),
-    )
-    .await
-    .unwrap()
-    .event_id
 }
 
 #[tokio::test]

@@ -2,38 +2,14 @@
 
 mod common;
 
-use std::time::Duration;
+use common::DEFAULT_ENDPOINT as DEFAULT;
+use common::{LEASE, attempt, unmatched_event as unmatched};
 
-use orbitpay_store::deliveries::{self, Attempt, Outcome};
+use orbitpay_store::deliveries::{self, Outcome};
 use orbitpay_store::models::DeliveryState;
-use orbitpay_store::outbox::{self, EventType};
+
 use orbitpay_store::webhook_admin::{self, Retried};
 use orbitpay_testkit::TestDb;
-
-const DEFAULT: &str = "https://merchant.example/hook";
-const LEASE: Duration = Duration::from_secs(60);
-
-fn attempt(status: u16) -> Attempt<'static> {
-    Attempt {
-        started_at: chrono::Utc::now(),
-        latency: Duration::from_millis(3),
-        status: Some(status),
-        error: None,
-        response_snippet: None,
-    }
-}
-
-async fn unmatched(conn: &mut diesel_async::AsyncPgConnection) -> uuid::Uuid {
-    outbox::insert(
-        conn,
-        EventType::PaymentUnmatched,
-        None,
-        serde_json::json!({}),
-    )
-    .await
-    .unwrap()
-    .event_id
-}
 
 #[tokio::test]
 async fn one_endpoint_never_has_more_than_its_bound_in_flight() {

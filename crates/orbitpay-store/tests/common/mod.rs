@@ -23,3 +23,31 @@ pub fn new_session(account: AccountId) -> NewSession {
         webhook_url: None,
     }
 }
+
+/// The default webhook endpoint of the delivery tests.
+pub const DEFAULT_ENDPOINT: &str = "https://merchant.example/hook";
+pub const LEASE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// One POST's outcome, as the dispatcher would record it.
+pub fn attempt(status: u16) -> orbitpay_store::deliveries::Attempt<'static> {
+    orbitpay_store::deliveries::Attempt {
+        started_at: Utc::now(),
+        latency: std::time::Duration::from_millis(3),
+        status: Some(status),
+        error: None,
+        response_snippet: Some("ok"),
+    }
+}
+
+/// An event that names no session.
+pub async fn unmatched_event(conn: &mut diesel_async::AsyncPgConnection) -> uuid::Uuid {
+    orbitpay_store::outbox::insert(
+        conn,
+        orbitpay_store::outbox::EventType::PaymentUnmatched,
+        None,
+        serde_json::json!({}),
+    )
+    .await
+    .unwrap()
+    .event_id
+}

@@ -101,6 +101,31 @@ impl TestDb {
             Err(e) => panic!("cannot connect to test database {}: {e}", self.name),
         }
     }
+
+    /// The value of a scalar SQL expression, as i64 (`count(*) FROM ...` reads naturally).
+    pub async fn count(&self, sql: &str) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        use diesel_async::RunQueryDsl as _;
+        diesel::sql_query(format!("SELECT ({sql})::bigint AS n"))
+            .get_result::<N>(&mut self.conn().await)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .n
+    }
+
+    /// Runs statements that must succeed (test setup: back-dating rows, injecting states).
+    pub async fn exec(&self, sql: &str) {
+        use diesel_async::SimpleAsyncConnection as _;
+        self.conn()
+            .await
+            .batch_execute(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
 }
 
 impl Drop for TestDb {

@@ -24,12 +24,13 @@ pub async fn run(
         stop.cancelled().await;
         return;
     };
+    let rotating = signer.previous.is_some();
     let dispatcher = Dispatcher::new(pool, signer, config.dispatcher_config())
         .listen(database_url.expose().to_owned());
     tracing::info!(
         url = config.url.as_deref().unwrap_or(""),
         owner = dispatcher.owner(),
-        rotating = config.signer().is_some_and(|s| s.previous.is_some()),
+        rotating,
         "webhook dispatcher started"
     );
     dispatcher.run(stop).await;

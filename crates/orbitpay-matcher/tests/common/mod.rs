@@ -127,23 +127,11 @@ impl Fixture {
     }
 
     pub async fn count(&self, sql: &str) -> i64 {
-        #[derive(QueryableByName)]
-        struct N {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            n: i64,
-        }
-        let mut conn = self.db.conn().await;
-        diesel::sql_query(format!("SELECT ({sql})::bigint AS n"))
-            .get_result::<N>(&mut conn)
-            .await
-            .unwrap()
-            .n
+        self.db.count(sql).await
     }
 
     pub async fn exec(&self, sql: &str) {
-        use diesel_async::SimpleAsyncConnection;
-        let mut conn = self.db.conn().await;
-        conn.batch_execute(sql).await.unwrap();
+        self.db.exec(sql).await
     }
 
     /// Everything that matters about money, as canonical JSON, without ids and timestamps (the

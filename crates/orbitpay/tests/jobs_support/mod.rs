@@ -7,8 +7,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use diesel::QueryableByName;
-use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
+use diesel_async::SimpleAsyncConnection;
 use orbitpay_core::{AccountId, Asset, MuxedAccount, Reference, TxHash};
 use orbitpay_horizon::{HorizonConfig, HorizonSource, LedgerSource};
 use orbitpay_horizon_sim::{HorizonSim, Op, ServerHandle, Tx, derive_account, stroops};
@@ -109,22 +108,11 @@ impl Env {
     }
 
     pub async fn count(&self, sql: &str) -> i64 {
-        #[derive(QueryableByName)]
-        struct N {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            n: i64,
-        }
-        let mut conn = self.db.conn().await;
-        diesel::sql_query(format!("SELECT ({sql})::bigint AS n"))
-            .get_result::<N>(&mut conn)
-            .await
-            .unwrap()
-            .n
+        self.db.count(sql).await
     }
 
     pub async fn exec(&self, sql: &str) {
-        let mut conn = self.db.conn().await;
-        conn.batch_execute(sql).await.unwrap();
+        self.db.exec(sql).await
     }
 
     pub async fn events(&self, session: &Session, event_type: &str) -> i64 {

@@ -307,6 +307,9 @@ impl Matcher {
             .collect();
 
         let claimed = with_retry!(self, retry, |conn| settlement::claim(conn, account, &items))?;
+        if !claimed.claimed.is_empty() {
+            orbitpay_store::crash::point("claim-committed");
+        }
         let settled = match with_retry!(self, retry, |conn| settlement::settle(
             conn,
             account,

@@ -91,6 +91,7 @@ impl Matcher {
             ReportClaim::Claimed(s) => s,
         };
         info!(session_id = %session_id, tx_hash = %tx_hash, "client-reported transaction claimed the session");
+        orbitpay_store::crash::point("claim-committed");
         match self
             .confirm(session, tx_hash, Instant::now() + wait)
             .await?

@@ -6,6 +6,7 @@
 
 pub mod advisory;
 mod connect;
+pub mod crash;
 pub mod cursors;
 pub mod deliveries;
 pub mod error;

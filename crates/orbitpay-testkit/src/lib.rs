@@ -13,6 +13,7 @@
 //! `ORBITPAY_TEST_KEEP_DB=1` to keep test databases for inspection.
 
 mod cluster;
+pub mod daemon;
 pub mod receiver;
 mod server;
 

@@ -190,6 +190,9 @@ impl Dispatcher {
             Response::Status { code, .. } => Some(code),
             _ => None,
         };
+        if outcome == Outcome::Delivered {
+            orbitpay_store::crash::point("webhook-sent");
+        }
         let mut conn = self.pool.get().await?;
         if status == Some(410) {
             tracing::error!(

@@ -79,6 +79,7 @@ fn load(path: Option<PathBuf>) -> anyhow::Result<Config> {
 }
 
 async fn serve_command(path: Option<PathBuf>) -> anyhow::Result<()> {
+    orbitpay_store::crash::arm();
     let config = load(path)?;
     orbitpay::telemetry::init(&config.log)?;
     serve::run(config, ServeOptions::default()).await

@@ -22,7 +22,7 @@ use super::requests::{
 };
 use super::router::conn;
 use super::views::{ReportTxView, SessionPage, SessionView};
-use super::{AdminState, ReportError, body};
+use super::{AdminState, ReportError, ReportOutcome, body};
 
 async fn session_with_payments(
     conn: &mut PooledConnection,
@@ -248,6 +248,9 @@ pub async fn report_tx(
         }
         Err(ReportError::Match(e)) => return Err(ApiError::internal(e)),
     };
+    if matches!(outcome, ReportOutcome::Settled(_)) {
+        orbitpay_store::crash::point("settle-before-response");
+    }
     tracing::info!(session_id = %id, tx_hash = %tx_hash, outcome = outcome.name(), status = %outcome.session().status, "transaction reported");
     let mut conn = conn(&state).await?;
     let view = session_with_payments(&mut conn, &state, outcome.session()).await?;

@@ -41,12 +41,15 @@ pub async fn recover_stuck_sessions(
         recovery::stuck_claims(&mut conn, settings.after, i64::from(settings.batch)).await?
     };
     let mut report = Report::default();
-    for claim in &stuck {
+    for (i, claim) in stuck.iter().enumerate() {
         if stop.is_cancelled() {
             break;
         }
         let action = recover_one(pool, source, claim).await?;
         report.add(action, 1);
+        if matches!(action, "settled" | "released") && i + 1 < stuck.len() {
+            orbitpay_store::crash::point("recovery-mid");
+        }
     }
     info!(
         job = "recovery",

@@ -1,5 +1,5 @@
 //! Error classes that need a server of their own: a full connection table, a restart, a
-//! server speaking German. Each test starts a private cluster in a tempdir, so the shared
+//! crash, a server speaking German. Each test starts a private cluster in a tempdir, so the shared
 //! server is never stopped or reconfigured.
 
 use std::time::Duration;
@@ -38,6 +38,14 @@ impl Private {
     async fn stop(&self) {
         let cluster = self.cluster.clone();
         tokio::task::spawn_blocking(move || cluster.stop())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    async fn crash(&self) {
+        let cluster = self.cluster.clone();
+        tokio::task::spawn_blocking(move || cluster.stop_immediate())
             .await
             .unwrap()
             .unwrap();
@@ -131,6 +139,35 @@ async fn a_restart_is_retried_from_shutdown_to_recovery() {
     pg.restart().await;
     let mut conn = pool.get().await.unwrap();
     conn.batch_execute("SELECT 1").await.unwrap();
+}
+
+#[tokio::test]
+async fn a_committed_row_survives_an_immediate_stop() {
+    let pg = Private::start(|c| c).await;
+    let mut conn = pg.connect().await.unwrap();
+    conn.batch_execute("CREATE TABLE kept (n int); INSERT INTO kept VALUES (1)")
+        .await
+        .unwrap();
+
+    // A crash: the running query's connection just ends.
+    let (running, ()) = tokio::join!(conn.batch_execute("SELECT pg_sleep(30)"), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        pg.crash().await;
+    });
+    assert!(running.is_err());
+
+    pg.restart().await;
+    let log = std::fs::read_to_string(pg.cluster.dir().join("postgres.log")).unwrap();
+    assert!(
+        log.contains("automatic recovery in progress"),
+        "the restart replayed the WAL of a crash:\n{log}"
+    );
+    let mut conn = pg.connect().await.unwrap();
+    conn.batch_execute(
+        "DO $$ BEGIN IF (SELECT count(*) FROM kept) <> 1 THEN RAISE 'lost'; END IF; END $$",
+    )
+    .await
+    .unwrap();
 }
 
 /// Needs PostgreSQL's German catalogue (`postgres-15.mo`). glibc translates under any

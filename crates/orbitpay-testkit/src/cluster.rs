@@ -124,11 +124,22 @@ impl Cluster {
     /// cluster this process started for itself (the demo's, a test's private one); the shared
     /// test cluster is left running for the next run. Blocking.
     pub fn stop(&self) -> Result<(), ClusterError> {
+        self.stop_in("fast")
+    }
+
+    /// `pg_ctl stop -m immediate`: a crash (no checkpoint, no goodbye to clients: their
+    /// connections just drop; the next start replays the WAL), waiting until the server is
+    /// down. Same rules as [`Cluster::stop`]. Blocking.
+    pub fn stop_immediate(&self) -> Result<(), ClusterError> {
+        self.stop_in("immediate")
+    }
+
+    fn stop_in(&self, mode: &str) -> Result<(), ClusterError> {
         let _lock = self.lock()?;
         let pg_ctl = find_binary("pg_ctl")?;
         checked(
             Command::new(pg_ctl)
-                .args(["stop", "-m", "fast", "-w", "-D"])
+                .args(["stop", "-m", mode, "-w", "-D"])
                 .arg(self.dir.join("data")),
             running_as_root()?,
         )?;

@@ -67,7 +67,8 @@
 //! logged ([`HorizonSim::requests`], [`HorizonSim::request_count`],
 //! [`HorizonSim::stream_last_event_ids`]) with its [`RouteKind`], query, headers and the fault
 //! it consumed. Retention ([`HorizonSim::set_history_elder_ledger`]), testnet resets
-//! ([`HorizonSim::reset_network`]), records streams leave out ([`HorizonSim::skip_in_streams`])
+//! ([`HorizonSim::reset_network`]), a cap on every stream's data events
+//! ([`HorizonSim::set_stream_event_limit`]), records streams leave out ([`HorizonSim::skip_in_streams`])
 //! and hashes whose lookups fail ([`HorizonSim::fail_transaction_lookups`]) are state changes
 //! rather than queued faults.
 //!
@@ -142,6 +143,8 @@ impl Default for SimConfig {
 
 pub(crate) struct Settings {
     pub stream_timeout: Duration,
+    /// Data events after which every stream says `byebye`, below the request's `limit`.
+    pub stream_event_limit: Option<usize>,
     pub base_url: Option<String>,
     pub passphrase: String,
 }
@@ -191,6 +194,7 @@ impl HorizonSim {
                 log: Mutex::new(Vec::new()),
                 settings: Mutex::new(Settings {
                     stream_timeout: config.stream_timeout,
+                    stream_event_limit: None,
                     base_url: config.base_url,
                     passphrase: config.network_passphrase,
                 }),
@@ -359,6 +363,17 @@ impl HorizonSim {
 
     pub fn stream_timeout(&self) -> Duration {
         self.settings().stream_timeout
+    }
+
+    /// Every stream opened from now on ends with `byebye` after at most `limit` data events (at
+    /// least 1), as Horizon does after a request's `limit`, whatever `limit` the client asked
+    /// for (a smaller one still wins); `None`: only the request's `limit` (default 10).
+    pub fn set_stream_event_limit(&self, limit: Option<usize>) {
+        self.settings().stream_event_limit = limit.map(|n| n.max(1));
+    }
+
+    pub(crate) fn stream_event_limit(&self) -> Option<usize> {
+        self.settings().stream_event_limit
     }
 
     /// Base URL for `_links` (`None`: from the `Host` header).

@@ -300,3 +300,37 @@ async fn a_failing_transaction_lookup_answers_its_status_until_healed() {
     );
     w.server.shutdown().await;
 }
+
+fn data_ids(text: &str) -> Vec<i64> {
+    data_events(&events(text))
+        .iter()
+        .map(|e| e.id.as_ref().unwrap().parse().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_stream_event_limit_says_byebye_after_that_many_events() {
+    let w = world(fast_config(40)).await;
+    let read = |query: &'static str, last: Option<String>| {
+        let url = w.payments_url(&w.shop, query);
+        async move { read_body(sse_get(&url, last.as_deref()).await, Duration::from_secs(5)).await }
+    };
+    w.sim.set_stream_event_limit(Some(2));
+    let r = read("", None).await;
+    assert!(!r.error && !r.timed_out, "{r:?}");
+    assert!(r.text.ends_with(GOODBYE), "{}", r.text);
+    let first = data_ids(&r.text);
+    assert_eq!(first.len(), 2, "{}", r.text);
+    // A smaller request limit still wins.
+    assert_eq!(data_ids(&read("limit=1", None).await.text).len(), 1);
+    // A reconnect from the last event goes on with the next two, and says byebye again.
+    let r = read("", Some(first[1].to_string())).await;
+    assert!(r.text.ends_with(GOODBYE));
+    let next = data_ids(&r.text);
+    assert_eq!(next.len(), 2, "{}", r.text);
+    assert!(next[0] > first[1]);
+    // Lifted: the request's limit (10 by default) again.
+    w.sim.set_stream_event_limit(None);
+    assert!(data_ids(&read("", None).await.text).len() > 2);
+    w.server.shutdown().await;
+}

@@ -58,6 +58,9 @@ async fn run_stream(
     }
     let drop_next = matches!(fault, Some(Fault::DropMidEvent));
     let mut malformed_next = matches!(fault, Some(Fault::MalformedDataLine));
+    let limit = sim
+        .stream_event_limit()
+        .map_or(p.limit, |cap| cap.min(p.limit));
     let deadline = tokio::time::Instant::now() + sim.stream_timeout();
     let mut changes = sim.inner.changes.subscribe();
     let mut after = p.after;
@@ -66,7 +69,7 @@ async fn run_stream(
         changes.borrow_and_update();
         let events: Vec<(i64, String)> = {
             let l = sim.ledger();
-            l.account_page(&account, after, true, p.limit - sent, p.include_failed)
+            l.account_page(&account, after, true, limit - sent, p.include_failed)
                 .iter()
                 .map(|r| {
                     (
@@ -99,7 +102,7 @@ async fn run_stream(
             out.write(&ev).await?;
             sent += 1;
             after = token;
-            if sent >= p.limit {
+            if sent >= limit {
                 out.write(GOODBYE.as_bytes()).await?;
                 return Ok(());
             }

@@ -62,6 +62,9 @@ pub enum Fault {
     },
     /// Wait this long before answering at all (no status line yet).
     Delay(Duration),
+    /// `307 Temporary Redirect` with `Location: <url>` (e.g. another origin) and no body,
+    /// before anything else; streams and REST alike.
+    Redirect(String),
 }
 
 impl Fault {

@@ -63,7 +63,7 @@
 //! [`HorizonSim::inject`] / [`HorizonSim::inject_for`] / [`HorizonSim::inject_times`] queue
 //! [`Fault`]s; each is consumed by one matching request (FIFO): `Stall`, `DropMidEvent`,
 //! `Status5xx(u16)`, `RateLimited { retry_after_secs }`, `ErrorEvent(text)` (streams only),
-//! `MalformedDataLine`, `SlowDrip { chunk_bytes, interval }`, `Delay(d)`. Every request is
+//! `MalformedDataLine`, `SlowDrip { chunk_bytes, interval }`, `Delay(d)`, `Redirect(url)`. Every request is
 //! logged ([`HorizonSim::requests`], [`HorizonSim::request_count`],
 //! [`HorizonSim::stream_last_event_ids`]) with its [`RouteKind`], query, headers and the fault
 //! it consumed. Retention ([`HorizonSim::set_history_elder_ledger`]), testnet resets

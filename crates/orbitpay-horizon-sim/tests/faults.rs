@@ -334,3 +334,44 @@ async fn a_stream_event_limit_says_byebye_after_that_many_events() {
     assert!(data_ids(&read("", None).await.text).len() > 2);
     w.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn redirect_answers_307_to_another_origin_on_rest_and_streams() {
+    let w = world(fast_config(41)).await;
+    let elsewhere = "http://127.0.0.2:9/horizon";
+    let no_follow = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let url = w.payments_url(&w.shop, "");
+    w.sim.inject_for(
+        RouteKind::AccountPayments,
+        Fault::Redirect(elsewhere.into()),
+    );
+    w.sim.inject_for(
+        RouteKind::AccountPaymentsStream,
+        Fault::Redirect(elsewhere.into()),
+    );
+    for stream in [false, true] {
+        let mut req = no_follow.get(&url);
+        if stream {
+            req = req.header("Accept", "text/event-stream");
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), 307, "stream: {stream}");
+        assert_eq!(resp.headers()["location"], elsewhere);
+        assert!(resp.bytes().await.unwrap().is_empty());
+    }
+    // Each was consumed by one request: the next is served.
+    assert_eq!(no_follow.get(&url).send().await.unwrap().status(), 200);
+    let logged: Vec<_> = w.sim.requests().into_iter().map(|r| r.fault).collect();
+    assert_eq!(
+        logged,
+        [
+            Some(Fault::Redirect(elsewhere.into())),
+            Some(Fault::Redirect(elsewhere.into())),
+            None
+        ]
+    );
+    w.server.shutdown().await;
+}

@@ -42,6 +42,13 @@ pub(super) async fn pre_fault(fault: &Option<Fault>) -> Option<Response> {
             h.insert("x-ratelimit-reset", secs);
             Some(resp)
         }
+        Some(Fault::Redirect(location)) => Some(
+            Response::builder()
+                .status(StatusCode::TEMPORARY_REDIRECT)
+                .header(header::LOCATION, location.as_str())
+                .body(Body::empty())
+                .unwrap_or_else(|_| problem_response(&Problem::server(500))),
+        ),
         _ => None,
     }
 }

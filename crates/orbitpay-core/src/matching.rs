@@ -206,10 +206,12 @@ pub enum UnmatchedReason {
     SessionCancelled,
     AmbiguousReference,
     UnsupportedOperation,
+    /// Crediting it would take the session's `amount_received` past i64 stroops.
+    AmountOverflow,
 }
 
 impl UnmatchedReason {
-    pub const ALL: [UnmatchedReason; 8] = [
+    pub const ALL: [UnmatchedReason; 9] = [
         UnmatchedReason::NoReference,
         UnmatchedReason::UnknownReference,
         UnmatchedReason::WrongAsset,
@@ -218,6 +220,7 @@ impl UnmatchedReason {
         UnmatchedReason::SessionCancelled,
         UnmatchedReason::AmbiguousReference,
         UnmatchedReason::UnsupportedOperation,
+        UnmatchedReason::AmountOverflow,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -230,6 +233,7 @@ impl UnmatchedReason {
             UnmatchedReason::SessionCancelled => "session_cancelled",
             UnmatchedReason::AmbiguousReference => "ambiguous_reference",
             UnmatchedReason::UnsupportedOperation => "unsupported_operation",
+            UnmatchedReason::AmountOverflow => "amount_overflow",
         }
     }
 

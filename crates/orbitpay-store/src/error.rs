@@ -35,8 +35,6 @@ pub enum StoreError {
     /// A write that the state machine forbids; the row lock makes this a bug, not a race.
     #[error(transparent)]
     IllegalTransition(#[from] orbitpay_core::IllegalTransition),
-    #[error("session {0}: amount received would overflow int64 stroops")]
-    AmountOverflow(uuid::Uuid),
     #[error("blocking database task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
@@ -62,7 +60,6 @@ impl StoreError {
             },
             StoreError::Corrupt(_) => Fatal(FatalKind::Corrupt),
             StoreError::IllegalTransition(_) => Fatal(FatalKind::IllegalTransition),
-            StoreError::AmountOverflow(_) => Fatal(FatalKind::DataException),
             // References are drawn at random: another round may find one.
             StoreError::ReferenceSpaceExhausted { .. } => Transient(TransientKind::Resources),
             StoreError::PoolConfig(_)

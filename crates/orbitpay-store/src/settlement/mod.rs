@@ -127,7 +127,10 @@ pub async fn claim(
             if session.status != SessionStatus::Pending {
                 continue;
             }
-            if decide(&work, &session, credit, item.record) == SessionDecision::Claim {
+            // A credit that cannot be added is recorded by settle; it claims nothing.
+            if decide(&work, &session, credit, item.record) == SessionDecision::Claim
+                && settlement_of(&session, credit, false).is_ok()
+            {
                 let claimed = claim_session(&session, item.record.tx_hash, &mut work)?;
                 work.sessions.insert(*reference, claimed);
                 outcome.claimed.push((session.id, item.record.tx_hash));
@@ -240,6 +243,35 @@ fn settle_credit(
 ) -> Result<(Applied, Option<Session>), StoreError> {
     let decision = decide(work, &session, credit, record);
     let beside_claim = matches!(decision, SessionDecision::CreditBesideClaim { .. });
+    if let SessionDecision::Unmatched(reason) = decision {
+        let late = reason.is_late_payment().then_some(session.id);
+        let row = Unmatched {
+            reason,
+            session_id: late,
+            detail: None,
+        };
+        let applied = record_unmatched(account, record, Some(credit), row, work)?;
+        return Ok((applied, None));
+    }
+    let settled = match settlement_of(&session, credit, beside_claim) {
+        Ok(settled) => settled,
+        Err(overflow) => {
+            // Recorded on its session before any claim or write; the rest of the batch goes on.
+            tracing::warn!(session_id = %session.id, tx_hash = %record.tx_hash, op_id = record.op_id,
+                           "credit would overflow the session's amount received; recorded as unmatched");
+            let detail = format!(
+                "{overflow}: {} received + {} credited",
+                session.amount_received, credit.amount
+            );
+            let row = Unmatched {
+                reason: UnmatchedReason::AmountOverflow,
+                session_id: Some(session.id),
+                detail: Some(&detail),
+            };
+            let applied = record_unmatched(account, record, Some(credit), row, work)?;
+            return Ok((applied, None));
+        }
+    };
     let session = match decision {
         // Pending again since the claim step (a release in between, or an earlier operation of
         // this batch settled it short): claim and settle at once.
@@ -250,16 +282,7 @@ fn settle_credit(
                            op_id = record.op_id, "crediting beside another transaction's claim");
             session
         }
-        SessionDecision::Unmatched(reason) => {
-            let late = reason.is_late_payment().then_some(session.id);
-            let row = Unmatched {
-                reason,
-                session_id: late,
-                detail: None,
-            };
-            let applied = record_unmatched(account, record, Some(credit), row, work)?;
-            return Ok((applied, None));
-        }
+        SessionDecision::Unmatched(_) => unreachable!("recorded above"),
     };
 
     // Several operations of one transaction paying one session make one payment: their sum.
@@ -272,13 +295,6 @@ fn settle_credit(
         ledger_i32(record.ledger)?,
     )?;
 
-    let settled = matching::settle(
-        session.amount,
-        session.amount_received,
-        credit.amount,
-        beside_claim,
-    )
-    .map_err(|_| StoreError::AmountOverflow(session.id))?;
     let (status, event) = match session.status {
         SessionStatus::Paid => (SessionStatus::Paid, EventType::SessionOverpaid),
         from => {
@@ -318,6 +334,21 @@ fn settle_credit(
         overpaid: settled.overpaid,
     };
     Ok((applied, Some(updated)))
+}
+
+/// What crediting `credit` does to the session. The one overflow check: a payments row holds
+/// part of its session's `amount_received`, so whatever fits there fits in the row.
+fn settlement_of(
+    session: &Session,
+    credit: &Credit,
+    beside_claim: bool,
+) -> Result<matching::Settlement, matching::SettlementOverflow> {
+    matching::settle(
+        session.amount,
+        session.amount_received,
+        credit.amount,
+        beside_claim,
+    )
 }
 
 /// `pending -> processing` under `tx_hash`, written with the batch.

@@ -229,10 +229,11 @@ impl Work {
         let index = match self.payment_index.get(&(tx_hash, session_id)) {
             Some(&i) => {
                 let payment = &mut self.payments[i];
-                payment.amount = payment
-                    .amount
-                    .checked_add(stroops)
-                    .ok_or(StoreError::AmountOverflow(session_id))?;
+                payment.amount = payment.amount.checked_add(stroops).ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "payment {tx_hash} on session {session_id} exceeds its amount received"
+                    ))
+                })?;
                 i
             }
             None => {

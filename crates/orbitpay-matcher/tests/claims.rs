@@ -469,3 +469,54 @@ async fn a_fee_bump_reported_by_its_inner_hash_is_settled_by_the_lookup() {
     assert_eq!(f.count("SELECT count(*) FROM payments").await, 1);
     assert_eq!(f.count("SELECT count(*) FROM unmatched_payments").await, 0);
 }
+
+#[tokio::test]
+async fn a_fee_bump_paid_by_the_stream_then_reported_by_either_hash_answers_settled() {
+    let (f, _ledger) = fixture().await;
+    // Paid by the stream, under the outer hash; the wallet then reports either hash, twice.
+    let s = f.session(Asset::Native, "5", 7).await;
+    handle(&f.matcher, &f.account, &[fee_bump_payment(&f, 1, 7, "5")]).await;
+    for reported in [INNER, OUTER, INNER] {
+        let outcome = f
+            .matcher
+            .report_tx(s.id, reported.parse().unwrap(), Duration::from_millis(60))
+            .await
+            .unwrap_or_else(|e| panic!("reported under {reported}: {e}"));
+        let ReportOutcome::Settled(settled) = outcome else {
+            panic!("reported under {reported}: expected settled, got {outcome:?}")
+        };
+        assert_eq!(
+            (settled.status, settled.amount_received),
+            (SessionStatus::Paid, amount("5"))
+        );
+    }
+    assert_eq!(f.count("SELECT count(*) FROM payments").await, 1);
+    assert_eq!(f.count("SELECT count(*) FROM unmatched_payments").await, 0);
+}
+
+#[tokio::test]
+async fn a_fee_bump_settled_by_a_report_of_its_inner_hash_answers_settled_when_reported_again() {
+    let (f, ledger) = fixture().await;
+    let s = f.session(Asset::Native, "5", 7).await;
+    let r = fee_bump_payment(&f, 1, 7, "5");
+    let confirmed = TxLookup::Confirmed {
+        ledger: r.ledger,
+        records: vec![r.clone()],
+    };
+    ledger.answer(INNER.parse().unwrap(), vec![confirmed.clone()]);
+    ledger.answer(OUTER.parse().unwrap(), vec![confirmed]);
+    for reported in [INNER, INNER, OUTER] {
+        let outcome = f
+            .matcher
+            .report_tx(s.id, reported.parse().unwrap(), Duration::from_millis(200))
+            .await
+            .unwrap_or_else(|e| panic!("reported under {reported}: {e}"));
+        assert!(
+            matches!(&outcome, ReportOutcome::Settled(s) if s.status == SessionStatus::Paid),
+            "reported under {reported}: {outcome:?}"
+        );
+    }
+    handle(&f.matcher, &f.account, &[r]).await;
+    assert_eq!(f.count("SELECT count(*) FROM payments").await, 1);
+    assert_eq!(f.count("SELECT count(*) FROM unmatched_payments").await, 0);
+}

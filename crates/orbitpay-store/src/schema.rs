@@ -57,6 +57,7 @@ diesel::table! {
         asset -> Text,
         ledger -> Int4,
         created_at -> Timestamptz,
+        inner_tx_hash -> Nullable<Text>,
     }
 }
 

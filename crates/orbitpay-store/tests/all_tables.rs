@@ -34,6 +34,7 @@ async fn every_table_round_trips_through_its_model() {
             amount: 70,
             asset: "native".into(),
             ledger: 42,
+            inner_tx_hash: None,
         })
         .returning(PaymentRow::as_returning())
         .get_result(&mut conn)

@@ -35,6 +35,7 @@ fn payment(session: &Session, hash: u8) -> NewPayment {
         amount: 50,
         asset: "native".into(),
         ledger: 1000,
+        inner_tx_hash: None,
     }
 }
 

@@ -110,6 +110,7 @@ async fn get_returns_the_session_with_its_payments() {
             amount: 50_000_000,
             asset: USDC.into(),
             ledger: 42,
+            inner_tx_hash: None,
         })
         .execute(&mut conn)
         .await

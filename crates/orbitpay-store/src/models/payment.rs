@@ -27,6 +27,8 @@ pub struct NewPayment {
     pub amount: i64,
     pub asset: String,
     pub ledger: i32,
+    /// A fee-bump's inner hash; `tx_hash` is the outer one.
+    pub inner_tx_hash: Option<String>,
 }
 
 /// An operation credited through a payment; its id can be credited once.

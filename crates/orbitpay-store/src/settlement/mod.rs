@@ -39,7 +39,7 @@ use crate::{StoreError, cursors};
 
 pub use reported::{ReportClaim, claim_reported, release_claim};
 use work::Work;
-use writes::{ClaimWrite, Unmatched, ledger_i32, record_unmatched, session_payload};
+use writes::{ClaimWrite, Unmatched, record_unmatched, session_payload};
 
 /// What the matcher concluded about a record from the record alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -286,14 +286,7 @@ fn settle_credit(
     };
 
     // Several operations of one transaction paying one session make one payment: their sum.
-    work.credit(
-        session.id,
-        record.tx_hash,
-        record.op_id,
-        credit.amount,
-        credit.asset.to_string(),
-        ledger_i32(record.ledger)?,
-    )?;
+    work.credit(session.id, record, credit.amount, credit.asset.to_string())?;
 
     let (status, event) = match session.status {
         SessionStatus::Paid => (SessionStatus::Paid, EventType::SessionOverpaid),

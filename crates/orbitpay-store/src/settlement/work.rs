@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use orbitpay_core::{AccountId, Amount, Reference, SessionStatus, TxHash};
+use orbitpay_core::{AccountId, Amount, LedgerRecord, Reference, SessionStatus, TxHash};
 use uuid::Uuid;
 
 use super::writes::{self, ClaimWrite, PaymentKey};
@@ -219,12 +219,11 @@ impl Work {
     pub(super) fn credit(
         &mut self,
         session_id: Uuid,
-        tx_hash: TxHash,
-        op_id: i64,
+        record: &LedgerRecord,
         amount: Amount,
         asset: String,
-        ledger: i32,
     ) -> Result<(), StoreError> {
+        let (tx_hash, op_id) = (record.tx_hash, record.op_id);
         let stroops = amount.stroops();
         let index = match self.payment_index.get(&(tx_hash, session_id)) {
             Some(&i) => {
@@ -242,7 +241,8 @@ impl Work {
                     tx_hash: tx_hash.to_string(),
                     amount: stroops,
                     asset,
-                    ledger,
+                    ledger: writes::ledger_i32(record.ledger)?,
+                    inner_tx_hash: record.inner_tx_hash.map(|h| h.to_string()),
                 });
                 self.payment_index
                     .insert((tx_hash, session_id), self.payments.len() - 1);

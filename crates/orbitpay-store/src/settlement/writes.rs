@@ -151,16 +151,23 @@ pub(super) fn record_unmatched(
     })
 }
 
+/// Whether `tx_hash` paid the session: the row's own (outer) hash or, for a fee-bump, its
+/// inner one, which a wallet may report after the stream settled the outer.
 pub(super) async fn payment_exists(
     conn: &mut AsyncPgConnection,
     tx_hash: TxHash,
     session_id: Uuid,
 ) -> Result<bool, StoreError> {
     use diesel::dsl::exists;
+    let hash = tx_hash.to_string();
     Ok(diesel::select(exists(
         payments::table
-            .filter(payments::tx_hash.eq(tx_hash.to_string()))
-            .filter(payments::session_id.eq(session_id)),
+            .filter(payments::session_id.eq(session_id))
+            .filter(
+                payments::tx_hash
+                    .eq(&hash)
+                    .or(payments::inner_tx_hash.eq(&hash)),
+            ),
     ))
     .get_result(conn)
     .await?)

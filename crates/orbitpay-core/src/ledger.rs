@@ -2,6 +2,8 @@
 //! already parsed into domain types. Horizon's JSON (or, later, Stellar RPC's) is translated
 //! into this shape at the edge, so the matching rules never see a wire format.
 
+use std::sync::Arc;
+
 use crate::{AccountId, Address, Amount, Asset, ContractAmount, Memo, TxHash};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +21,9 @@ pub struct LedgerRecord {
     /// The transaction's memo (a memo belongs to the transaction, not the operation).
     pub memo: Memo,
     pub operation: Operation,
+    /// The record as the source sent it (Horizon's operation JSON), when it came from one: kept
+    /// on an unmatched row, so money we could not credit can still be refunded from it.
+    pub raw: Option<Arc<serde_json::Value>>,
 }
 
 impl LedgerRecord {

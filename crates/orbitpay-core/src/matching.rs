@@ -52,7 +52,19 @@ pub enum Interpretation {
     /// Recorded as `unsupported_operation` and skipped; never stops the stream.
     Uninterpretable {
         reason: String,
+        /// What is still known of the money: a contract transfer past i64 stroops.
+        contract: Option<ContractCredit>,
     },
+}
+
+/// Money a contract transfer brought that an i64 [`Amount`] cannot hold: recorded (its i128
+/// amount exactly), never credited.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContractCredit {
+    pub amount: ContractAmount,
+    pub asset: Asset,
+    pub from: Option<Address>,
+    pub muxed_id: Option<u64>,
 }
 
 /// Reads one record from the point of view of `watched`.
@@ -114,6 +126,7 @@ pub fn interpret(record: &LedgerRecord, watched: &AccountId) -> Interpretation {
                 Some(amount) => credit(*amount, Asset::Native, Some(*account), into.muxed_id()),
                 None => Uninterpretable {
                     reason: "account_merge without a credited amount".into(),
+                    contract: None,
                 },
             },
         },
@@ -147,21 +160,35 @@ pub fn interpret(record: &LedgerRecord, watched: &AccountId) -> Interpretation {
             {
                 return Uninterpretable {
                     reason: "one operation credits several assets or references".into(),
+                    contract: None,
                 };
             }
             let total = incoming
                 .iter()
                 .try_fold(0i128, |acc, c| acc.checked_add(c.amount.stroops()))
                 .and_then(|t| ContractAmount::from_stroops(t).ok());
-            match total.and_then(|t| Amount::try_from(t).ok()) {
-                Some(amount) => credit(amount, first.asset.clone(), first.from, muxed(first)),
+            match total.map(|t| (t, Amount::try_from(t))) {
+                Some((_, Ok(amount))) => {
+                    credit(amount, first.asset.clone(), first.from, muxed(first))
+                }
+                Some((total, Err(_))) => Uninterpretable {
+                    reason: "contract transfer amount out of range".into(),
+                    contract: Some(ContractCredit {
+                        amount: total,
+                        asset: first.asset.clone(),
+                        from: first.from,
+                        muxed_id: muxed(first),
+                    }),
+                },
                 None => Uninterpretable {
                     reason: "contract transfer amount out of range".into(),
+                    contract: None,
                 },
             }
         }
         Operation::Unsupported { op_type, reason } => Uninterpretable {
             reason: format!("{op_type}: {reason}"),
+            contract: None,
         },
     }
 }

@@ -8,6 +8,7 @@
 //! unreadable hands it to the sink, which stores it (raw bytes included) before passing it.
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -92,6 +93,9 @@ pub fn record_from_json(json: &str, sse_id: Option<i64>) -> Result<LedgerRecord,
 
 /// Converts one record of a payments page (or stream).
 pub fn record_from_value(value: Value, sse_id: Option<i64>) -> Result<LedgerRecord, RecordError> {
+    // Kept on the record as received: an unmatched row stores it for a refund.
+    let raw = Arc::new(value);
+    let value: &Value = &raw;
     let fail =
         |reason: String, token: Option<i64>| RecordError::new(token, reason, &value.to_string());
     if !value.is_object() {
@@ -140,9 +144,10 @@ pub fn record_from_value(value: Value, sse_id: Option<i64>) -> Result<LedgerReco
             op_type: op_type.clone(),
             reason,
         },
+        raw: Some(raw.clone()),
     };
 
-    let rec = match OperationRecord::deserialize(&value) {
+    let rec = match OperationRecord::deserialize(value) {
         Ok(r) => r,
         Err(e) => {
             return Ok(unsupported(
@@ -185,6 +190,7 @@ pub fn record_from_value(value: Value, sse_id: Option<i64>) -> Result<LedgerReco
             successful: tx.successful,
             memo,
             operation,
+            raw: Some(raw.clone()),
         }),
         Err(e) => Ok(unsupported(e, memo)),
     }

@@ -7,8 +7,9 @@ use orbitpay_store::settlement::Intent;
 pub fn intent(record: &LedgerRecord, account: &AccountId) -> Intent {
     match matching::interpret(record, account) {
         Interpretation::Ignored(reason) => Intent::Skip(reason),
-        Interpretation::Uninterpretable { reason } => Intent::Unmatched {
+        Interpretation::Uninterpretable { reason, contract } => Intent::Unmatched {
             credit: None,
+            contract,
             reason: UnmatchedReason::UnsupportedOperation,
             detail: Some(reason),
         },
@@ -17,11 +18,13 @@ pub fn intent(record: &LedgerRecord, account: &AccountId) -> Intent {
                 ReferenceLookup::Found(reference) => Intent::Credit { credit, reference },
                 ReferenceLookup::Missing => Intent::Unmatched {
                     credit: Some(credit),
+                    contract: None,
                     reason: UnmatchedReason::NoReference,
                     detail: None,
                 },
                 ReferenceLookup::Ambiguous { muxed_id, memo } => Intent::Unmatched {
                     credit: Some(credit),
+                    contract: None,
                     reason: UnmatchedReason::AmbiguousReference,
                     detail: Some(format!(
                         "muxed id {muxed_id} and memo {memo} name different sessions"

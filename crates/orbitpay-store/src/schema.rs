@@ -90,6 +90,7 @@ diesel::table! {
         ledger -> Nullable<Int4>,
         detail -> Nullable<Text>,
         created_at -> Timestamptz,
+        raw_operation -> Nullable<Jsonb>,
     }
 }
 

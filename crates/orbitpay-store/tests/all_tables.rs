@@ -70,6 +70,7 @@ async fn every_table_round_trips_through_its_model() {
             session_id: Some(s.id),
             ledger: Some(43),
             detail: None,
+            raw_operation: None,
         })
         .returning(UnmatchedPaymentRow::as_returning())
         .get_result(&mut conn)

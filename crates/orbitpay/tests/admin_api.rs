@@ -538,6 +538,7 @@ async fn events_unmatched_status_probes_and_metrics() {
             session_id: None,
             ledger: Some(42),
             detail: None,
+            raw_operation: Some(serde_json::json!({"type": "invoke_host_function", "id": "1"})),
         })
         .execute(&mut conn)
         .await
@@ -551,6 +552,11 @@ async fn events_unmatched_status_probes_and_metrics() {
         "i128 contract amounts are exact"
     );
     assert_eq!(rows[0]["memo_bytes"], "aGVsbG8=");
+    assert_eq!(
+        rows[0]["raw_operation"],
+        serde_json::json!({"type": "invoke_host_function", "id": "1"}),
+        "the operation as received, for a refund"
+    );
     let after = rows[0]["id"].as_i64().unwrap();
     assert!(
         body_json(

@@ -29,6 +29,7 @@ fn record(operation: Operation) -> LedgerRecord {
         successful: true,
         memo: Memo::None,
         operation,
+        raw: None,
     }
 }
 

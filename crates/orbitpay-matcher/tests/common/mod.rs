@@ -214,6 +214,7 @@ pub fn record(tx: u64, index: u32, memo: Memo, operation: Operation) -> LedgerRe
         successful: true,
         memo,
         operation,
+        raw: None,
     }
 }
 

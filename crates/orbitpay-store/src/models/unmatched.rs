@@ -30,6 +30,8 @@ pub struct UnmatchedPaymentRow {
     pub ledger: Option<i32>,
     pub detail: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// The operation as the source sent it (see `settlement` for the cap and NUL rule).
+    pub raw_operation: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -50,4 +52,5 @@ pub struct NewUnmatchedPayment {
     pub session_id: Option<Uuid>,
     pub ledger: Option<i32>,
     pub detail: Option<String>,
+    pub raw_operation: Option<serde_json::Value>,
 }

@@ -26,7 +26,9 @@ mod work;
 mod writes;
 
 use diesel_async::{AsyncConnection, AsyncPgConnection};
-use orbitpay_core::matching::{self, Credit, IgnoreReason, SessionDecision, SessionView};
+use orbitpay_core::matching::{
+    self, ContractCredit, Credit, IgnoreReason, SessionDecision, SessionView,
+};
 use orbitpay_core::{
     AccountId, Amount, LedgerRecord, Reference, SessionStatus, TxHash, UnmatchedReason,
 };
@@ -39,7 +41,7 @@ use crate::{StoreError, cursors};
 
 pub use reported::{ReportClaim, claim_reported, release_claim};
 use work::Work;
-use writes::{ClaimWrite, Unmatched, record_unmatched, session_payload};
+use writes::{ClaimWrite, Money, Unmatched, record_unmatched, session_payload};
 
 /// What the matcher concluded about a record from the record alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +56,8 @@ pub enum Intent {
     /// Money (or an uninterpretable record) that reaches no session whatever the database holds.
     Unmatched {
         credit: Option<Credit>,
+        /// An uninterpretable contract transfer's money, kept exactly (i128).
+        contract: Option<ContractCredit>,
         reason: UnmatchedReason,
         detail: Option<String>,
     },
@@ -165,6 +169,7 @@ pub async fn settle(
                 _ if !work.first_time(record.op_id) => Applied::AlreadyHandled,
                 Intent::Unmatched {
                     credit,
+                    contract,
                     reason,
                     detail,
                 } => {
@@ -173,7 +178,12 @@ pub async fn settle(
                         session_id: None,
                         detail: detail.as_deref(),
                     };
-                    record_unmatched(account, record, credit.as_ref(), row, &mut work)?
+                    let money = match (credit, contract) {
+                        (Some(c), _) => Money::Credit(c),
+                        (None, Some(c)) => Money::Contract(c),
+                        (None, None) => Money::Unknown,
+                    };
+                    record_unmatched(account, record, money, row, &mut work)?
                 }
                 Intent::Credit { credit, reference } => match work.sessions.get(reference).cloned()
                 {
@@ -191,7 +201,7 @@ pub async fn settle(
                             session_id: None,
                             detail: None,
                         };
-                        record_unmatched(account, record, Some(credit), row, &mut work)?
+                        record_unmatched(account, record, Money::Credit(credit), row, &mut work)?
                     }
                 },
             };
@@ -250,7 +260,7 @@ fn settle_credit(
             session_id: late,
             detail: None,
         };
-        let applied = record_unmatched(account, record, Some(credit), row, work)?;
+        let applied = record_unmatched(account, record, Money::Credit(credit), row, work)?;
         return Ok((applied, None));
     }
     let settled = match settlement_of(&session, credit, beside_claim) {
@@ -268,7 +278,7 @@ fn settle_credit(
                 session_id: Some(session.id),
                 detail: Some(&detail),
             };
-            let applied = record_unmatched(account, record, Some(credit), row, work)?;
+            let applied = record_unmatched(account, record, Money::Credit(credit), row, work)?;
             return Ok((applied, None));
         }
     };

@@ -133,13 +133,22 @@ pub struct UnmatchedView {
     /// The exact memo bytes, base64.
     pub memo_bytes: Option<String>,
     pub muxed_id: Option<String>,
-    /// Why it matched no session.
+    /// Why it matched no session: `no_reference`, `unknown_reference`, `wrong_asset`,
+    /// `already_paid`, `session_expired`, `session_cancelled`, `ambiguous_reference`,
+    /// `unsupported_operation`, or `amount_overflow` (crediting it would take the session's
+    /// amount received past int64 stroops).
     #[schema(example = "unknown_reference")]
     pub reason: String,
     pub session_id: Option<Uuid>,
     pub ledger: Option<i32>,
     pub detail: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// The operation as the ledger source sent it (Horizon's operation record), so money that
+    /// could not be interpreted can still be refunded. At most 64 KiB of JSON; above that
+    /// `{"omitted": "over 64 KiB", "bytes": n}` (the operation is at the source under `op_id`).
+    /// Strings holding NUL are escaped as in `memo_value`. Absent on rows from before it was kept.
+    #[schema(value_type = Option<Object>)]
+    pub raw_operation: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -340,6 +349,7 @@ impl From<&UnmatchedPaymentRow> for UnmatchedView {
             ledger: u.ledger,
             detail: u.detail.clone(),
             created_at: u.created_at,
+            raw_operation: u.raw_operation.clone(),
         }
     }
 }

@@ -30,6 +30,17 @@ pub struct ChildArgs {
     pub watch: Vec<String>,
     #[arg(long, default_value_t = 10)]
     pub pool_size: usize,
+    /// The default webhook endpoint (loopback allowed); needs `--webhook-secret`.
+    #[arg(long, requires = "webhook_secret")]
+    pub webhook_url: Option<String>,
+    #[arg(long)]
+    pub webhook_secret: Option<String>,
+}
+
+/// Where the daemon delivers webhooks, and the secret it signs them with.
+pub struct WebhookTarget<'a> {
+    pub url: &'a str,
+    pub secret: &'a str,
 }
 
 /// The child's main: the daemon with production logging (JSON lines on stdout, which the
@@ -45,6 +56,11 @@ pub fn run_child(args: ChildArgs) -> anyhow::Result<()> {
         config.horizon.url = args.horizon;
         config.admin.socket = args.socket;
         config.ingest.leader_retry = Duration::from_millis(200);
+        if let (Some(url), Some(secret)) = (args.webhook_url, args.webhook_secret) {
+            config.webhooks.url = Some(url);
+            config.webhooks.secret = orbitpay::config::Secret::new(secret);
+            config.webhooks.allow_private = true;
+        }
         config.accounts = args
             .watch
             .iter()
@@ -81,13 +97,14 @@ pub struct Daemon {
 
 impl Daemon {
     /// Starts the daemon watching `watch` (`(account, start token)`) and waits until it is
-    /// ready. Its logs go to `log`.
+    /// ready, delivering webhooks to `webhooks` if given. Its logs go to `log`.
     pub async fn start(
         db_url: &str,
         horizon: &str,
         dir: &Path,
         name: &str,
         watch: &[(String, i64)],
+        webhooks: Option<WebhookTarget<'_>>,
     ) -> anyhow::Result<Daemon> {
         let socket = dir.join(format!("{name}.sock"));
         let log = std::fs::File::create(dir.join(format!("{name}.log")))?;
@@ -101,6 +118,13 @@ impl Daemon {
             .arg(horizon)
             .arg("--socket")
             .arg(&socket);
+        if let Some(w) = webhooks {
+            command
+                .arg("--webhook-url")
+                .arg(w.url)
+                .arg("--webhook-secret")
+                .arg(w.secret);
+        }
         for (account, token) in watch {
             command.arg("--watch").arg(format!("{account}:{token}"));
         }

@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! cargo run --release -p orbitpay-bench -- [--payments 100000] [--scale-1m] [--out DIR]
+//! cargo run --release -p orbitpay-bench -- --only creation     # one phase, with its baselines
 //! ```
 
 mod baselines;
@@ -67,6 +68,9 @@ struct RunArgs {
     /// Session creations over the socket at concurrency 1 (32 runs four times as many).
     #[arg(long, default_value_t = 1_000)]
     creates: usize,
+    /// Sessions paid at once in the webhook delivery phase (after `--probes` one at a time).
+    #[arg(long, default_value_t = 2_000)]
+    webhook_sessions: i64,
     /// Sessions paid in the scale runs; each gets 10 partial payments.
     #[arg(long, default_value_t = 1_000)]
     scale_sessions: i64,
@@ -76,12 +80,34 @@ struct RunArgs {
     /// Small run for CI: correctness checked, timings reported but not asserted.
     #[arg(long)]
     smoke: bool,
+    /// Run only these phases (repeatable), each with its own baselines; all when absent.
+    #[arg(long, value_enum)]
+    only: Vec<Phase>,
     /// Where bench.json and bench.txt go.
     #[arg(long, default_value = "target/bench")]
     out: PathBuf,
 }
 
+/// A phase of the run, for `--only`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Phase {
+    /// Catch-up throughput and memory, with the naive, per-payment and bulk baselines.
+    Catchup,
+    /// Live latency, idle and under load.
+    Live,
+    /// Session creation over the socket, with the create-SQL baseline.
+    Creation,
+    /// Webhook delivery to a local receiver.
+    Webhooks,
+    /// Catch-up with 1k (and, with --scale-1m, 1M) pending sessions.
+    Scale,
+}
+
 impl RunArgs {
+    fn wants(&self, phase: Phase) -> bool {
+        self.only.is_empty() || self.only.contains(&phase)
+    }
+
     fn smoke(mut self) -> RunArgs {
         self.payments = 5_000;
         self.naive_payments = 500;
@@ -90,6 +116,7 @@ impl RunArgs {
         self.load_rate = 50;
         self.creates = 50;
         self.scale_sessions = 100;
+        self.webhook_sessions = 100;
         self.scale_1m = false;
         self
     }
@@ -121,6 +148,7 @@ struct Accounts {
     bulk1: AccountId,
     bulk2: [AccountId; 2],
     create_sql: AccountId,
+    hooks: AccountId,
 }
 
 const SEED: u64 = 14;
@@ -147,214 +175,290 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         bulk1: derive_account(SEED, 5),
         bulk2: [derive_account(SEED, 6), derive_account(SEED, 7)],
         create_sql: derive_account(SEED, 8),
+        hooks: derive_account(SEED, 9),
     };
-    for account in [&a.payer, &a.shop, &a.idle, &a.naive, &a.per_payment] {
+    for account in [&a.payer, &a.shop, &a.idle, &a.naive, &a.per_payment, &a.hooks] {
         sim.register_account(*account);
     }
     let horizon = sim.serve("127.0.0.1:0").await?;
     let horizon_url = horizon.base_url().to_owned();
     let db = TestDb::new().await;
     let sql = connect(db.url()).await?;
+    let catchup_wanted = args.wants(Phase::Catchup);
 
     let n = i64::try_from(args.payments)?;
     let probes = i64::try_from(args.probes)?;
     // The background load runs for at most 20 s.
     let load_sessions = i64::try_from(args.load_rate)? * 21;
-    say(format!("seeding {n} pending sessions and their payments"));
+    // The shop's sessions are seeded whatever runs, so every phase meets a table of the same
+    // size; they are paid on the ledger only when the catch-up runs.
+    say(format!("seeding {n} pending sessions"));
     seed_sessions(&sql, &a.shop, 1, n + 2 * probes + load_sessions, AMOUNT).await?;
     let shop_start = now_token(sim.latest_ledger());
-    let catchup_payments = pay_all(&sim, a.payer, a.shop, 1..=args.payments, AMOUNT);
-    let catchup_last = catchup_payments.last().context("no payments")?.op_id;
-    drop(catchup_payments);
+    let mut catchup_last = None;
+    if catchup_wanted {
+        let catchup_payments = pay_all(&sim, a.payer, a.shop, 1..=args.payments, AMOUNT);
+        catchup_last = Some(catchup_payments.last().context("no payments")?.op_id);
+    }
 
-    let naive_n = i64::try_from(args.naive_payments)?;
-    seed_sessions(&sql, &a.naive, 1, naive_n, AMOUNT).await?;
-    let naive_start = now_token(sim.latest_ledger());
-    pay_all(&sim, a.payer, a.naive, 1..=args.naive_payments, AMOUNT);
-
-    let pp_n = i64::try_from(args.per_payment_payments)?;
-    seed_sessions(&sql, &a.per_payment, 1, pp_n, AMOUNT).await?;
-    let per_payment = pay_all(
-        &sim,
-        a.payer,
-        a.per_payment,
-        1..=args.per_payment_payments,
-        AMOUNT,
-    );
-    seed_sessions(&sql, &a.bulk1, 1, n, AMOUNT).await?;
-    let bulk1 = pay_all(&sim, a.payer, a.bulk1, 1..=args.payments, AMOUNT);
-    let half = args.payments / 2;
-    let mut bulk2 = Vec::new();
-    for account in &a.bulk2 {
-        seed_sessions(&sql, account, 1, i64::try_from(half)?, AMOUNT).await?;
-        bulk2.push((*account, pay_all(&sim, a.payer, *account, 1..=half, AMOUNT)));
+    let mut fixtures = None;
+    if catchup_wanted {
+        let naive_n = i64::try_from(args.naive_payments)?;
+        seed_sessions(&sql, &a.naive, 1, naive_n, AMOUNT).await?;
+        let naive_start = now_token(sim.latest_ledger());
+        pay_all(&sim, a.payer, a.naive, 1..=args.naive_payments, AMOUNT);
+        let pp_n = i64::try_from(args.per_payment_payments)?;
+        seed_sessions(&sql, &a.per_payment, 1, pp_n, AMOUNT).await?;
+        let per_payment = pay_all(
+            &sim,
+            a.payer,
+            a.per_payment,
+            1..=args.per_payment_payments,
+            AMOUNT,
+        );
+        seed_sessions(&sql, &a.bulk1, 1, n, AMOUNT).await?;
+        let bulk1 = pay_all(&sim, a.payer, a.bulk1, 1..=args.payments, AMOUNT);
+        let half = args.payments / 2;
+        let mut bulk2 = Vec::new();
+        for account in &a.bulk2 {
+            seed_sessions(&sql, account, 1, i64::try_from(half)?, AMOUNT).await?;
+            bulk2.push((*account, pay_all(&sim, a.payer, *account, 1..=half, AMOUNT)));
+        }
+        fixtures = Some((naive_start, per_payment, bulk1, bulk2));
     }
     // Statistics for the seeded sessions only: analyzing the still-empty payment tables would
     // tell the planner they stay empty, and (with autovacuum off, as on test servers) the
     // foreign-key checks' cached plans would scan them sequentially for the whole run.
     sql.batch_execute("ANALYZE sessions").await?;
 
-    // Idle memory: a daemon watching an account nobody pays.
-    say("idle memory");
-    let idle = Daemon::start(
-        db.url(),
-        &horizon_url,
-        dir.path(),
-        "idle",
-        &[(a.idle.to_string(), now_token(sim.latest_ledger()))],
-    )
-    .await?;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let idle_memory = idle.memory()?;
-    idle.stop().await?;
+    let mut idle_memory = None;
+    if catchup_wanted {
+        // Idle memory: a daemon watching an account nobody pays.
+        say("idle memory");
+        let idle = Daemon::start(
+            db.url(),
+            &horizon_url,
+            dir.path(),
+            "idle",
+            &[(a.idle.to_string(), now_token(sim.latest_ledger()))],
+            None,
+        )
+        .await?;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        idle_memory = Some(idle.memory()?);
+        idle.stop().await?;
+    }
 
     // Catch-up: every payment is on the ledger before the daemon starts.
-    say(format!("catch-up: {n} payments"));
+    say(format!(
+        "daemon{}",
+        if catchup_wanted {
+            format!("; catch-up: {n} payments")
+        } else {
+            String::new()
+        }
+    ));
     let daemon = Daemon::start(
         db.url(),
         &horizon_url,
         dir.path(),
         "daemon",
         &[(a.shop.to_string(), shop_start)],
+        None,
     )
     .await?;
-    let done = wait_cursor(&sql, &a.shop, catchup_last, Duration::from_secs(3600)).await?;
-    let catchup_memory = daemon.memory()?;
-    let check = check_paid_once(
-        &sql,
-        &a.shop,
-        &Expect {
-            references: (1..=n).collect(),
-            ops_per_session: 1,
-            events: true,
-        },
-    )
-    .await?;
-    let catchup = Catchup {
-        throughput: stats::Throughput::new(args.payments, done - daemon.started),
-        memory: catchup_memory,
-        check,
-    };
-    say(format!("catch-up: {:.0}/s", catchup.throughput.per_second));
+    let mut catchup = None;
+    if let Some(last) = catchup_last {
+        let done = wait_cursor(&sql, &a.shop, last, Duration::from_secs(3600)).await?;
+        let catchup_memory = daemon.memory()?;
+        let check = check_paid_once(
+            &sql,
+            &a.shop,
+            &Expect {
+                references: (1..=n).collect(),
+                ops_per_session: 1,
+                events: true,
+            },
+        )
+        .await?;
+        let c = Catchup {
+            throughput: stats::Throughput::new(args.payments, done - daemon.started),
+            memory: catchup_memory,
+            check,
+        };
+        say(format!("catch-up: {:.0}/s", c.throughput.per_second));
+        catchup = Some(c);
+    }
 
-    // Live: the daemon now follows the stream.
-    sql.batch_execute(phases::PAID_TRIGGER).await?;
-    let probe_refs: Vec<u64> = (n + 1..=n + probes).map(|r| r as u64).collect();
-    let loaded_refs: Vec<u64> = (n + probes + 1..=n + 2 * probes)
-        .map(|r| r as u64)
-        .collect();
-    let load_refs: Vec<u64> = (n + 2 * probes + 1..=n + 2 * probes + load_sessions)
-        .map(|r| r as u64)
-        .collect();
-    say("live latency, idle");
-    let live_idle =
-        phases::live_latency(&sim, db.url(), a.payer, a.shop, &probe_refs, AMOUNT, None).await?;
-    say("live latency, under load");
-    let live_loaded = phases::live_latency(
-        &sim,
-        db.url(),
-        a.payer,
-        a.shop,
-        &loaded_refs,
-        AMOUNT,
-        Some(phases::Background {
-            references: load_refs,
-            per_second: args.load_rate,
-        }),
-    )
-    .await?;
-    let live_paid: Vec<i64> = live_idle
-        .paid
-        .iter()
-        .chain(&live_loaded.paid)
-        .copied()
-        .collect();
-    fixture::wait_paid(&sql, &a.shop, &live_paid, Duration::from_secs(600)).await?;
-    sql.batch_execute(phases::DROP_PAID_TRIGGER).await?;
-    let live_check = check_paid_once(
-        &sql,
-        &a.shop,
-        &Expect {
-            references: live_paid,
-            ops_per_session: 1,
-            events: true,
-        },
-    )
-    .await?;
+    let mut live = None;
+    if args.wants(Phase::Live) {
+        // Live: the daemon now follows the stream.
+        sql.batch_execute(phases::PAID_TRIGGER).await?;
+        let probe_refs: Vec<u64> = (n + 1..=n + probes).map(|r| r as u64).collect();
+        let loaded_refs: Vec<u64> = (n + probes + 1..=n + 2 * probes)
+            .map(|r| r as u64)
+            .collect();
+        let load_refs: Vec<u64> = (n + 2 * probes + 1..=n + 2 * probes + load_sessions)
+            .map(|r| r as u64)
+            .collect();
+        say("live latency, idle");
+        let live_idle =
+            phases::live_latency(&sim, db.url(), a.payer, a.shop, &probe_refs, AMOUNT, None)
+                .await?;
+        say("live latency, under load");
+        let live_loaded = phases::live_latency(
+            &sim,
+            db.url(),
+            a.payer,
+            a.shop,
+            &loaded_refs,
+            AMOUNT,
+            Some(phases::Background {
+                references: load_refs,
+                per_second: args.load_rate,
+            }),
+        )
+        .await?;
+        let live_paid: Vec<i64> = live_idle
+            .paid
+            .iter()
+            .chain(&live_loaded.paid)
+            .copied()
+            .collect();
+        fixture::wait_paid(&sql, &a.shop, &live_paid, Duration::from_secs(600)).await?;
+        sql.batch_execute(phases::DROP_PAID_TRIGGER).await?;
+        let live_check = check_paid_once(
+            &sql,
+            &a.shop,
+            &Expect {
+                references: live_paid,
+                ops_per_session: 1,
+                events: true,
+            },
+        )
+        .await?;
+        live = Some(report::LiveReport {
+            idle: live_idle,
+            loaded: live_loaded,
+            check: live_check,
+        });
+    }
 
-    say("session creation over the socket");
-    let create1 = phases::create_over_socket(&daemon.socket, args.creates, 1).await?;
-    let create32 = phases::create_over_socket(&daemon.socket, args.creates * 4, 32).await?;
+    let mut creation = None;
+    if args.wants(Phase::Creation) {
+        say("session creation over the socket");
+        let create1 = phases::create_over_socket(&daemon.socket, args.creates, 1).await?;
+        let create32 = phases::create_over_socket(&daemon.socket, args.creates * 4, 32).await?;
+        creation = Some([create1, create32]);
+    }
     let after_memory = daemon.memory()?;
     daemon.stop().await?;
 
-    say("baseline: naive watcher");
-    let naive = baselines::naive_watcher(
-        &horizon_url,
-        db.url(),
-        &a.naive,
-        naive_start,
-        usize::try_from(args.naive_payments)?,
-    )
-    .await?;
-    let naive_check = Expect {
-        references: (1..=naive_n).collect(),
-        ops_per_session: 1,
-        events: false,
+    let mut baselines = None;
+    if let Some((naive_start, per_payment, bulk1, bulk2)) = fixtures {
+        say("baseline: naive watcher");
+        let naive = baselines::naive_watcher(
+            &horizon_url,
+            db.url(),
+            &a.naive,
+            naive_start,
+            usize::try_from(args.naive_payments)?,
+        )
+        .await?;
+        let naive_check = Expect {
+            references: (1..=i64::try_from(args.naive_payments)?).collect(),
+            ops_per_session: 1,
+            events: false,
+        };
+        check_paid_once(&sql, &a.naive, &naive_check).await?;
+        say("baseline: per-payment SQL, 8 clients");
+        let per_payment8 = baselines::per_payment(db.url(), &a.per_payment, per_payment, 8).await?;
+        check_paid_once(
+            &sql,
+            &a.per_payment,
+            &Expect {
+                references: (1..=i64::try_from(args.per_payment_payments)?).collect(),
+                ops_per_session: 1,
+                events: true,
+            },
+        )
+        .await?;
+        say("baseline: bulk SQL");
+        let bulk_1 = baselines::bulk(db.url(), vec![(a.bulk1, bulk1)]).await?;
+        check_paid_once(
+            &sql,
+            &a.bulk1,
+            &Expect {
+                references: (1..=n).collect(),
+                ops_per_session: 1,
+                events: true,
+            },
+        )
+        .await?;
+        let bulk_2 = baselines::bulk(db.url(), bulk2).await?;
+        baselines = Some(report::CatchupBaselines {
+            naive,
+            per_payment8,
+            bulk_1,
+            bulk_2,
+        });
+    }
+    let create_sql = match creation {
+        Some(socket) => {
+            say("baseline: create SQL");
+            let sql1 = baselines::create_sql(db.url(), &a.create_sql, args.creates, 1).await?;
+            let sql32 =
+                baselines::create_sql(db.url(), &a.create_sql, args.creates * 4, 32).await?;
+            Some(report::Creation {
+                socket,
+                sql: [sql1, sql32],
+            })
+        }
+        None => None,
     };
-    check_paid_once(&sql, &a.naive, &naive_check).await?;
-    say("baseline: per-payment SQL, 8 clients");
-    let per_payment8 = baselines::per_payment(db.url(), &a.per_payment, per_payment, 8).await?;
-    check_paid_once(
-        &sql,
-        &a.per_payment,
-        &Expect {
-            references: (1..=pp_n).collect(),
-            ops_per_session: 1,
-            events: true,
-        },
-    )
-    .await?;
-    say("baseline: bulk SQL");
-    let bulk_1 = baselines::bulk(db.url(), vec![(a.bulk1, bulk1)]).await?;
-    check_paid_once(
-        &sql,
-        &a.bulk1,
-        &Expect {
-            references: (1..=n).collect(),
-            ops_per_session: 1,
-            events: true,
-        },
-    )
-    .await?;
-    let bulk_2 = baselines::bulk(db.url(), bulk2).await?;
-    say("baseline: create SQL");
-    let create_sql1 = baselines::create_sql(db.url(), &a.create_sql, args.creates, 1).await?;
-    let create_sql32 = baselines::create_sql(db.url(), &a.create_sql, args.creates * 4, 32).await?;
     let postgres: String = sql.query_one("SHOW server_version", &[]).await?.get(0);
     drop(sql);
     drop(db);
 
-    let mut scale = Vec::new();
-    let mut cases = vec![1_000i64];
-    if args.scale_1m {
-        cases.push(1_000_000);
-    }
-    for (i, pending) in cases.into_iter().enumerate() {
-        let shop = derive_account(SEED, 100 + i as u64);
-        sim.register_account(shop);
-        scale.push(
-            scale_run(
+    let webhooks = if args.wants(Phase::Webhooks) {
+        Some(
+            webhooks::measure(
                 &sim,
                 &horizon_url,
                 dir.path(),
                 a.payer,
-                shop,
-                pending,
-                args.scale_sessions,
+                a.hooks,
+                probes,
+                args.webhook_sessions,
             )
             .await?,
-        );
+        )
+    } else {
+        None
+    };
+
+    let mut scale = Vec::new();
+    if args.wants(Phase::Scale) {
+        let mut cases = vec![1_000i64];
+        if args.scale_1m {
+            cases.push(1_000_000);
+        }
+        for (i, pending) in cases.into_iter().enumerate() {
+            let shop = derive_account(SEED, 100 + i as u64);
+            sim.register_account(shop);
+            scale.push(
+                scale_run(
+                    &sim,
+                    &horizon_url,
+                    dir.path(),
+                    a.payer,
+                    shop,
+                    pending,
+                    args.scale_sessions,
+                )
+                .await?,
+            );
+        }
     }
     horizon.shutdown().await;
 
@@ -366,19 +470,13 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             ..report::machine()
         },
         catchup,
-        live_idle,
-        live_loaded,
-        live_check,
-        create_socket: [create1, create32],
-        create_sql: [create_sql1, create_sql32],
+        baselines,
+        live,
+        creation: create_sql,
         idle_memory,
         after_memory,
-        naive,
-        per_payment8,
-        bulk_1,
-        bulk_2,
         scale,
-        webhooks: webhooks::measure(),
+        webhooks,
         seconds: t_run.elapsed().as_secs_f64(),
     };
     report.write(&args.out)?;
@@ -422,6 +520,7 @@ async fn scale_run(
         dir,
         &format!("scale{pending}"),
         &[(shop.to_string(), start)],
+        None,
     )
     .await?;
     let done = wait_cursor(&sql, &shop, last, Duration::from_secs(3600)).await?;

@@ -67,26 +67,43 @@ pub fn machine() -> Machine {
     }
 }
 
+/// The catch-up's same-run baselines.
+#[derive(Debug, Serialize)]
+pub struct CatchupBaselines {
+    pub naive: Throughput,
+    pub per_payment8: Throughput,
+    pub bulk_1: Throughput,
+    pub bulk_2: Throughput,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LiveReport {
+    pub idle: Live,
+    pub loaded: Live,
+    pub check: CheckResult,
+}
+
+/// Session creation over the socket and the create-SQL baseline, at concurrency 1 and 32.
+#[derive(Debug, Serialize)]
+pub struct Creation {
+    pub socket: [Load; 2],
+    pub sql: [Load; 2],
+}
+
+/// What ran (`--only` leaves phases out: `None`, or no scale cases).
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub smoke: bool,
     pub command: String,
     pub machine: Machine,
-    pub catchup: Catchup,
-    pub live_idle: Live,
-    pub live_loaded: Live,
-    pub live_check: CheckResult,
-    /// Concurrency 1 and 32.
-    pub create_socket: [Load; 2],
-    pub create_sql: [Load; 2],
-    pub idle_memory: Memory,
+    pub catchup: Option<Catchup>,
+    pub baselines: Option<CatchupBaselines>,
+    pub live: Option<LiveReport>,
+    pub creation: Option<Creation>,
+    pub idle_memory: Option<Memory>,
     pub after_memory: Memory,
-    pub naive: Throughput,
-    pub per_payment8: Throughput,
-    pub bulk_1: Throughput,
-    pub bulk_2: Throughput,
     pub scale: Vec<Scale>,
-    pub webhooks: WebhookReport,
+    pub webhooks: Option<WebhookReport>,
     pub seconds: f64,
 }
 
@@ -102,8 +119,6 @@ fn verdict(met: bool) -> &'static str {
 impl Report {
     pub fn table(&self) -> String {
         let mut t = String::new();
-        let c = self.catchup.throughput.per_second;
-        let ratio = |base: f64| c / base.max(1e-9);
         let _ = writeln!(
             t,
             "orbitpay bench{}",
@@ -125,74 +140,84 @@ impl Report {
         let _ = writeln!(t);
         let _ = writeln!(t, "| Figure | orbitpay | Same-run baseline | Ratio |");
         let _ = writeln!(t, "|---|---|---|---|");
-        let _ = writeln!(
-            t,
-            "| Catch-up, {} pending sessions paid | {:.0} payments/s ({:.2} s) | naive watcher {:.0}/s ({} payments) | daemon/naive {:.1}x |",
-            self.catchup.throughput.count,
-            c,
-            self.catchup.throughput.seconds,
-            self.naive.per_second,
-            self.naive.count,
-            ratio(self.naive.per_second)
-        );
-        let _ = writeln!(
-            t,
-            "| | | per-payment SQL, 8 clients {:.0}/s ({} payments) | daemon/per-payment {:.2}x |",
-            self.per_payment8.per_second,
-            self.per_payment8.count,
-            ratio(self.per_payment8.per_second)
-        );
-        let _ = writeln!(
-            t,
-            "| | | bulk SQL (200 per commit pair), 1 client {:.0}/s | daemon/bulk {:.2} |",
-            self.bulk_1.per_second,
-            ratio(self.bulk_1.per_second)
-        );
-        let _ = writeln!(
-            t,
-            "| | | bulk SQL, 2 clients {:.0}/s | daemon/bulk(2) {:.2} |",
-            self.bulk_2.per_second,
-            ratio(self.bulk_2.per_second)
-        );
-        for (name, live) in [("idle", &self.live_idle), ("under load", &self.live_loaded)] {
-            let l = &live.latency;
-            let load = live
-                .background
-                .map(|b| format!(", background {:.0} payments/s", b.per_second))
-                .unwrap_or_default();
-            let saturated = if live.saturated {
-                "; SATURATED: a probe waited > 10 s, the rest were not sent"
-            } else {
-                ""
-            };
+        if let (Some(catchup), Some(b)) = (&self.catchup, &self.baselines) {
+            let c = catchup.throughput.per_second;
+            let ratio = |base: f64| c / base.max(1e-9);
             let _ = writeln!(
                 t,
-                "| Live, event to paid commit, {name} ({} probes{load}) | p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms{saturated} | | |",
-                l.samples, l.p50_ms, l.p95_ms, l.p99_ms, l.max_ms
+                "| Catch-up, {} pending sessions paid | {:.0} payments/s ({:.2} s) | naive watcher {:.0}/s ({} payments) | daemon/naive {:.1}x |",
+                catchup.throughput.count,
+                c,
+                catchup.throughput.seconds,
+                b.naive.per_second,
+                b.naive.count,
+                ratio(b.naive.per_second)
             );
-        }
-        for (s, b) in self.create_socket.iter().zip(&self.create_sql) {
             let _ = writeln!(
                 t,
-                "| Session creation over the socket, concurrency {} | {:.0}/s, p50 {:.2} ms, p99 {:.2} ms | create SQL {:.0}/s, mean {:.2} ms, p99 {:.2} ms | {:.2} |",
-                s.concurrency,
-                s.throughput.per_second,
-                s.latency.p50_ms,
-                s.latency.p99_ms,
-                b.throughput.per_second,
-                b.latency.mean_ms,
-                b.latency.p99_ms,
-                s.throughput.per_second / b.throughput.per_second.max(1e-9)
+                "| | | per-payment SQL, 8 clients {:.0}/s ({} payments) | daemon/per-payment {:.2}x |",
+                b.per_payment8.per_second,
+                b.per_payment8.count,
+                ratio(b.per_payment8.per_second)
+            );
+            let _ = writeln!(
+                t,
+                "| | | bulk SQL (200 per commit pair), 1 client {:.0}/s | daemon/bulk {:.2} |",
+                b.bulk_1.per_second,
+                ratio(b.bulk_1.per_second)
+            );
+            let _ = writeln!(
+                t,
+                "| | | bulk SQL, 2 clients {:.0}/s | daemon/bulk(2) {:.2} |",
+                b.bulk_2.per_second,
+                ratio(b.bulk_2.per_second)
             );
         }
-        let _ = writeln!(
-            t,
-            "| Memory | RSS idle {:.1} MB; peak during catch-up {:.1} MB; after all phases {:.1} MB (peak {:.1}) | | |",
-            mb(self.idle_memory.rss_kib),
-            mb(self.catchup.memory.peak_kib),
-            mb(self.after_memory.rss_kib),
-            mb(self.after_memory.peak_kib)
-        );
+        if let Some(live) = &self.live {
+            for (name, live) in [("idle", &live.idle), ("under load", &live.loaded)] {
+                let l = &live.latency;
+                let load = live
+                    .background
+                    .map(|b| format!(", background {:.0} payments/s", b.per_second))
+                    .unwrap_or_default();
+                let saturated = if live.saturated {
+                    "; SATURATED: a probe waited > 10 s, the rest were not sent"
+                } else {
+                    ""
+                };
+                let _ = writeln!(
+                    t,
+                    "| Live, event to paid commit, {name} ({} probes{load}) | p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms{saturated} | | |",
+                    l.samples, l.p50_ms, l.p95_ms, l.p99_ms, l.max_ms
+                );
+            }
+        }
+        if let Some(creation) = &self.creation {
+            for (s, b) in creation.socket.iter().zip(&creation.sql) {
+                let _ = writeln!(
+                    t,
+                    "| Session creation over the socket, concurrency {} | {:.0}/s, p50 {:.2} ms, p99 {:.2} ms | create SQL {:.0}/s, mean {:.2} ms, p99 {:.2} ms | {:.2} |",
+                    s.concurrency,
+                    s.throughput.per_second,
+                    s.latency.p50_ms,
+                    s.latency.p99_ms,
+                    b.throughput.per_second,
+                    b.latency.mean_ms,
+                    b.latency.p99_ms,
+                    s.throughput.per_second / b.throughput.per_second.max(1e-9)
+                );
+            }
+        }
+        if let (Some(idle), Some(catchup)) = (&self.idle_memory, &self.catchup) {
+            let _ = writeln!(
+                t,
+                "| Memory | RSS idle {:.1} MB; peak during catch-up {:.1} MB; after all phases {:.1} MB (peak {:.1}) | | |",
+                mb(idle.rss_kib),
+                mb(catchup.memory.peak_kib),
+                mb(self.after_memory.rss_kib),
+                mb(self.after_memory.peak_kib)
+            );
+        }
         for s in &self.scale {
             let _ = writeln!(
                 t,
@@ -204,44 +229,65 @@ impl Report {
                 mb(s.memory.peak_kib)
             );
         }
-        let _ = writeln!(t, "| Webhook delivery | {} | | |", self.webhooks.note);
+        if let Some(w) = &self.webhooks {
+            w.rows(&mut t);
+        }
         let _ = writeln!(t);
         let _ = writeln!(
             t,
-            "Correctness: {} catch-up sessions, {} live sessions, and every baseline's and scale run's sessions paid exactly once (checked).",
-            self.catchup.check.paid, self.live_check.paid
+            "Correctness: every session each phase and baseline that ran paid is paid exactly once (checked){}.",
+            self.webhooks
+                .as_ref()
+                .map(|w| format!(
+                    "; each of the {} session.paid webhooks arrived (distinct webhook-ids)",
+                    w.paid_sessions
+                ))
+                .unwrap_or_default()
         );
         let _ = writeln!(t);
         if !self.smoke {
             let _ = writeln!(t, "Targets:");
-            let bulk = ratio(self.bulk_1.per_second);
+            self.targets(&mut t);
+        }
+        let _ = writeln!(t, "run took {:.0} s", self.seconds);
+        t
+    }
+
+    fn targets(&self, t: &mut String) {
+        if let (Some(catchup), Some(b)) = (&self.catchup, &self.baselines) {
+            let c = catchup.throughput.per_second;
+            let bulk = c / b.bulk_1.per_second.max(1e-9);
             let _ = writeln!(
                 t,
                 "- catch-up >= 50% of bulk (1 client): {:.0}% -> {}",
                 bulk * 100.0,
                 verdict(bulk >= 0.5)
             );
-            let naive = ratio(self.naive.per_second);
+            let naive = c / b.naive.per_second.max(1e-9);
             let _ = writeln!(
                 t,
                 "- catch-up >= 20x naive: {naive:.1}x -> {}",
                 verdict(naive >= 20.0)
             );
-            let (idle, loaded) = (&self.live_idle.latency, &self.live_loaded.latency);
-            let met = idle.p99_ms.max(loaded.p99_ms) <= 5.0 && !self.live_loaded.saturated;
+        }
+        if let Some(live) = &self.live {
+            let (idle, loaded) = (&live.idle.latency, &live.loaded.latency);
+            let met = idle.p99_ms.max(loaded.p99_ms) <= 5.0 && !live.loaded.saturated;
             let _ = writeln!(
                 t,
                 "- live p99 <= 5 ms: idle {:.2} ms, loaded {:.2} ms{} -> {}",
                 idle.p99_ms,
                 loaded.p99_ms,
-                if self.live_loaded.saturated {
+                if live.loaded.saturated {
                     " (saturated)"
                 } else {
                     ""
                 },
                 verdict(met)
             );
-            let (s, b) = (&self.create_socket[1], &self.create_sql[1]);
+        }
+        if let Some(creation) = &self.creation {
+            let (s, b) = (&creation.socket[1], &creation.sql[1]);
             let share = s.throughput.per_second / b.throughput.per_second.max(1e-9);
             let _ = writeln!(
                 t,
@@ -256,17 +302,18 @@ impl Report {
                 s.latency.p99_ms,
                 verdict(s.latency.p99_ms <= bound)
             );
-            let (idle, peak) = (
-                mb(self.idle_memory.rss_kib),
-                mb(self.catchup.memory.peak_kib),
-            );
+        }
+        if let (Some(idle), Some(catchup)) = (&self.idle_memory, &self.catchup) {
+            let (idle, peak) = (mb(idle.rss_kib), mb(catchup.memory.peak_kib));
             let _ = writeln!(
                 t,
                 "- idle RSS <= 20 MB: {idle:.1} MB -> {}; peak <= 100 MB: {peak:.1} MB -> {}",
                 verdict(idle <= 20.0),
                 verdict(peak <= 100.0)
             );
-            if let [small, big] = &self.scale[..] {
+        }
+        match &self.scale[..] {
+            [small, big] => {
                 let r = big.throughput.per_second / small.throughput.per_second.max(1e-9);
                 let _ = writeln!(
                     t,
@@ -274,12 +321,12 @@ impl Report {
                     r * 100.0,
                     verdict(r >= 0.9)
                 );
-            } else {
+            }
+            [_] => {
                 let _ = writeln!(t, "- 1M-session throughput: not run (pass --scale-1m)");
             }
+            _ => {}
         }
-        let _ = writeln!(t, "run took {:.0} s", self.seconds);
-        t
     }
 
     pub fn write(&self, dir: &Path) -> anyhow::Result<()> {

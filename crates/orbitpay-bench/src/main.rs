@@ -177,7 +177,14 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         create_sql: derive_account(SEED, 8),
         hooks: derive_account(SEED, 9),
     };
-    for account in [&a.payer, &a.shop, &a.idle, &a.naive, &a.per_payment, &a.hooks] {
+    for account in [
+        &a.payer,
+        &a.shop,
+        &a.idle,
+        &a.naive,
+        &a.per_payment,
+        &a.hooks,
+    ] {
         sim.register_account(*account);
     }
     let horizon = sim.serve("127.0.0.1:0").await?;

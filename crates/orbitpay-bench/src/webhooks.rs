@@ -164,7 +164,13 @@ pub async fn measure(
 
     let started = Instant::now();
     let before = seen.ids.len();
-    pay_all(sim, payer, shop, (probes + 1..=total).map(|r| r as u64), AMOUNT);
+    pay_all(
+        sim,
+        payer,
+        shop,
+        (probes + 1..=total).map(|r| r as u64),
+        AMOUNT,
+    );
     let deadline = Instant::now() + Duration::from_secs(600);
     while seen.paid.len() < total as usize || committed.len() < total as usize {
         next(&mut rx, &mut commits, &mut seen, &mut committed, deadline).await?;

@@ -25,7 +25,7 @@ pub const CHANNEL: &str = "orbitpay_webhooks";
 /// one, else to the default endpoint, else none. Called by `outbox::insert*` inside the
 /// event's transaction, so an event and its deliveries commit (or vanish) together.
 pub async fn fan_out(conn: &mut AsyncPgConnection, event_ids: &[Uuid]) -> Result<(), StoreError> {
-    diesel::sql_query(
+    crate::prepared::prepared(
         "WITH ins AS (
              INSERT INTO webhook_deliveries (event_id, url)
              SELECT e.event_id, COALESCE(s.webhook_url, d.url)

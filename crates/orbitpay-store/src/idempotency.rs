@@ -10,16 +10,26 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{
+    AsyncConnection as _, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection as _,
+};
 use uuid::Uuid;
 
 use diesel::data_types::PgInterval;
 use diesel::dsl::sql;
-use diesel::sql_types::{Interval, Text, Timestamptz};
+use diesel::sql_types::{Bytea, Interval, Nullable, SmallInt, Text, Timestamptz};
 
 use crate::StoreError;
 use crate::models::IdempotencyKeyRow;
+use crate::prepared::prepared;
 use crate::schema::idempotency_keys;
+
+/// The lock token a statement returns.
+#[derive(QueryableByName)]
+struct Token {
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    locked_at: Option<DateTime<Utc>>,
+}
 
 /// What the first step of an idempotent request found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,32 +80,23 @@ pub async fn begin(
         // This commit only takes the key; it need not wait for its WAL flush. Lost in a crash,
         // it took nothing the client saw: the request's result commits later, synchronously
         // (which flushes this commit's WAL too), and a retry simply runs again. One fsync per
-        // request instead of two.
-        diesel::sql_query("SET LOCAL synchronous_commit = off")
-            .execute(conn)
+        // request instead of two. (Simple protocol: one round trip, nothing to prepare.)
+        conn.batch_execute("SET LOCAL synchronous_commit = off")
             .await?;
-        // An expired key is forgotten here, whether or not the prune job ran yet.
-        diesel::sql_query(
-            "DELETE FROM idempotency_keys WHERE key = $1 AND created_at < now() - $2",
+        // Inserted already locked: the token is the insert's own clock_timestamp().
+        let inserted: Option<Token> = prepared(
+            "INSERT INTO idempotency_keys (key, request_fingerprint, locked_at)
+             VALUES ($1, $2, clock_timestamp())
+             ON CONFLICT DO NOTHING
+             RETURNING locked_at",
         )
         .bind::<Text, _>(key)
-        .bind::<Interval, _>(interval(policy.ttl))
-        .execute(conn)
-        .await?;
-        // Inserted already locked: the token is the insert's own clock_timestamp().
-        let inserted: Option<Option<DateTime<Utc>>> = diesel::insert_into(idempotency_keys::table)
-            .values((
-                idempotency_keys::key.eq(key),
-                idempotency_keys::request_fingerprint.eq(fingerprint.as_slice()),
-                idempotency_keys::locked_at.eq(sql::<Timestamptz>("clock_timestamp()").nullable()),
-            ))
-            .on_conflict_do_nothing()
-            .returning(idempotency_keys::locked_at)
-            .get_result(conn)
-            .await
-            .optional()?;
-        if let Some(token) = inserted {
-            let token = token.ok_or_else(|| {
+        .bind::<Bytea, _>(fingerprint.as_slice())
+        .get_result(conn)
+        .await
+        .optional()?;
+        if let Some(Token { locked_at }) = inserted {
+            let token = locked_at.ok_or_else(|| {
                 StoreError::Corrupt(format!("idempotency key {key:?} inserted without its lock"))
             })?;
             return Ok(Begin::Started { token });
@@ -108,6 +109,16 @@ pub async fn begin(
             .for_update()
             .first(conn)
             .await?;
+        let db_now: DateTime<Utc> = diesel::select(sql::<Timestamptz>("now()"))
+            .get_result(conn)
+            .await?;
+        // An expired key is forgotten here, whether or not the prune job ran yet: the row
+        // starts again as this request's, as if it had just been inserted.
+        let ttl = chrono::Duration::from_std(policy.ttl).unwrap_or(chrono::Duration::MAX);
+        if row.created_at < db_now - ttl {
+            let token = restart(conn, key, fingerprint).await?;
+            return Ok(Begin::Started { token });
+        }
         if row.request_fingerprint != fingerprint {
             return Ok(Begin::Mismatch);
         }
@@ -118,9 +129,6 @@ pub async fn begin(
                 body,
             });
         }
-        let db_now: DateTime<Utc> = diesel::select(sql::<Timestamptz>("now()"))
-            .get_result(conn)
-            .await?;
         let stale_before = db_now
             - chrono::Duration::from_std(policy.stale_lock_after).unwrap_or(chrono::Duration::MAX);
         let is_stale = row.locked_at.is_none_or(|t| t < stale_before);
@@ -132,6 +140,28 @@ pub async fn begin(
         }
     })
     .await
+}
+
+/// Makes an expired key's row a fresh one for `fingerprint`, locked (what deleting it and
+/// inserting anew would leave).
+async fn restart(
+    conn: &mut AsyncPgConnection,
+    key: &str,
+    fingerprint: &[u8; 32],
+) -> Result<DateTime<Utc>, StoreError> {
+    let token: Option<DateTime<Utc>> = diesel::update(idempotency_keys::table.find(key))
+        .set((
+            idempotency_keys::request_fingerprint.eq(fingerprint.as_slice()),
+            idempotency_keys::response_status.eq(None::<i16>),
+            idempotency_keys::response_body.eq(None::<Vec<u8>>),
+            idempotency_keys::session_id.eq(None::<Uuid>),
+            idempotency_keys::created_at.eq(diesel::dsl::now),
+            idempotency_keys::locked_at.eq(sql::<Timestamptz>("clock_timestamp()").nullable()),
+        ))
+        .returning(idempotency_keys::locked_at)
+        .get_result(conn)
+        .await?;
+    token.ok_or_else(|| StoreError::Corrupt(format!("idempotency key {key:?} lost its lock")))
 }
 
 /// Sets a fresh lock and returns it as the owner's token. `clock_timestamp()`, not `now()`:
@@ -158,18 +188,16 @@ pub async fn complete(
 ) -> Result<bool, StoreError> {
     let status = i16::try_from(status)
         .map_err(|_| StoreError::Corrupt(format!("HTTP status {status} out of range")))?;
-    let updated = diesel::update(
-        idempotency_keys::table
-            .find(key)
-            .filter(idempotency_keys::locked_at.eq(token))
-            .filter(idempotency_keys::response_status.is_null()),
+    let updated = prepared(
+        "UPDATE idempotency_keys
+         SET response_status = $3, response_body = $4, locked_at = NULL, session_id = $5
+         WHERE key = $1 AND locked_at = $2 AND response_status IS NULL",
     )
-    .set((
-        idempotency_keys::response_status.eq(Some(status)),
-        idempotency_keys::response_body.eq(Some(body)),
-        idempotency_keys::locked_at.eq(None::<DateTime<Utc>>),
-        idempotency_keys::session_id.eq(session_id),
-    ))
+    .bind::<Text, _>(key)
+    .bind::<Timestamptz, _>(token)
+    .bind::<SmallInt, _>(status)
+    .bind::<Bytea, _>(body)
+    .bind::<Nullable<diesel::sql_types::Uuid>, _>(session_id)
     .execute(conn)
     .await?;
     Ok(updated == 1)

@@ -18,6 +18,7 @@ pub mod numeric;
 pub mod outbox;
 pub mod payments;
 pub mod pool;
+pub(crate) mod prepared;
 pub mod recovery;
 pub mod retention;
 pub mod schema;

@@ -104,7 +104,7 @@ async fn append(
     let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
     let sessions: Vec<Option<Uuid>> = events.iter().map(|e| e.session_id).collect();
     let payloads: Vec<&serde_json::Value> = events.iter().map(|e| &e.payload).collect();
-    let rows: Vec<OutboxEventRow> = diesel::sql_query(
+    let rows: Vec<OutboxEventRow> = crate::prepared::prepared(
         "INSERT INTO outbox_events (event_id, event_type, session_id, payload)
          SELECT v.event_id, v.event_type, v.session_id,
                 CASE WHEN ss.snapshot IS NULL THEN v.payload

@@ -1,6 +1,7 @@
 //! Session queries.
 
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Jsonb, Nullable, Numeric, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use orbitpay_core::{AccountId, Reference};
 use uuid::Uuid;
@@ -9,6 +10,14 @@ use crate::StoreError;
 use crate::models::{NewSession, NewSessionRow, Session, SessionRow};
 use crate::numeric::U64Numeric;
 use crate::schema::sessions;
+
+const INSERT_SESSION: &str = "INSERT INTO sessions
+        (id, account, reference, asset, amount, expires_at, metadata, order_id, webhook_url)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+    ON CONFLICT (account, reference) DO NOTHING
+    RETURNING id, account, reference, asset, amount, amount_received, status,
+        processing_tx_hash, processing_started_at, expires_at, metadata, order_id, webhook_url,
+        created_at, updated_at, version, claim_source";
 
 /// Collisions in a 64-bit space are rare; eight in a row means the generator
 /// is broken, not unlucky.
@@ -34,11 +43,18 @@ pub async fn insert(conn: &mut AsyncPgConnection, new: &NewSession) -> Result<Se
             order_id: new.order_id.clone(),
             webhook_url: new.webhook_url.clone(),
         };
-        let inserted = diesel::insert_into(sessions::table)
-            .values(&row)
-            .on_conflict((sessions::account, sessions::reference))
-            .do_nothing()
-            .returning(SessionRow::as_returning())
+        // A constant statement (diesel's own insert with nullable values is prepared anew on
+        // every call): session creation is on the admin API's hot path.
+        let inserted: Option<SessionRow> = crate::prepared::prepared(INSERT_SESSION)
+            .bind::<diesel::sql_types::Uuid, _>(row.id)
+            .bind::<Text, _>(&row.account)
+            .bind::<Numeric, _>(&row.reference)
+            .bind::<Text, _>(&row.asset)
+            .bind::<BigInt, _>(row.amount)
+            .bind::<Timestamptz, _>(row.expires_at)
+            .bind::<Jsonb, _>(&row.metadata)
+            .bind::<Nullable<Text>, _>(&row.order_id)
+            .bind::<Nullable<Text>, _>(&row.webhook_url)
             .get_result(conn)
             .await
             .optional()?;
@@ -252,9 +268,13 @@ pub fn event_payload(session: &Session) -> serde_json::Value {
 pub async fn database_now(
     conn: &mut AsyncPgConnection,
 ) -> Result<chrono::DateTime<chrono::Utc>, StoreError> {
-    Ok(
-        diesel::select(diesel::dsl::sql::<diesel::sql_types::Timestamptz>("now()"))
-            .get_result(conn)
-            .await?,
-    )
+    #[derive(QueryableByName)]
+    struct Now {
+        #[diesel(sql_type = Timestamptz)]
+        now: chrono::DateTime<chrono::Utc>,
+    }
+    let row: Now = crate::prepared::prepared("SELECT now() AS now")
+        .get_result(conn)
+        .await?;
+    Ok(row.now)
 }

@@ -8,7 +8,7 @@ use crate::numeric::U64Numeric;
 use crate::schema::sessions;
 
 /// A `sessions` row as stored.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable)]
+#[derive(Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable, Identifiable)]
 #[diesel(table_name = sessions, check_for_backend(diesel::pg::Pg))]
 pub struct SessionRow {
     pub id: Uuid,

@@ -132,14 +132,16 @@ impl Dispatcher {
             if shutdown.is_cancelled() {
                 return;
             }
-            let full = match self.run_once().await {
-                Ok(n) => n as i64 >= self.config.batch,
+            // A round that leased anything looks again at once: the per-endpoint cap, not the
+            // queue, may be what made it smaller than `batch`. Only an empty round waits.
+            let more = match self.run_once().await {
+                Ok(n) => n > 0,
                 Err(e) => {
                     tracing::warn!(error = %e, "webhook dispatcher round failed");
                     false
                 }
             };
-            if full {
+            if more {
                 continue;
             }
             if listener.is_none()

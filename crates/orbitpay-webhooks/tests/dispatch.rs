@@ -229,6 +229,37 @@ async fn work(d: &Dispatcher, rx: &Receiver, sent: usize) {
 }
 
 #[tokio::test]
+async fn a_backlog_to_one_endpoint_is_delivered_without_waiting_for_the_poll() {
+    let rx = Receiver::start(ok).await;
+    let s = Setup::new(&rx.url).await;
+    let mut conn = s.conn().await;
+    for _ in 0..10 {
+        event(&mut conn, None).await;
+    }
+    let mut cfg = config();
+    // Rounds lease one delivery (the endpoint's cap), far fewer than a batch; no LISTEN.
+    cfg.per_endpoint = 1;
+    cfg.poll_interval = Duration::from_secs(3600);
+    let d = Arc::new(s.dispatcher(cfg));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn({
+        let (d, stop) = (d.clone(), stop.clone());
+        async move { d.run(stop).await }
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while rx.received().len() < 10 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} of 10 delivered: the loop waited for its poll between rounds",
+            rx.received().len()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.cancel();
+    task.await.unwrap();
+}
+
+#[tokio::test]
 async fn notify_wakes_the_dispatcher_before_its_poll() {
     let rx = Receiver::start(ok).await;
     let s = Setup::new(&rx.url).await;

@@ -3,72 +3,14 @@
 //! recovery job settles the session within `jobs.recovery_after` plus one schedule period.
 //! (The payment is left out of the stream, so only recovery can settle it.)
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use orbitpay_cli::Client;
 use orbitpay_core::{Asset, MuxedAccount, toid};
+use orbitpay_e2e::daemon::{Daemon, ready};
 use orbitpay_horizon_sim::{HorizonSim, Op, SimConfig, Tx, derive_account, units};
 use orbitpay_testkit::TestDb;
 use serde_json::{Value, json};
-
-/// The `orbitpay` binary cargo built beside this test (`target/<profile>/orbitpay`).
-fn orbitpay_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
-    let bin = dir.join("orbitpay");
-    assert!(
-        bin.exists(),
-        "{} is missing: build it first (`cargo build -p orbitpay`; `cargo test --workspace` does)",
-        bin.display()
-    );
-    bin
-}
-
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(config: &std::path::Path, log: &std::path::Path) -> Daemon {
-    let mut cmd = Command::new(orbitpay_binary());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("ORBITPAY_") || k == "RUST_LOG" || k.starts_with("NOTIFY_SOCKET") {
-            cmd.env_remove(k);
-        }
-    }
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    let child = cmd
-        .args(["serve", "--config", config.to_str().unwrap()])
-        .stdout(Stdio::from(log.try_clone().unwrap()))
-        .stderr(Stdio::from(log))
-        .spawn()
-        .unwrap();
-    Daemon(child)
-}
-
-async fn ready(socket: &std::path::Path) -> Client {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(client) = Client::new(socket)
-            && let Ok(r) = client.get("/readyz").await
-            && r.status == 200
-        {
-            return client;
-        }
-        assert!(Instant::now() < deadline, "the daemon did not become ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 async fn session(client: &Client, id: &str) -> Value {
     let r = client.get(&format!("/v1/sessions/{id}")).await.unwrap();
@@ -112,7 +54,7 @@ async fn a_claim_left_by_a_killed_daemon_is_recovered_once_horizon_answers() {
     )
     .unwrap();
 
-    let first = spawn(&config, &log);
+    let first = Daemon::spawn(&config, &log, &[]);
     let client = ready(&socket).await;
     let r = client
         .post_json(
@@ -180,12 +122,10 @@ async fn a_claim_left_by_a_killed_daemon_is_recovered_once_horizon_answers() {
     }
 
     // kill -9 in the middle of the background confirmation.
-    let mut first = first;
-    first.0.kill().unwrap(); // SIGKILL
-    first.0.wait().unwrap();
+    first.kill9();
     let _ = std::fs::remove_file(&socket);
 
-    let _second = spawn(&config, &log);
+    let _second = Daemon::spawn(&config, &log, &[]);
     let client = ready(&socket).await;
     // Still unanswered: recovery leaves it processing, run after run.
     tokio::time::sleep(recovery_after + period * 2).await;

@@ -3,4 +3,9 @@
 //! only through the admin socket and the simulated ledger, as a merchant and a customer would.
 //! This library holds what the fault tests share.
 
+pub mod admin;
+pub mod checker;
 pub mod daemon;
+pub mod sql;
+pub mod workload;
+pub mod world;

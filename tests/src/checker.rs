@@ -188,7 +188,9 @@ async fn credited_once(db: &Sql, exp: &Expected<'_>, mode: Mode, report: &mut Re
         if mode == Mode::Crashed && known.is_none_or(|k| *op_id > k) {
             continue;
         }
-        if !exp.record.credits.contains_key(op_id) {
+        if !exp.record.credits.contains_key(op_id)
+            && !exp.record.beyond_retention.contains_key(op_id)
+        {
             let what = if exp.record.ignored.contains(op_id) {
                 "an operation that credits nothing (outgoing or failed)"
             } else {

@@ -47,6 +47,9 @@ pub struct Record {
     pub credits: BTreeMap<i64, Credit>,
     /// Operations the daemon must not record anywhere (outgoing, failed transactions).
     pub ignored: BTreeSet<i64>,
+    /// Credits Horizon no longer serves (below its elder ledger, a retention gap): not
+    /// expected anywhere, allowed if the daemon read them before the gap opened.
+    pub beyond_retention: BTreeMap<i64, Credit>,
     /// Ledger sequence → close time, unix seconds.
     pub closed: HashMap<u32, i64>,
     /// Idempotency key → the session id its first answer named.
@@ -97,6 +100,22 @@ impl Workload {
         let (tx, rx) = tokio::sync::watch::channel(self.record.clone());
         self.published = Some(tx);
         rx
+    }
+
+    /// Horizon drops everything before `elder` (a retention gap): credits closed before it are
+    /// no longer expected.
+    pub fn forget_before(&mut self, elder: u32) {
+        let lost: Vec<i64> = self
+            .record
+            .credits
+            .iter()
+            .filter(|(_, c)| c.ledger < elder)
+            .map(|(op, _)| *op)
+            .collect();
+        for op in lost {
+            let c = self.record.credits.remove(&op).unwrap();
+            self.record.beyond_retention.insert(op, c);
+        }
     }
 
     /// The issuer of the workload's USDC: register it with the simulator.

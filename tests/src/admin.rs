@@ -4,6 +4,8 @@
 //! crash from a slow network must.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use orbitpay_cli::{ApiResponse, Client};
@@ -16,6 +18,8 @@ const ATTEMPT: Duration = Duration::from_secs(4);
 #[derive(Clone)]
 pub struct Admin {
     sockets: Vec<PathBuf>,
+    /// The socket that answered last: tried first.
+    last_good: Arc<AtomicUsize>,
     /// Give up on one request after this long.
     bound: Duration,
 }
@@ -33,7 +37,11 @@ pub enum Answer {
 
 impl Admin {
     pub fn new(sockets: Vec<PathBuf>, bound: Duration) -> Admin {
-        Admin { sockets, bound }
+        Admin {
+            sockets,
+            last_good: Arc::default(),
+            bound,
+        }
     }
 
     pub async fn get(&self, path: &str) -> Answer {
@@ -62,8 +70,10 @@ impl Admin {
     {
         let deadline = Instant::now() + self.bound;
         let mut last = String::from("no attempt");
-        for i in 0.. {
-            let socket = &self.sockets[i % self.sockets.len()];
+        let first = self.last_good.load(Ordering::Relaxed);
+        for i in first.. {
+            let at = i % self.sockets.len();
+            let socket = &self.sockets[at];
             if let Ok(client) = Client::new(socket) {
                 match tokio::time::timeout(ATTEMPT, send(client)).await {
                     Ok(Ok(r)) if r.status >= 500 => last = format!("{}", r.status),
@@ -71,7 +81,10 @@ impl Admin {
                     Ok(Ok(r)) if r.error_code().as_deref() == Some("IDEMPOTENCY_KEY_IN_USE") => {
                         return Answer::GaveUp("IDEMPOTENCY_KEY_IN_USE".into());
                     }
-                    Ok(Ok(r)) => return Answer::Got(r),
+                    Ok(Ok(r)) => {
+                        self.last_good.store(at, Ordering::Relaxed);
+                        return Answer::Got(r);
+                    }
                     Ok(Err(e)) => last = e.to_string(),
                     Err(_) => last = format!("no answer within {ATTEMPT:?}"),
                 }

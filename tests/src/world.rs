@@ -16,9 +16,9 @@ use orbitpay_testkit::receiver::Receiver;
 
 use crate::admin::Admin;
 use crate::checker::{self, Expected, Mode, Report};
-use crate::daemon::Daemon;
 use crate::sql::Sql;
 use crate::workload::{Record, Workload};
+use orbitpay_testkit::daemon::Daemon;
 
 /// A fixed signing secret: a replay must not depend on anything but the seed.
 pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwMfKQ9r8GKYo=";

@@ -120,7 +120,7 @@ async fn a_retention_gap_is_flagged_in_status_and_the_rest_still_holds() {
     for _ in 0..15 {
         workload.step(&world.sim, &admin).await;
     }
-    daemon.kill9();
+    daemon.kill();
     // While it is down, payments land and Horizon's history moves past them.
     for _ in 0..10 {
         workload.step(&world.sim, &admin).await;

@@ -47,7 +47,7 @@ async fn the_invariants_hold_across_kill_9_at_random_moments() {
     let mut crashed = Vec::new();
     for _ in 0..kills {
         tokio::time::sleep(Duration::from_millis(rng.random_range(100..800))).await;
-        daemon.kill9();
+        daemon.kill();
         let record = snapshot.borrow().clone();
         crashed.extend(world.check_crashed(&record).await.violations);
         daemon = world.spawn("a", &[]);

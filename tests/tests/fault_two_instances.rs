@@ -44,7 +44,7 @@ async fn the_invariants_hold_with_one_instance_killed_and_the_other_frozen() {
         })
     };
     let mut rng = StdRng::seed_from_u64(world.run.seed ^ 0x7374_6f70);
-    let b_pid = Pid::from_raw(b.pid() as i32);
+    let b_pid = Pid::from_raw(b.id() as i32);
     let mut crashed = Vec::new();
     for i in 0..kills {
         tokio::time::sleep(Duration::from_millis(rng.random_range(200..900))).await;
@@ -55,7 +55,7 @@ async fn the_invariants_hold_with_one_instance_killed_and_the_other_frozen() {
         if i % 6 == 4 {
             kill(b_pid, Signal::SIGCONT).unwrap();
         }
-        a.kill9();
+        a.kill();
         let record = snapshot.borrow().clone();
         crashed.extend(world.check_crashed(&record).await.violations);
         a = world.spawn("a", &[]);

@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 
 use orbitpay_cli::Client;
 use orbitpay_core::{Asset, MuxedAccount, toid};
-use orbitpay_e2e::daemon::{Daemon, ready};
+use orbitpay_e2e::daemon::ready;
 use orbitpay_horizon_sim::{HorizonSim, Op, SimConfig, Tx, derive_account, units};
 use orbitpay_testkit::TestDb;
+use orbitpay_testkit::daemon::Daemon;
 use serde_json::{Value, json};
 
 async fn session(client: &Client, id: &str) -> Value {
@@ -122,7 +123,7 @@ async fn a_claim_left_by_a_killed_daemon_is_recovered_once_horizon_answers() {
     }
 
     // kill -9 in the middle of the background confirmation.
-    first.kill9();
+    first.kill();
     let _ = std::fs::remove_file(&socket);
 
     let _second = Daemon::spawn(&config, &log, &[]);

@@ -99,10 +99,11 @@ pub struct Expected<'a> {
     /// The watched account (G...).
     pub account: String,
     pub latest_ledger: u32,
-    /// The receiver's URL and what it received (in arrival order), and the signing secret.
+    /// The receiver's URL, what it received (in arrival order), and the requests whose
+    /// signature did not verify on arrival.
     pub receiver_url: &'a str,
     pub received: Vec<Received>,
-    pub secret: &'a str,
+    pub unsigned: Vec<String>,
 }
 
 fn n(v: &Option<String>) -> i64 {
@@ -378,14 +379,17 @@ async fn webhooks(db: &Sql, exp: &Expected<'_>, mode: Mode, report: &mut Report)
     report.events = events.len();
     let mut bodies: HashMap<String, &[u8]> = HashMap::new();
     let mut order: Vec<(String, serde_json::Value)> = Vec::new();
+    for bad in &exp.unsigned {
+        report.violate(Invariant::WebhooksDelivered, bad.clone());
+    }
     for m in &exp.received {
         let id = m.id();
-        let body = match m.verify(exp.secret) {
-            Ok(body) => body,
-            Err(e) => {
-                report.violate(Invariant::WebhooksDelivered, format!("webhook {id}: {e}"));
-                continue;
-            }
+        let Ok(body) = serde_json::from_slice::<serde_json::Value>(&m.body) else {
+            report.violate(
+                Invariant::WebhooksDelivered,
+                format!("webhook {id}: not JSON"),
+            );
+            continue;
         };
         if body["id"] != id.as_str() {
             report.violate(

@@ -61,7 +61,7 @@ async fn the_invariants_hold_across_kill_9_at_random_moments() {
     ready(&world.socket("a")).await;
 
     let mut report = world
-        .settle_and_check(&mut workload, Duration::from_secs(90))
+        .settle_and_check(&mut workload, Duration::from_secs(60))
         .await;
     report.absorb(crashed);
     eprintln!(

@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use orbitpay_core::{Asset, Memo, MuxedAccount};
+use orbitpay_core::{Asset, Memo, MuxedAccount, toid};
 use orbitpay_horizon_sim::{ClosedLedger, HorizonSim, Op, Tx, derive_account, stroops};
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
@@ -515,33 +515,11 @@ impl Workload {
     async fn report(&mut self, sim: &HorizonSim, admin: &Admin, lands: bool) {
         let s = self.pick();
         let hash = if lands {
-            let closed = self.pay_one_to(sim, s);
-            closed.txs[0].hash.clone()
+            self.pay_one_to(sim, s).txs[0].hash.clone()
         } else {
-            format!(
-                "{:016x}{:016x}{:016x}{:016x}",
-                self.rng.random::<u64>(),
-                self.rng.random::<u64>(),
-                self.rng.random::<u64>(),
-                self.rng.random::<u64>()
-            )
+            self.phantom_hash()
         };
-        let key = self.key("report");
-        let path = format!("/v1/sessions/{}/payments", self.sessions[s].id);
-        self.record.reports += 1;
-        match admin.post(&path, &key, &json!({ "tx_hash": hash })).await {
-            // 409: the session is closed or claimed by another transaction; both are answers.
-            Answer::Got(r) if r.status < 300 || r.status == 409 => {}
-            Answer::Got(r) => self.record.wrong_answers.push(format!(
-                "report {hash} for {}: {} {}",
-                self.sessions[s].id,
-                r.status,
-                String::from_utf8_lossy(&r.body)
-            )),
-            Answer::GaveUp(_) => {
-                self.record.abandoned_keys.insert(key);
-            }
-        }
+        self.report_hash(admin, s, &hash).await;
     }
 
     fn pay_one_to(&mut self, sim: &HorizonSim, s: usize) -> ClosedLedger {
@@ -574,6 +552,48 @@ impl Workload {
             Answer::GaveUp(_) => {}
         }
         self.pay_one_to(sim, s);
+    }
+
+    /// A payment to session `s` that the streams leave out (REST pages still serve it), so
+    /// only its client report (or recovery) settles it; returns its hash.
+    pub fn pay_unstreamed(&mut self, sim: &HorizonSim, s: usize) -> String {
+        sim.skip_in_streams(toid::encode(sim.latest_ledger() + 1, 1, 1));
+        self.pay_one_to(sim, s).txs[0].hash.clone()
+    }
+
+    /// A random hash no transaction has.
+    pub fn phantom_hash(&mut self) -> String {
+        (0..4)
+            .map(|_| format!("{:016x}", self.rng.random::<u64>()))
+            .collect()
+    }
+
+    /// The wallet reports `hash` for session `s`.
+    pub async fn report_hash(&mut self, admin: &Admin, s: usize, hash: &str) {
+        let key = self.key("report");
+        let path = format!("/v1/sessions/{}/payments", self.sessions[s].id);
+        self.record.reports += 1;
+        match admin.post(&path, &key, &json!({ "tx_hash": hash })).await {
+            // 409: the session is closed or claimed by another transaction; both are answers.
+            Answer::Got(r) if r.status < 300 || r.status == 409 => {}
+            Answer::Got(r) => self.record.wrong_answers.push(format!(
+                "report {hash} for {}: {} {}",
+                self.sessions[s].id,
+                r.status,
+                String::from_utf8_lossy(&r.body)
+            )),
+            Answer::GaveUp(_) => {
+                self.record.abandoned_keys.insert(key);
+            }
+        }
+    }
+
+    /// An open session (never paid by this workload), creating one if there is none.
+    pub async fn open_session(&mut self, admin: &Admin) -> Option<usize> {
+        if !self.sessions.iter().any(|s| s.paid == 0) {
+            self.create(admin).await;
+        }
+        self.sessions.iter().rposition(|s| s.paid == 0)
     }
 
     /// A last payment, to no session, that the checker waits for: once it is handled the

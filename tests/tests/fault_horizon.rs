@@ -1,6 +1,7 @@
-//! Horizon misbehaving under the running workload, fault after fault from the simulator:
-//! a stalled stream, 503 bursts (streams, pages and transaction lookups), 429 with
-//! Retry-After, a malformed data line, an error event, a stream cut mid-event. Then a
+//! Horizon misbehaving under the running workload, fault after fault from the simulator, with
+//! every stream ending in byebye after 3 events: a stalled stream, 503 bursts (streams, pages
+//! and transaction lookups), 429 with Retry-After, a malformed data line, an error event, a
+//! stream cut mid-event, redirects to another origin. Then a
 //! retention gap opened while the daemon was down: flagged in status, not hidden. Each test
 //! heals, settles and runs the checker.
 
@@ -55,6 +56,18 @@ fn faults() -> Vec<(&'static str, RouteKind, Fault, usize)> {
             Fault::DropMidEvent,
             1,
         ),
+        (
+            "redirect to another origin",
+            AccountPaymentsStream,
+            Fault::Redirect("http://127.0.0.1:9/elsewhere".into()),
+            2,
+        ),
+        (
+            "redirect of a lookup",
+            Transaction,
+            Fault::Redirect("http://127.0.0.1:9/elsewhere".into()),
+            1,
+        ),
     ]
 }
 
@@ -68,8 +81,11 @@ async fn the_invariants_hold_while_horizon_stalls_fails_throttles_and_garbles() 
     let rounds = run.kills;
     let world = Arc::new(World::new(run).await);
     world.config("a", &[]);
+    // Every stream ends with byebye after 3 events, throughout.
+    world.sim.set_stream_event_limit(Some(3));
     let daemon = world.spawn("a", &[]);
     ready(&world.socket("a")).await;
+    world.default_endpoint_registered().await;
 
     let mut workload = world.workload();
     let stop = Arc::new(AtomicBool::new(false));
@@ -97,6 +113,7 @@ async fn the_invariants_hold_while_horizon_stalls_fails_throttles_and_garbles() 
     stop.store(true, Ordering::Relaxed);
     let mut workload = driver.await.unwrap();
     world.sim.clear_faults();
+    world.sim.set_stream_event_limit(None);
     let report = world
         .settle_and_check(&mut workload, Duration::from_secs(90))
         .await;
@@ -117,6 +134,7 @@ async fn a_retention_gap_is_flagged_in_status_and_the_rest_still_holds() {
     let mut workload = world.workload();
     let daemon = world.spawn("a", &[]);
     ready(&world.socket("a")).await;
+    world.default_endpoint_registered().await;
     for _ in 0..15 {
         workload.step(&world.sim, &admin).await;
     }

@@ -20,6 +20,7 @@ async fn a_quiet_run_is_clean_and_every_planted_violation_is_caught() {
     world.config("a", &[]);
     let daemon = world.spawn("a", &[]);
     ready(&world.socket("a")).await;
+    world.default_endpoint_registered().await;
     let admin = world.admin(&["a"]);
     let mut workload = world.workload();
     for _ in 0..40 {

@@ -63,6 +63,10 @@ async fn crash_at(binary: &'static str, test: &'static str, point: &str, how: Dr
     let armed = format!("{point}=return");
     let mut workload = world.workload();
     let mut crashed = Vec::new();
+    let first = world.spawn("a", &[]);
+    ready(&world.socket("a")).await;
+    world.default_endpoint_registered().await;
+    first.kill();
     for round in 0..crashes {
         let mut daemon = world.spawn("a", &[("FAILPOINTS", armed.as_str())]);
         let deadline = Instant::now() + Duration::from_secs(60);

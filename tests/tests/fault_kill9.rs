@@ -27,6 +27,7 @@ async fn the_invariants_hold_across_kill_9_at_random_moments() {
     world.config("a", &[]);
     let mut daemon = world.spawn("a", &[]);
     ready(&world.socket("a")).await;
+    world.default_endpoint_registered().await;
 
     let mut workload = world.workload();
     let snapshot = workload.publish();

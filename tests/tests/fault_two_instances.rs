@@ -26,6 +26,7 @@ async fn the_invariants_hold_with_one_instance_killed_and_the_other_frozen() {
     world.config("b", &[]);
     let mut a = world.spawn("a", &[]);
     ready(&world.socket("a")).await;
+    world.default_endpoint_registered().await;
     let b = world.spawn("b", &[]);
     ready(&world.socket("b")).await;
 

@@ -22,6 +22,7 @@ async fn every_event_arrives_after_receiver_outages() {
     world.config("a", &[]);
     let daemon = world.spawn("a", &[]);
     ready(&world.socket("a")).await;
+    world.default_endpoint_registered().await;
 
     let mut workload = world.workload();
     let stop = Arc::new(AtomicBool::new(false));

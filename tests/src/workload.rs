@@ -62,6 +62,9 @@ pub struct Record {
     pub steps: usize,
 }
 
+/// Per operation of a transaction: the credit it makes to the shop (stroops, kind), if any.
+type OpCredits = Vec<Option<(i64, &'static str)>>;
+
 pub struct Workload {
     rng: StdRng,
     shop: AccountId,
@@ -273,11 +276,7 @@ impl Workload {
         }
     }
 
-    fn close(
-        &mut self,
-        sim: &HorizonSim,
-        txs: Vec<(Tx, Vec<Option<(i64, &'static str)>>)>,
-    ) -> ClosedLedger {
+    fn close(&mut self, sim: &HorizonSim, txs: Vec<(Tx, OpCredits)>) -> ClosedLedger {
         let (txs, credits): (Vec<Tx>, Vec<_>) = txs.into_iter().unzip();
         let successful: Vec<bool> = txs.iter().map(|t| t.successful).collect();
         let closed = sim.close_ledger(txs);

@@ -209,7 +209,6 @@ impl World {
         set("webhooks", "poll_interval", q("100ms"));
         set("log", "format", q("json"));
         set("log", "level", q("info"));
-        let mut t = t;
         for (sec, key, v) in overrides {
             t.entry(sec).or_default().insert(key, (*v).to_owned());
         }

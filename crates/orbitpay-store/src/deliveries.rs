@@ -160,6 +160,11 @@ pub struct Claimed {
 /// another dispatcher is claiming (SKIP LOCKED), disabled endpoints, and any delivery with an
 /// earlier (by event id) `pending` or `delivering` delivery of the same session to the same
 /// URL, so one session's events reach an endpoint in order while other sessions flow freely.
+///
+/// Both checks read the open deliveries once, grouped and hashed (`heads`, `leased`): the
+/// correlated form was planned per candidate and, without fresh statistics, scanned every
+/// open delivery to the URL for each one, so a claim took seconds at a backlog of a few
+/// thousand (found by the fault suite's kill storm).
 pub async fn claim(
     conn: &mut AsyncPgConnection,
     owner: &str,
@@ -169,21 +174,27 @@ pub async fn claim(
 ) -> Result<Vec<Claimed>, StoreError> {
     let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
     Ok(diesel::sql_query(
-        "WITH candidates AS (
+        "WITH heads AS MATERIALIZED (
+             SELECT pe.session_id, p.url, min(pe.id) AS first_open
+             FROM webhook_deliveries p
+             JOIN outbox_events pe ON pe.event_id = p.event_id
+             WHERE p.state IN ('pending', 'delivering') AND pe.session_id IS NOT NULL
+             GROUP BY pe.session_id, p.url),
+         leased AS MATERIALIZED (
+             SELECT x.url, count(*) AS n FROM webhook_deliveries x
+             WHERE x.state = 'delivering' AND x.lease_until >= now()
+             GROUP BY x.url),
+         candidates AS (
              SELECT d.id, d.url, d.next_attempt_at
              FROM webhook_deliveries d
              JOIN outbox_events e ON e.event_id = d.event_id
+             LEFT JOIN heads h ON h.session_id = e.session_id AND h.url = d.url
              WHERE ((d.state = 'pending' AND d.next_attempt_at <= now())
                     OR (d.state = 'delivering' AND d.lease_until < now()))
                AND NOT EXISTS (
                    SELECT 1 FROM webhook_endpoints ep
                    WHERE ep.url = d.url AND ep.disabled_at IS NOT NULL)
-               AND (e.session_id IS NULL OR NOT EXISTS (
-                   SELECT 1
-                   FROM outbox_events pe
-                   JOIN webhook_deliveries p ON p.event_id = pe.event_id AND p.url = d.url
-                   WHERE pe.session_id = e.session_id AND pe.id < e.id
-                     AND p.state IN ('pending', 'delivering')))
+               AND (e.session_id IS NULL OR e.id = h.first_open)
              ORDER BY d.next_attempt_at, d.id
              LIMIT $1 * 4
              FOR UPDATE OF d SKIP LOCKED),
@@ -191,10 +202,8 @@ pub async fn claim(
              SELECT r.id FROM (
                  SELECT c.id, c.next_attempt_at,
                         row_number() OVER (PARTITION BY c.url ORDER BY c.next_attempt_at, c.id)
-                          + (SELECT count(*) FROM webhook_deliveries x
-                             WHERE x.url = c.url AND x.state = 'delivering'
-                               AND x.lease_until >= now()) AS slot
-                 FROM candidates c) r
+                          + COALESCE(l.n, 0) AS slot
+                 FROM candidates c LEFT JOIN leased l ON l.url = c.url) r
              WHERE r.slot <= $4
              ORDER BY r.next_attempt_at, r.id
              LIMIT $1)

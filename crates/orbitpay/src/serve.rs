@@ -175,6 +175,9 @@ pub async fn run(config: Config, mut options: ServeOptions) -> anyhow::Result<()
             .context("binding the admin socket")?,
     };
     let admin_socket = listener.path().to_owned();
+    // Before anything can write an event: an event fans out to the endpoints registered when
+    // it commits, so one written before the default endpoint is set would get no delivery.
+    crate::webhooks::register_default(&config.webhooks, &pool, &shutdown).await;
     let mut tasks: JoinSet<&'static str> = JoinSet::new();
     {
         let router = admin::router(state);

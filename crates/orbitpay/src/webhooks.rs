@@ -1,5 +1,6 @@
-//! The daemon's webhook dispatcher: registers the configured default endpoint, then delivers
-//! the outbox until shutdown. Every instance runs one; leases keep them off each other's work.
+//! The daemon's webhook dispatcher: registers the configured default endpoint (awaited by
+//! `serve` first), and delivers the outbox until shutdown. Every instance runs one; leases keep
+//! them off each other's work.
 
 use orbitpay_store::DbPool;
 use orbitpay_webhooks::Dispatcher;
@@ -15,7 +16,6 @@ pub async fn run(
     database_url: Secret,
     stop: CancellationToken,
 ) {
-    register_default(&config, &pool, &stop).await;
     let Some(signer) = config.signer() else {
         tracing::warn!(
             "webhooks: no signing secret (webhooks.secret_file or credential webhook-secret); \
@@ -37,8 +37,13 @@ pub async fn run(
 }
 
 /// The configuration is the source of truth for the default endpoint: set it (or clear it),
-/// waiting out a database outage. Events written meanwhile fan out to the previous default.
-async fn register_default(config: &WebhooksConfig, pool: &DbPool, stop: &CancellationToken) {
+/// waiting out a database outage (or until `stop`). `serve` awaits it before the admin socket
+/// and the followers start, since an event fans out to the endpoints of its commit.
+pub(crate) async fn register_default(
+    config: &WebhooksConfig,
+    pool: &DbPool,
+    stop: &CancellationToken,
+) {
     let mut delay = std::time::Duration::from_millis(250);
     loop {
         let attempt = async {

@@ -69,7 +69,7 @@ async fn crash_at(binary: &'static str, test: &'static str, point: &str, how: Dr
     first.kill();
     for round in 0..crashes {
         let mut daemon = world.spawn("a", &[("FAILPOINTS", armed.as_str())]);
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_secs(120);
         let status = loop {
             if let Some(status) = daemon.exited() {
                 break status;

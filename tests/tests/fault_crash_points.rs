@@ -63,9 +63,7 @@ async fn crash_at(binary: &'static str, test: &'static str, point: &str, how: Dr
     let armed = format!("{point}=return");
     let mut workload = world.workload();
     let mut crashed = Vec::new();
-    let first = world.spawn("a", &[]);
-    ready(&world.socket("a")).await;
-    world.default_endpoint_registered().await;
+    let first = world.start("a").await;
     first.kill();
     for round in 0..crashes {
         let mut daemon = world.spawn("a", &[("FAILPOINTS", armed.as_str())]);

@@ -5,8 +5,6 @@
 //! retention gap opened while the daemon was down: flagged in status, not hidden. Each test
 //! heals, settles and runs the checker.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use orbitpay_e2e::daemon::ready;
@@ -79,27 +77,13 @@ async fn the_invariants_hold_while_horizon_stalls_fails_throttles_and_garbles() 
         2,
     );
     let rounds = run.kills;
-    let world = Arc::new(World::new(run).await);
+    let world = World::new(run).await;
     world.config("a", &[]);
     // Every stream ends with byebye after 3 events, throughout.
     world.sim.set_stream_event_limit(Some(3));
-    let daemon = world.spawn("a", &[]);
-    ready(&world.socket("a")).await;
-    world.default_endpoint_registered().await;
+    let daemon = world.start("a").await;
 
-    let mut workload = world.workload();
-    let stop = Arc::new(AtomicBool::new(false));
-    let driver = {
-        let (world, stop) = (world.clone(), stop.clone());
-        tokio::spawn(async move {
-            let admin = world.admin(&["a"]);
-            while !stop.load(Ordering::Relaxed) {
-                workload.step(&world.sim, &admin).await;
-                tokio::time::sleep(Duration::from_millis(30)).await;
-            }
-            workload
-        })
-    };
+    let driver = world.drive(world.workload(), &["a"], Duration::from_millis(30));
     let mut injected = 0;
     for _ in 0..rounds {
         for (what, route, fault, times) in faults() {
@@ -110,8 +94,7 @@ async fn the_invariants_hold_while_horizon_stalls_fails_throttles_and_garbles() 
             tokio::time::sleep(Duration::from_millis(1500)).await;
         }
     }
-    stop.store(true, Ordering::Relaxed);
-    let mut workload = driver.await.unwrap();
+    let mut workload = driver.stop().await;
     world.sim.clear_faults();
     world.sim.set_stream_event_limit(None);
     let report = world
@@ -132,9 +115,7 @@ async fn a_retention_gap_is_flagged_in_status_and_the_rest_still_holds() {
     world.config("a", &[]);
     let admin = world.admin(&["a"]);
     let mut workload = world.workload();
-    let daemon = world.spawn("a", &[]);
-    ready(&world.socket("a")).await;
-    world.default_endpoint_registered().await;
+    let daemon = world.start("a").await;
     for _ in 0..15 {
         workload.step(&world.sim, &admin).await;
     }

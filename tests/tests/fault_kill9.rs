@@ -6,8 +6,6 @@
 //!
 //! CI runs `ORBITPAY_FAULT_KILLS` = 50; the storm (docs/reliability.md) runs 500.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use orbitpay_e2e::daemon::ready;
@@ -23,26 +21,13 @@ async fn the_invariants_hold_across_kill_9_at_random_moments() {
         50,
     );
     let kills = run.kills;
-    let world = Arc::new(World::new(run).await);
+    let world = World::new(run).await;
     world.config("a", &[]);
-    let mut daemon = world.spawn("a", &[]);
-    ready(&world.socket("a")).await;
-    world.default_endpoint_registered().await;
+    let mut daemon = world.start("a").await;
 
     let mut workload = world.workload();
     let snapshot = workload.publish();
-    let stop = Arc::new(AtomicBool::new(false));
-    let driver = {
-        let (world, stop) = (world.clone(), stop.clone());
-        tokio::spawn(async move {
-            let admin = world.admin(&["a"]);
-            while !stop.load(Ordering::Relaxed) {
-                workload.step(&world.sim, &admin).await;
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            workload
-        })
-    };
+    let driver = world.drive(workload, &["a"], Duration::from_millis(20));
 
     let mut rng = StdRng::seed_from_u64(world.run.seed ^ 0x6b69_6c6c);
     let mut crashed = Vec::new();
@@ -57,8 +42,7 @@ async fn the_invariants_hold_across_kill_9_at_random_moments() {
             ready(&world.socket("a")).await;
         }
     }
-    stop.store(true, Ordering::Relaxed);
-    let mut workload = driver.await.unwrap();
+    let mut workload = driver.stop().await;
     ready(&world.socket("a")).await;
 
     let mut report = world

@@ -3,11 +3,8 @@
 //! the shared test server. The daemon rides it out (retrying by SQLSTATE class) without a
 //! restart; then the checker.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use orbitpay_e2e::daemon::ready;
 use orbitpay_e2e::world::{Run, World};
 use orbitpay_testkit::Cluster;
 
@@ -41,33 +38,18 @@ async fn the_invariants_hold_across_postgres_crashes() {
         .setting("synchronous_commit = on");
     blocking(&cluster, |c| c.ensure_running().map(drop)).await;
 
-    let world = Arc::new(World::on_database(run, cluster.url()).await);
+    let world = World::on_database(run, cluster.url()).await;
     world.config("a", &[]);
-    let daemon = world.spawn("a", &[]);
-    ready(&world.socket("a")).await;
-    world.default_endpoint_registered().await;
+    let daemon = world.start("a").await;
 
-    let mut workload = world.workload();
-    let stop = Arc::new(AtomicBool::new(false));
-    let driver = {
-        let (world, stop) = (world.clone(), stop.clone());
-        tokio::spawn(async move {
-            let admin = world.admin(&["a"]);
-            while !stop.load(Ordering::Relaxed) {
-                workload.step(&world.sim, &admin).await;
-                tokio::time::sleep(Duration::from_millis(30)).await;
-            }
-            workload
-        })
-    };
+    let driver = world.drive(world.workload(), &["a"], Duration::from_millis(30));
     for _ in 0..crashes {
         tokio::time::sleep(Duration::from_secs(2)).await;
         blocking(&cluster, |c| c.stop_immediate()).await;
         tokio::time::sleep(Duration::from_secs(2)).await;
         blocking(&cluster, |c| c.ensure_running().map(drop)).await;
     }
-    stop.store(true, Ordering::Relaxed);
-    let mut workload = driver.await.unwrap();
+    let mut workload = driver.stop().await;
     let report = world
         .settle_and_check(&mut workload, Duration::from_secs(90))
         .await;

@@ -2,8 +2,6 @@
 //! SIGSTOP for a while and thawed, each restart racing the other for the account's lead,
 //! while the workload talks to whichever answers. Then the checker.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
@@ -21,29 +19,16 @@ async fn the_invariants_hold_with_one_instance_killed_and_the_other_frozen() {
         20,
     );
     let kills = run.kills;
-    let world = Arc::new(World::new(run).await);
+    let world = World::new(run).await;
     world.config("a", &[]);
     world.config("b", &[]);
-    let mut a = world.spawn("a", &[]);
-    ready(&world.socket("a")).await;
-    world.default_endpoint_registered().await;
+    let mut a = world.start("a").await;
     let b = world.spawn("b", &[]);
     ready(&world.socket("b")).await;
 
     let mut workload = world.workload();
     let snapshot = workload.publish();
-    let stop = Arc::new(AtomicBool::new(false));
-    let driver = {
-        let (world, stop) = (world.clone(), stop.clone());
-        tokio::spawn(async move {
-            let admin = world.admin(&["a", "b"]);
-            while !stop.load(Ordering::Relaxed) {
-                workload.step(&world.sim, &admin).await;
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            workload
-        })
-    };
+    let driver = world.drive(workload, &["a", "b"], Duration::from_millis(20));
     let mut rng = StdRng::seed_from_u64(world.run.seed ^ 0x7374_6f70);
     let b_pid = Pid::from_raw(b.id() as i32);
     let mut crashed = Vec::new();
@@ -62,8 +47,7 @@ async fn the_invariants_hold_with_one_instance_killed_and_the_other_frozen() {
         a = world.spawn("a", &[]);
     }
     kill(b_pid, Signal::SIGCONT).unwrap();
-    stop.store(true, Ordering::Relaxed);
-    let mut workload = driver.await.unwrap();
+    let mut workload = driver.stop().await;
     ready(&world.socket("a")).await;
     let mut report = world
         .settle_and_check(&mut workload, Duration::from_secs(90))

@@ -3,11 +3,8 @@
 //! event must still arrive, with the same webhook-id and bytes on every retry and each
 //! session's versions in order.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use orbitpay_e2e::daemon::ready;
 use orbitpay_e2e::world::{Hook, Run, World};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -18,25 +15,11 @@ async fn every_event_arrives_after_receiver_outages() {
         2,
     );
     let outages = run.kills;
-    let world = Arc::new(World::new(run).await);
+    let world = World::new(run).await;
     world.config("a", &[]);
-    let daemon = world.spawn("a", &[]);
-    ready(&world.socket("a")).await;
-    world.default_endpoint_registered().await;
+    let daemon = world.start("a").await;
 
-    let mut workload = world.workload();
-    let stop = Arc::new(AtomicBool::new(false));
-    let driver = {
-        let (world, stop) = (world.clone(), stop.clone());
-        tokio::spawn(async move {
-            let admin = world.admin(&["a"]);
-            while !stop.load(Ordering::Relaxed) {
-                workload.step(&world.sim, &admin).await;
-                tokio::time::sleep(Duration::from_millis(30)).await;
-            }
-            workload
-        })
-    };
+    let driver = world.drive(world.workload(), &["a"], Duration::from_millis(30));
     for _ in 0..outages {
         world.hook(Hook::Fail);
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -45,8 +28,7 @@ async fn every_event_arrives_after_receiver_outages() {
         world.hook(Hook::Ok);
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
-    stop.store(true, Ordering::Relaxed);
-    let mut workload = driver.await.unwrap();
+    let mut workload = driver.stop().await;
     // Retries back off from 5 s (full jitter, doubling): a few attempts may be due later.
     let report = world
         .settle_and_check(&mut workload, Duration::from_secs(120))

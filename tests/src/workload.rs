@@ -587,6 +587,14 @@ impl Workload {
         }
     }
 
+    /// A session created now (so open, and claimed by nothing yet); `None` if the create
+    /// got no answer.
+    pub async fn new_session(&mut self, admin: &Admin) -> Option<usize> {
+        let n = self.sessions.len();
+        self.create(admin).await;
+        (self.sessions.len() > n).then_some(n)
+    }
+
     /// An open session (never paid by this workload), creating one if there is none.
     pub async fn open_session(&mut self, admin: &Admin) -> Option<usize> {
         if !self.sessions.iter().any(|s| s.paid == 0) {

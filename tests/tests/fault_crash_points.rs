@@ -37,8 +37,9 @@ async fn drive(world: &World, workload: &mut Workload, admin: &Admin, how: Drive
         Drive::Recovery => {
             let mut hashes = Vec::new();
             for _ in 0..2 {
-                workload.step(&world.sim, admin).await; // sometimes a create
-                if let Some(s) = workload.open_session(admin).await {
+                workload.step(&world.sim, admin).await;
+                // Its own session each: the last open one may be the claim just made.
+                if let Some(s) = workload.new_session(admin).await {
                     let hash = workload.phantom_hash();
                     world.sim.fail_transaction_lookups(&hash, 503);
                     workload.report_hash(admin, s, &hash).await;
@@ -67,7 +68,7 @@ async fn crash_at(binary: &'static str, test: &'static str, point: &str, how: Dr
     first.kill();
     for round in 0..crashes {
         let mut daemon = world.spawn("a", &[("FAILPOINTS", armed.as_str())]);
-        let deadline = Instant::now() + Duration::from_secs(120);
+        let deadline = Instant::now() + Duration::from_secs(60);
         let status = loop {
             if let Some(status) = daemon.exited() {
                 break status;
@@ -75,8 +76,9 @@ async fn crash_at(binary: &'static str, test: &'static str, point: &str, how: Dr
             assert!(
                 Instant::now() < deadline,
                 "round {round}: the daemon never reached {point} (built with --features \
-                 failpoints?); replay: {}",
-                world.run.replay()
+                 failpoints?); replay: {}\nlog tail:\n{}",
+                world.run.replay(),
+                tail(&world.log("a"), 60)
             );
             workload.step(&world.sim, &admin).await;
             drive(&world, &mut workload, &admin, how).await;
@@ -145,4 +147,11 @@ async fn a_crash_in_the_middle_of_recovery() {
         Drive::Recovery,
     )
     .await;
+}
+
+/// The last `n` lines of a log, for a failure message (the world's directory goes with it).
+fn tail(path: &std::path::Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }

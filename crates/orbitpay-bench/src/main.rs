@@ -86,6 +86,9 @@ struct RunArgs {
     /// Where bench.json and bench.txt go.
     #[arg(long, default_value = "target/bench")]
     out: PathBuf,
+    /// Keep the run's directory (each daemon's JSON log and socket); its path is printed.
+    #[arg(long)]
+    keep_logs: bool,
 }
 
 /// A phase of the run, for `--only`.
@@ -161,7 +164,17 @@ fn say(msg: impl std::fmt::Display) {
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
     let t_run = Instant::now();
-    let dir = tempfile::tempdir()?;
+    let dir = tempfile::Builder::new()
+        .prefix("orbitpay-bench-")
+        .tempdir()?;
+    let (_temp, dir) = if args.keep_logs {
+        let kept = dir.keep();
+        say(format!("daemon logs kept in {}", kept.display()));
+        (None, kept)
+    } else {
+        let path = dir.path().to_owned();
+        (Some(dir), path)
+    };
     let sim = HorizonSim::new(SimConfig {
         seed: SEED,
         ..SimConfig::default()
@@ -245,7 +258,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         let idle = Daemon::start(
             db.url(),
             &horizon_url,
-            dir.path(),
+            &dir,
             "idle",
             &[(a.idle.to_string(), now_token(sim.latest_ledger()))],
             None,
@@ -268,7 +281,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let daemon = Daemon::start(
         db.url(),
         &horizon_url,
-        dir.path(),
+        &dir,
         "daemon",
         &[(a.shop.to_string(), shop_start)],
         None,
@@ -432,7 +445,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             webhooks::measure(
                 &sim,
                 &horizon_url,
-                dir.path(),
+                &dir,
                 a.payer,
                 a.hooks,
                 probes,
@@ -457,7 +470,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
                 scale_run(
                     &sim,
                     &horizon_url,
-                    dir.path(),
+                    &dir,
                     a.payer,
                     shop,
                     pending,

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use orbitpay_core::{AccountId, LedgerRecord};
-use orbitpay_horizon::{Batch, FetchedRecord, LedgerSource, Phase, RecordSink, SinkError};
+use orbitpay_horizon::{Batch, FetchedRecord, LedgerSource, RecordSink, SinkError};
 use orbitpay_store::models::NewUnreadableRecord;
 use orbitpay_store::settlement::{self, Applied, Intent, Item};
 use orbitpay_store::{AsyncPgConnection, DbPool, ErrorClass, StoreError};
@@ -501,9 +501,8 @@ impl RecordSink for AccountSink {
 
     async fn handle_batch(&mut self, account: &AccountId, batch: &Batch) -> Result<(), SinkError> {
         debug_assert_eq!(account, &self.account);
-        if batch.phase == Phase::CatchUp {
-            debug!(account = %account, records = batch.records.len(), up_to = batch.up_to, "settling a catch-up page");
-        }
+        debug!(account = %account, records = batch.records.len(), up_to = batch.up_to,
+               phase = ?batch.phase, "settling a batch");
         self.matcher
             .handle_until(account, &batch.records, batch.up_to, &self.stop)
             .await

@@ -32,7 +32,9 @@ use crate::source::{
 };
 use crate::status::{FollowerState, FollowerStatus, HaltReason};
 
+mod read_ahead;
 mod reread;
+use read_ahead::ReadAhead;
 use reread::{Rereading, Unreadable};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -516,7 +518,7 @@ impl<K: RecordSink> Follower<K> {
                 )
                 .await?;
             let mut stream = match opened {
-                Ok(s) => s,
+                Ok(s) => ReadAhead::spawn(s, self.cfg.page_limit as usize),
                 Err(e) => {
                     self.source_failed("stream", &e, &mut attempt, cancel)
                         .await?;

@@ -85,7 +85,15 @@ struct Running {
 }
 
 fn start(cfg: HorizonConfig, account: AccountId, stored: Option<i64>) -> Running {
-    let sink = TestSink::default();
+    start_with(cfg, account, stored, TestSink::default())
+}
+
+fn start_with(
+    cfg: HorizonConfig,
+    account: AccountId,
+    stored: Option<i64>,
+    sink: TestSink,
+) -> Running {
     let follow = cfg.follow.clone();
     let source: Arc<dyn LedgerSource> = Arc::new(HorizonSource::new(cfg).unwrap());
     let f = Follower::new(account, source, sink.clone(), follow, stored);
@@ -179,6 +187,38 @@ async fn ten_thousand_payments_across_a_thousand_forced_closes_arrive_once_in_or
     assert!(snap.routine_closes >= 1000, "{snap:?}");
     assert_eq!((snap.errors, snap.stalls, snap.malformed), (0, 0, 0));
     assert_eq!(snap.cursor, Some(*expected.last().unwrap()));
+    run.stop().await;
+    e.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payments_that_arrive_while_a_batch_settles_are_taken_together_in_the_next() {
+    let e = env(12).await;
+    let sink = TestSink::default();
+    sink.log().settle_time = Duration::from_millis(300);
+    let run = start_with(e.config(), e.shop, None, sink);
+    run.streaming().await;
+
+    // One payment per ledger, so each is its own event and its own chunk on the wire.
+    let mut expected = Vec::new();
+    for _ in 0..30 {
+        expected.extend(e.pay(1, 1, 1));
+    }
+    wait_until(Duration::from_secs(20), "30 records", || {
+        run.sink.op_ids().len() >= 30
+    })
+    .await;
+    assert_eq!(run.sink.op_ids(), expected);
+    // The first batch settles while the rest arrive; the stream is read meanwhile, so they come
+    // in a batch or two, not one per settlement.
+    let sizes: Vec<usize> = run
+        .sink
+        .log()
+        .batches
+        .iter()
+        .map(|b| b.records.len())
+        .collect();
+    assert!(sizes.len() <= 4, "batch sizes {sizes:?}");
     run.stop().await;
     e.server.shutdown().await;
 }

@@ -170,6 +170,8 @@ pub struct SinkLog {
     /// Answers for the next `handle_batch` calls (`None` = accept).
     pub script: VecDeque<Option<SinkError>>,
     pub calls: u64,
+    /// How long each `handle_batch` takes, as a settlement does.
+    pub settle_time: Duration,
 }
 
 /// Records everything; can be scripted to fail.
@@ -204,6 +206,10 @@ impl RecordSink for TestSink {
     }
 
     async fn handle_batch(&mut self, _: &AccountId, batch: &Batch) -> Result<(), SinkError> {
+        let settle_time = self.log().settle_time;
+        if !settle_time.is_zero() {
+            tokio::time::sleep(settle_time).await;
+        }
         let mut log = self.log();
         log.calls += 1;
         if let Some(Some(e)) = log.script.pop_front() {

@@ -726,3 +726,52 @@ async fn intents_are_prepared_from_core_rules() {
         }
     ));
 }
+
+/// The claim and settle statements are constant text that diesel keeps prepared on the
+/// connection: a statement prepared again each batch is a round trip and a parse per payment.
+#[tokio::test]
+async fn a_claim_and_settle_leave_their_statements_prepared_on_the_connection() {
+    use diesel_async::RunQueryDsl as _;
+    #[derive(diesel::QueryableByName)]
+    struct Prepared {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        statement: String,
+    }
+    let f = Fixture::new().await;
+    f.session(Asset::Native, "1", 9).await;
+    let r = pay(1, 1, muxed(9), Asset::Native, "1", Memo::None);
+    let intent = orbitpay_matcher::prepare::intent(&r, &f.account);
+    let items = [Item {
+        record: &r,
+        intent: &intent,
+    }];
+    let mut conn = f.db.conn().await;
+    let claimed = settlement::claim(&mut conn, &f.account, &items)
+        .await
+        .unwrap();
+    assert_eq!(claimed.claimed.len(), 1);
+    settlement::settle(&mut conn, &f.account, &items, Some(r.op_id))
+        .await
+        .unwrap();
+
+    let kept: Vec<String> = diesel::sql_query("SELECT statement FROM pg_prepared_statements")
+        .load::<Prepared>(&mut conn)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.statement)
+        .collect();
+    for needle in [
+        "FOR NO KEY UPDATE",
+        "UPDATE sessions AS s",
+        "INSERT INTO payments",
+        "INSERT INTO payment_operations",
+        "INSERT INTO outbox_events",
+        "INSERT INTO stream_cursors",
+    ] {
+        assert!(
+            kept.iter().any(|s| s.contains(needle)),
+            "no prepared statement holds {needle:?}; kept: {kept:#?}"
+        );
+    }
+}

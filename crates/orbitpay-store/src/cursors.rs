@@ -1,17 +1,11 @@
 //! Stream cursors: where each watched account's payment stream resumes.
 
 use diesel::prelude::*;
-use diesel::upsert::excluded;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use orbitpay_core::AccountId;
 
 use crate::StoreError;
 use crate::schema::stream_cursors;
-
-diesel::define_sql_function! {
-    /// PostgreSQL's `GREATEST`, for two BIGINTs.
-    fn greatest(a: diesel::sql_types::BigInt, b: diesel::sql_types::BigInt) -> diesel::sql_types::BigInt;
-}
 
 /// The stored paging token, if the account was ever streamed.
 pub async fn get(
@@ -36,21 +30,23 @@ pub async fn set(
     account: &AccountId,
     token: i64,
 ) -> Result<i64, StoreError> {
-    Ok(diesel::insert_into(stream_cursors::table)
-        .values((
-            stream_cursors::account.eq(account.to_string()),
-            stream_cursors::paging_token.eq(token),
-        ))
-        .on_conflict(stream_cursors::account)
-        .do_update()
-        .set((
-            stream_cursors::paging_token.eq(greatest(
-                stream_cursors::paging_token,
-                excluded(stream_cursors::paging_token),
-            )),
-            stream_cursors::updated_at.eq(diesel::dsl::now),
-        ))
-        .returning(stream_cursors::paging_token)
-        .get_result(conn)
-        .await?)
+    #[derive(QueryableByName)]
+    struct Stored {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        paging_token: i64,
+    }
+    // Constant text, so it stays prepared: diesel's builder form of this upsert was parsed
+    // again in every settle.
+    let stored: Stored = crate::prepared::prepared(
+        "INSERT INTO stream_cursors (account, paging_token) VALUES ($1, $2)
+         ON CONFLICT (account) DO UPDATE
+           SET paging_token = greatest(stream_cursors.paging_token, excluded.paging_token),
+               updated_at = now()
+         RETURNING paging_token",
+    )
+    .bind::<diesel::sql_types::Text, _>(account.to_string())
+    .bind::<diesel::sql_types::BigInt, _>(token)
+    .get_result(conn)
+    .await?;
+    Ok(stored.paging_token)
 }

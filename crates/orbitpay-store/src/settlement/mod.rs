@@ -25,6 +25,13 @@ mod reported;
 mod work;
 mod writes;
 
+diesel::define_sql_function! {
+    /// The transaction's start on the database's clock, which claims age by. A function rather
+    /// than an `sql("now()")` literal, which diesel never caches: the statements stay prepared.
+    #[sql_name = "now"]
+    fn db_now() -> diesel::sql_types::Timestamptz;
+}
+
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use orbitpay_core::matching::{
     self, ContractCredit, Credit, IgnoreReason, SessionDecision, SessionView,

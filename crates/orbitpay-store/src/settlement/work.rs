@@ -82,7 +82,7 @@ impl Work {
         let mut work = Work::empty(source);
         if !references.is_empty() {
             // The transaction's now() rides along: it starts every claim taken here.
-            let now = diesel::dsl::sql::<diesel::sql_types::Timestamptz>("now()");
+            let now = super::db_now();
             let rows: Vec<(SessionRow, DateTime<Utc>)> = sessions::table
                 .filter(sessions::account.eq(account.to_string()))
                 .filter(sessions::reference.eq_any(references))

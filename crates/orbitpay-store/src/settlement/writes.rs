@@ -11,18 +11,15 @@ use uuid::Uuid;
 
 use std::collections::{HashMap, HashSet};
 
-use diesel::upsert::excluded;
-
 use super::Applied;
 use super::work::{SessionWrite, Work};
 use crate::StoreError;
 use crate::models::{
-    ClaimSource, NewPayment, NewUnmatchedPayment, PaymentOperationRow, PgSessionStatus, Session,
-    SessionRow,
+    ClaimSource, NewPayment, NewUnmatchedPayment, PgSessionStatus, Session, SessionRow,
 };
 use crate::numeric::{I128Numeric, U64Numeric};
 use crate::outbox::EventType;
-use crate::schema::{payment_operations, payments, sessions, unmatched_payments};
+use crate::schema::{payments, sessions, unmatched_payments};
 
 /// What an UPDATE of a session does to its claim columns.
 #[derive(Debug, Clone, Copy)]
@@ -41,7 +38,6 @@ pub(super) async fn update_session(
     amount_received: Amount,
     claim: ClaimWrite,
 ) -> Result<Session, StoreError> {
-    use diesel::sql_types::{Nullable, Timestamptz};
     let money = (
         sessions::status.eq(PgSessionStatus(status)),
         sessions::amount_received.eq(amount_received.stroops()),
@@ -58,7 +54,7 @@ pub(super) async fn update_session(
         ClaimWrite::Take(hash, source) => {
             // The claim's start is the database's clock: "stuck for 5 minutes" is measured
             // against it.
-            let now = diesel::dsl::sql::<Nullable<Timestamptz>>("now()");
+            let now = super::db_now().nullable();
             target
                 .set((
                     money,
@@ -289,7 +285,7 @@ pub(super) async fn update_sessions(
         hashes.push(hash);
         sources.push(source);
     }
-    let updated = diesel::sql_query(
+    let updated = crate::prepared::prepared(
         "UPDATE sessions AS s SET
             status = v.status::session_status,
             amount_received = v.amount_received,
@@ -297,7 +293,7 @@ pub(super) async fn update_sessions(
             processing_started_at = CASE v.claim WHEN 'keep' THEN s.processing_started_at
                                                  WHEN 'take' THEN now() END,
             claim_source = CASE v.claim WHEN 'keep' THEN s.claim_source ELSE v.source END
-         FROM unnest($1, $2, $3, $4, $5, $6)
+         FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[])
            AS v(id, status, amount_received, claim, tx_hash, source)
          WHERE s.id = v.id",
     )
@@ -319,47 +315,60 @@ pub(super) async fn update_sessions(
 }
 
 /// A payment row's key, as its upsert returned it.
+#[derive(QueryableByName)]
 pub(super) struct PaymentKey {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub id: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
     pub tx_hash: String,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
     pub session_id: Uuid,
 }
 
-/// Every (transaction, session) payment of a batch in one multi-row upsert: a row that exists
-/// (an earlier operation of the same transaction) gets the amount added.
+/// Every (transaction, session) payment of a batch in one upsert over arrays (constant text, so
+/// it stays prepared): a row that exists (an earlier operation of the same transaction) gets
+/// the amount added. The batch holds each (transaction, session) once, as one statement must.
 pub(super) async fn upsert_payments(
     conn: &mut AsyncPgConnection,
     rows: &[NewPayment],
 ) -> Result<Vec<PaymentKey>, StoreError> {
+    use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Uuid as SqlUuid};
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let keys: Vec<(i64, String, Uuid)> = diesel::insert_into(payments::table)
-        .values(rows)
-        .on_conflict((payments::tx_hash, payments::session_id))
-        .do_update()
-        .set(payments::amount.eq(payments::amount + excluded(payments::amount)))
-        .returning((payments::id, payments::tx_hash, payments::session_id))
-        .get_results(conn)
-        .await?;
-    Ok(keys
-        .into_iter()
-        .map(|(id, tx_hash, session_id)| PaymentKey {
-            id,
-            tx_hash,
-            session_id,
-        })
-        .collect())
+    let sessions: Vec<Uuid> = rows.iter().map(|r| r.session_id).collect();
+    let hashes: Vec<&str> = rows.iter().map(|r| r.tx_hash.as_str()).collect();
+    let amounts: Vec<i64> = rows.iter().map(|r| r.amount).collect();
+    let assets: Vec<&str> = rows.iter().map(|r| r.asset.as_str()).collect();
+    let ledgers: Vec<i32> = rows.iter().map(|r| r.ledger).collect();
+    let inner: Vec<Option<&str>> = rows.iter().map(|r| r.inner_tx_hash.as_deref()).collect();
+    let keys: Vec<PaymentKey> = crate::prepared::prepared(
+        "INSERT INTO payments (session_id, tx_hash, amount, asset, ledger, inner_tx_hash)
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::int[],
+                              $6::text[])
+         ON CONFLICT (tx_hash, session_id) DO UPDATE SET amount = payments.amount + excluded.amount
+         RETURNING id, tx_hash, session_id",
+    )
+    .bind::<Array<SqlUuid>, _>(&sessions)
+    .bind::<Array<Text>, _>(&hashes)
+    .bind::<Array<BigInt>, _>(&amounts)
+    .bind::<Array<Text>, _>(&assets)
+    .bind::<Array<Integer>, _>(&ledgers)
+    .bind::<Array<Nullable<Text>>, _>(&inner)
+    .load(conn)
+    .await?;
+    Ok(keys)
 }
 
-/// Every credited operation of a batch in one insert; its primary key is the last guard
-/// against crediting an op twice.
+/// Every credited operation of a batch in one insert over arrays; its primary key is the last
+/// guard against crediting an op twice.
 pub(super) async fn insert_operations(
     conn: &mut AsyncPgConnection,
     payments: &[NewPayment],
     keys: &[PaymentKey],
     operations: &[(i64, usize, i64)],
 ) -> Result<(), StoreError> {
+    use diesel::sql_types::{Array, BigInt};
     if operations.is_empty() {
         return Ok(());
     }
@@ -367,24 +376,25 @@ pub(super) async fn insert_operations(
         .iter()
         .map(|k| ((k.tx_hash.as_str(), k.session_id), k.id))
         .collect();
-    let rows = operations
-        .iter()
-        .map(|&(op_id, index, amount)| {
-            let p = &payments[index];
-            let payment_id = *ids
-                .get(&(p.tx_hash.as_str(), p.session_id))
-                .ok_or_else(|| StoreError::Corrupt(format!("no payment row for op {op_id}")))?;
-            Ok(PaymentOperationRow {
-                op_id,
-                payment_id,
-                amount,
-            })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
-    diesel::insert_into(payment_operations::table)
-        .values(&rows)
-        .execute(conn)
-        .await?;
+    let (mut op_ids, mut payment_ids, mut amounts) = (Vec::new(), Vec::new(), Vec::new());
+    for &(op_id, index, amount) in operations {
+        let p = &payments[index];
+        let payment_id = *ids
+            .get(&(p.tx_hash.as_str(), p.session_id))
+            .ok_or_else(|| StoreError::Corrupt(format!("no payment row for op {op_id}")))?;
+        op_ids.push(op_id);
+        payment_ids.push(payment_id);
+        amounts.push(amount);
+    }
+    crate::prepared::prepared(
+        "INSERT INTO payment_operations (op_id, payment_id, amount)
+         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[])",
+    )
+    .bind::<Array<BigInt>, _>(&op_ids)
+    .bind::<Array<BigInt>, _>(&payment_ids)
+    .bind::<Array<BigInt>, _>(&amounts)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

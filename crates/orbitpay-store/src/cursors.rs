@@ -24,9 +24,10 @@ pub async fn get(
 ///
 /// Only ever moves forward: a late writer (a restarted stream replaying older
 /// pages, a slow concurrent task) cannot rewind the cursor and cause a gap to
-/// be skipped on the next resume... or, worse, re-credit.
+/// be skipped on the next resume... or, worse, re-credit. Takes the connection shared, so a
+/// settle pipelines it with its other writes.
 pub async fn set(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     account: &AccountId,
     token: i64,
 ) -> Result<i64, StoreError> {
@@ -46,7 +47,7 @@ pub async fn set(
     )
     .bind::<diesel::sql_types::Text, _>(account.to_string())
     .bind::<diesel::sql_types::BigInt, _>(token)
-    .get_result(conn)
+    .get_result(&mut &*conn)
     .await?;
     Ok(stored.paging_token)
 }

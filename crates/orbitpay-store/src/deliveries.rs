@@ -23,8 +23,9 @@ pub const CHANNEL: &str = "orbitpay_webhooks";
 
 /// Inserts one delivery per event of `event_ids`: to the session's `webhook_url` when it has
 /// one, else to the default endpoint, else none. Called by `outbox::insert*` inside the
-/// event's transaction, so an event and its deliveries commit (or vanish) together.
-pub async fn fan_out(conn: &mut AsyncPgConnection, event_ids: &[Uuid]) -> Result<(), StoreError> {
+/// event's transaction, so an event and its deliveries commit (or vanish) together. Takes the
+/// connection shared so that it can be pipelined behind the event insert.
+pub async fn fan_out(conn: &AsyncPgConnection, event_ids: &[Uuid]) -> Result<(), StoreError> {
     crate::prepared::prepared(
         "WITH ins AS (
              INSERT INTO webhook_deliveries (event_id, url)
@@ -40,7 +41,7 @@ pub async fn fan_out(conn: &mut AsyncPgConnection, event_ids: &[Uuid]) -> Result
     )
     .bind::<Array<SqlUuid>, _>(event_ids)
     .bind::<Text, _>(CHANNEL)
-    .execute(conn)
+    .execute(&mut &*conn)
     .await?;
     Ok(())
 }

@@ -92,8 +92,10 @@ pub async fn insert(
         .ok_or_else(|| StoreError::Corrupt("an event insert returned no row".into()))
 }
 
-async fn append(
-    conn: &mut AsyncPgConnection,
+/// Shared, not `&mut`: the insert and its fan-out are pipelined on the connection, and the
+/// settlement pipelines this behind its other writes (see [`crate::settlement`]).
+pub(crate) async fn append(
+    conn: &AsyncPgConnection,
     events: &[NewOutboxEvent],
 ) -> Result<Vec<OutboxEventRow>, StoreError> {
     use diesel::sql_types::{Array, Jsonb, Nullable, Text, Uuid as SqlUuid};
@@ -104,7 +106,7 @@ async fn append(
     let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
     let sessions: Vec<Option<Uuid>> = events.iter().map(|e| e.session_id).collect();
     let payloads: Vec<&serde_json::Value> = events.iter().map(|e| &e.payload).collect();
-    let rows: Vec<OutboxEventRow> = crate::prepared::prepared(
+    let rows = crate::prepared::prepared(
         "INSERT INTO outbox_events (event_id, event_type, session_id, payload)
          SELECT v.event_id, v.event_type, v.session_id,
                 CASE WHEN ss.snapshot IS NULL THEN v.payload
@@ -119,9 +121,12 @@ async fn append(
     .bind::<Array<Text>, _>(&types)
     .bind::<Array<Nullable<SqlUuid>>, _>(&sessions)
     .bind::<Array<Jsonb>, _>(&payloads)
-    .load(conn)
-    .await?;
-    crate::deliveries::fan_out(conn, &ids).await?;
+    .load::<OutboxEventRow>(&mut &*conn);
+    // Sent one behind the other, run in order: the fan-out reads the rows just inserted.
+    let (rows, ()) = futures::try_join!(
+        async { rows.await.map_err(StoreError::from) },
+        crate::deliveries::fan_out(conn, &ids),
+    )?;
     Ok(rows)
 }
 

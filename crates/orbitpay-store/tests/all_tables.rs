@@ -104,7 +104,7 @@ async fn every_table_round_trips_through_its_model() {
         .unwrap();
     assert_eq!(key.response_status, None);
 
-    orbitpay_store::cursors::set(&mut conn, &account(1), 5)
+    orbitpay_store::cursors::set(&conn, &account(1), 5)
         .await
         .unwrap();
     let cursor: StreamCursorRow = stream_cursors::table

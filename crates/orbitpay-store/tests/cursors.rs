@@ -11,16 +11,13 @@ async fn a_cursor_only_moves_forward() {
     let a = account(1);
 
     assert_eq!(cursors::get(&mut conn, &a).await.unwrap(), None);
-    assert_eq!(cursors::set(&mut conn, &a, 100).await.unwrap(), 100);
-    assert_eq!(cursors::set(&mut conn, &a, 250).await.unwrap(), 250);
+    assert_eq!(cursors::set(&conn, &a, 100).await.unwrap(), 100);
+    assert_eq!(cursors::set(&conn, &a, 250).await.unwrap(), 250);
     // A late or replaying writer cannot rewind it.
-    assert_eq!(cursors::set(&mut conn, &a, 120).await.unwrap(), 250);
+    assert_eq!(cursors::set(&conn, &a, 120).await.unwrap(), 250);
     assert_eq!(cursors::get(&mut conn, &a).await.unwrap(), Some(250));
     // Paging tokens are TOIDs: far beyond i32.
-    assert_eq!(
-        cursors::set(&mut conn, &a, i64::MAX).await.unwrap(),
-        i64::MAX
-    );
+    assert_eq!(cursors::set(&conn, &a, i64::MAX).await.unwrap(), i64::MAX);
 }
 
 #[tokio::test]
@@ -28,8 +25,8 @@ async fn cursors_are_per_account() {
     let db = TestDb::new().await;
     let mut conn = db.conn().await;
 
-    cursors::set(&mut conn, &account(1), 500).await.unwrap();
-    cursors::set(&mut conn, &account(2), 7).await.unwrap();
+    cursors::set(&conn, &account(1), 500).await.unwrap();
+    cursors::set(&conn, &account(2), 7).await.unwrap();
 
     assert_eq!(
         cursors::get(&mut conn, &account(1)).await.unwrap(),
@@ -41,6 +38,6 @@ async fn cursors_are_per_account() {
 #[tokio::test]
 async fn a_negative_token_is_refused() {
     let db = TestDb::new().await;
-    let mut conn = db.conn().await;
-    assert!(cursors::set(&mut conn, &account(1), -1).await.is_err());
+    let conn = db.conn().await;
+    assert!(cursors::set(&conn, &account(1), -1).await.is_err());
 }

@@ -35,7 +35,7 @@ async fn storing_moves_the_cursor_in_the_same_transaction_and_a_redelivery_adds_
     let db = TestDb::new().await;
     let mut conn = db.conn().await;
     let a = account(1);
-    cursors::set(&mut conn, &a, 10).await.unwrap();
+    cursors::set(&conn, &a, 10).await.unwrap();
     assert_eq!(
         unreadable::record_and_advance(&mut conn, &a, &new(a, 20))
             .await
@@ -67,7 +67,7 @@ async fn a_rolled_back_transaction_leaves_neither_the_row_nor_the_cursor() {
     let db = TestDb::new().await;
     let mut conn = db.conn().await;
     let a = account(1);
-    cursors::set(&mut conn, &a, 10).await.unwrap();
+    cursors::set(&conn, &a, 10).await.unwrap();
     let failed: Result<(), orbitpay_store::StoreError> = conn
         .transaction(async |conn| {
             unreadable::record_and_advance(conn, &a, &new(a, 20)).await?;

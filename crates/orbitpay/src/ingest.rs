@@ -45,7 +45,7 @@ impl AccountIngest for LedgerIngest {
                 (Some(cursor), _) => Some(cursor),
                 // A configured starting token is written at once, so a restart never skips.
                 (None, StartCursor::Token(token)) => {
-                    Some(orbitpay_store::cursors::set(&mut conn, &account, token).await?)
+                    Some(orbitpay_store::cursors::set(&conn, &account, token).await?)
                 }
                 // The follower resolves "now" and hands it to the sink to store first thing.
                 (None, StartCursor::Now) => None,

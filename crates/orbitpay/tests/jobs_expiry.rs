@@ -27,8 +27,8 @@ async fn expires_at(env: &Env, s: &Session, at: chrono::DateTime<chrono::Utc>) {
 }
 
 async fn set_cursor(env: &Env, token: i64) {
-    let mut conn = env.db.conn().await;
-    orbitpay_store::cursors::set(&mut conn, &env.shop, token)
+    let conn = env.db.conn().await;
+    orbitpay_store::cursors::set(&conn, &env.shop, token)
         .await
         .unwrap();
 }

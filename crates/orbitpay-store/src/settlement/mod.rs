@@ -214,7 +214,16 @@ pub async fn settle(
             };
             outcome.applied.push(applied);
         }
-        let conflicts = work.flush(conn).await?;
+        let shared: &AsyncPgConnection = conn;
+        let cursor = async {
+            match up_to {
+                Some(token) => cursors::set(shared, account, token).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        // The cursor rides in the flush's first pipeline: it needs nothing the flush answers.
+        let (conflicts, cursor) = futures::try_join!(work.flush(shared), cursor)?;
+        outcome.cursor = cursor;
         // Unmatched rows a concurrent transaction inserted first are its to report.
         for (item, applied) in items.iter().zip(outcome.applied.iter_mut()) {
             if matches!(applied, Applied::Unmatched { .. })
@@ -222,9 +231,6 @@ pub async fn settle(
             {
                 *applied = Applied::AlreadyHandled;
             }
-        }
-        if let Some(token) = up_to {
-            outcome.cursor = Some(cursors::set(conn, account, token).await?);
         }
         Ok(outcome)
     })

@@ -80,25 +80,23 @@ impl Work {
         references.sort_unstable_by_key(|r| r.0);
         references.dedup_by_key(|r| r.0);
         let mut work = Work::empty(source);
-        if !references.is_empty() {
+        let shared: &AsyncPgConnection = conn;
+        let locked = async {
+            if references.is_empty() {
+                return Ok(Vec::new());
+            }
             // The transaction's now() rides along: it starts every claim taken here.
-            let now = super::db_now();
-            let rows: Vec<(SessionRow, DateTime<Utc>)> = sessions::table
+            sessions::table
                 .filter(sessions::account.eq(account.to_string()))
                 .filter(sessions::reference.eq_any(references))
                 .order(sessions::reference.asc())
-                .select((SessionRow::as_select(), now))
+                .select((SessionRow::as_select(), super::db_now()))
                 .for_no_key_update()
-                .load(conn)
-                .await?;
-            for (row, now) in rows {
-                let session = Session::try_from(row)?;
-                work.sessions.insert(session.reference, session);
-                work.now = now;
-            }
-        }
+                .load::<(SessionRow, DateTime<Utc>)>(&mut &*shared)
+                .await
+        };
         let op_ids: Vec<i64> = items.iter().map(|i| i.record.op_id).collect();
-        let handled: Vec<i64> = payment_operations::table
+        let handled = payment_operations::table
             .filter(payment_operations::op_id.eq_any(&op_ids))
             .select(payment_operations::op_id)
             .union_all(
@@ -106,8 +104,16 @@ impl Work {
                     .filter(unmatched_payments::op_id.eq_any(&op_ids))
                     .select(unmatched_payments::op_id),
             )
-            .load(conn)
-            .await?;
+            .load::<i64>(&mut &*shared);
+        // Pipelined, and still after the locks: PostgreSQL runs a connection's statements in
+        // the order sent, and each reads a fresh snapshot, so the handled ops are read once the
+        // locks are held and see what a transaction we waited for committed.
+        let (rows, handled) = futures::try_join!(locked, handled)?;
+        for (row, now) in rows {
+            let session = Session::try_from(row)?;
+            work.sessions.insert(session.reference, session);
+            work.now = now;
+        }
         work.handled = handled.into_iter().collect();
         // Only a paid session asks whether a transaction already paid it.
         let paid: Vec<Uuid> = work
@@ -270,10 +276,7 @@ impl Work {
 
     /// Writes everything decided, one statement per kind. Returns the op ids of unmatched
     /// rows another transaction had inserted first (their items are already handled).
-    pub(super) async fn flush(
-        self,
-        conn: &mut AsyncPgConnection,
-    ) -> Result<HashSet<i64>, StoreError> {
+    pub(super) async fn flush(self, conn: &AsyncPgConnection) -> Result<HashSet<i64>, StoreError> {
         let sessions: Vec<(Uuid, SessionWrite)> = {
             let mut writes = self.session_writes;
             self.session_order
@@ -281,17 +284,24 @@ impl Work {
                 .filter_map(|id| writes.remove(id).map(|w| (*id, w)))
                 .collect()
         };
-        writes::update_sessions(conn, &sessions).await?;
-        let keys: Vec<PaymentKey> = writes::upsert_payments(conn, &self.payments).await?;
-        writes::insert_operations(conn, &self.payments, &keys, &self.operations).await?;
-        let conflicts = writes::insert_unmatched(conn, self.unmatched).await?;
+        // Two round trips, each a pipeline of statements sent one behind the other (run in
+        // that order): what needs no answer, then what needs the payment ids and conflicts.
+        let ((), keys, conflicts) = futures::try_join!(
+            writes::update_sessions(conn, &sessions),
+            writes::upsert_payments(conn, &self.payments),
+            writes::insert_unmatched(conn, self.unmatched),
+        )?;
+        let keys: Vec<PaymentKey> = keys;
         let events: Vec<NewOutboxEvent> = self
             .events
             .into_iter()
             .filter(|e| e.unless_conflict.is_none_or(|op| !conflicts.contains(&op)))
             .map(|e| e.event)
             .collect();
-        outbox::insert_all(conn, &events).await?;
+        futures::try_join!(
+            writes::insert_operations(conn, &self.payments, &keys, &self.operations),
+            outbox::append(conn, &events),
+        )?;
         Ok(conflicts)
     }
 }

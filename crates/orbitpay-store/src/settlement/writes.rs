@@ -259,7 +259,7 @@ pub(super) fn session_payload(s: &Session, extra: serde_json::Value) -> serde_js
 /// columns as they are; `Take` starts the claim at the database's `now()` (the recovery job
 /// ages claims by it).
 pub(super) async fn update_sessions(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     writes: &[(Uuid, SessionWrite)],
 ) -> Result<(), StoreError> {
     use diesel::sql_types::{Array, BigInt, Nullable, Text};
@@ -303,7 +303,7 @@ pub(super) async fn update_sessions(
     .bind::<Array<Text>, _>(&claims)
     .bind::<Array<Nullable<Text>>, _>(&hashes)
     .bind::<Array<Nullable<Text>>, _>(&sources)
-    .execute(conn)
+    .execute(&mut &*conn)
     .await?;
     if updated != writes.len() {
         return Err(StoreError::Corrupt(format!(
@@ -329,7 +329,7 @@ pub(super) struct PaymentKey {
 /// it stays prepared): a row that exists (an earlier operation of the same transaction) gets
 /// the amount added. The batch holds each (transaction, session) once, as one statement must.
 pub(super) async fn upsert_payments(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     rows: &[NewPayment],
 ) -> Result<Vec<PaymentKey>, StoreError> {
     use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Uuid as SqlUuid};
@@ -355,7 +355,7 @@ pub(super) async fn upsert_payments(
     .bind::<Array<Text>, _>(&assets)
     .bind::<Array<Integer>, _>(&ledgers)
     .bind::<Array<Nullable<Text>>, _>(&inner)
-    .load(conn)
+    .load(&mut &*conn)
     .await?;
     Ok(keys)
 }
@@ -363,7 +363,7 @@ pub(super) async fn upsert_payments(
 /// Every credited operation of a batch in one insert over arrays; its primary key is the last
 /// guard against crediting an op twice.
 pub(super) async fn insert_operations(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     payments: &[NewPayment],
     keys: &[PaymentKey],
     operations: &[(i64, usize, i64)],
@@ -393,7 +393,7 @@ pub(super) async fn insert_operations(
     .bind::<Array<BigInt>, _>(&op_ids)
     .bind::<Array<BigInt>, _>(&payment_ids)
     .bind::<Array<BigInt>, _>(&amounts)
-    .execute(conn)
+    .execute(&mut &*conn)
     .await?;
     Ok(())
 }
@@ -401,7 +401,7 @@ pub(super) async fn insert_operations(
 /// Every unmatched row of a batch in one insert. Returns the op ids another transaction had
 /// inserted first (no row lock orders unmatched money that names no session).
 pub(super) async fn insert_unmatched(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     rows: Vec<NewUnmatchedPayment>,
 ) -> Result<HashSet<i64>, StoreError> {
     if rows.is_empty() {
@@ -413,7 +413,7 @@ pub(super) async fn insert_unmatched(
         .on_conflict(unmatched_payments::op_id)
         .do_nothing()
         .returning(unmatched_payments::op_id)
-        .get_results::<i64>(conn)
+        .get_results::<i64>(&mut &*conn)
         .await?
         .into_iter()
         .collect();

@@ -26,7 +26,9 @@ use orbitpay_horizon_sim::{HorizonSim, SimConfig, derive_account};
 use orbitpay_testkit::TestDb;
 
 use crate::child::{ChildArgs, Daemon, Memory};
-use crate::fixture::{Expect, check_paid_once, connect, pay_all, seed_sessions, wait_cursor};
+use crate::fixture::{
+    Expect, check_paid_once, connect, pay_all, seed_sessions, settle_seeded, wait_cursor,
+};
 use crate::report::{Catchup, Report, Scale};
 
 #[derive(Parser, Debug)]
@@ -246,10 +248,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         fixtures = Some((naive_start, per_payment, bulk1, bulk2));
     }
-    // Statistics for the seeded sessions only: analyzing the still-empty payment tables would
-    // tell the planner they stay empty, and (with autovacuum off, as on test servers) the
-    // foreign-key checks' cached plans would scan them sequentially for the whole run.
-    sql.batch_execute("ANALYZE sessions").await?;
+    settle_seeded(&sql).await?;
 
     let mut idle_memory = None;
     if catchup_wanted {
@@ -523,10 +522,7 @@ async fn scale_run(
     let sql = connect(db.url()).await?;
     let t = Instant::now();
     seed_sessions(&sql, &shop, 1, pending, AMOUNT).await?;
-    // Statistics for the seeded sessions only: analyzing the still-empty payment tables would
-    // tell the planner they stay empty, and (with autovacuum off, as on test servers) the
-    // foreign-key checks' cached plans would scan them sequentially for the whole run.
-    sql.batch_execute("ANALYZE sessions").await?;
+    settle_seeded(&sql).await?;
     let seeded = t.elapsed();
     let step = pending / paid;
     let refs: Vec<i64> = (0..paid).map(|i| 1 + i * step).collect();

@@ -23,7 +23,9 @@ use serde::Serialize;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::child::{Daemon, WebhookTarget};
-use crate::fixture::{Expect, check_paid_once, connect, listen, pay_all, payment, seed_sessions};
+use crate::fixture::{
+    Expect, check_paid_once, connect, listen, pay_all, payment, seed_sessions, settle_seeded,
+};
 use crate::phases::{DROP_PAID_TRIGGER, PAID_CHANNEL, PAID_TRIGGER};
 use crate::stats::{Latency, Throughput};
 
@@ -133,7 +135,7 @@ pub async fn measure(
     let sql = connect(db.url()).await?;
     let total = probes + burst;
     seed_sessions(&sql, &shop, 1, total, AMOUNT).await?;
-    sql.batch_execute("ANALYZE sessions").await?;
+    settle_seeded(&sql).await?;
     sql.batch_execute(PAID_TRIGGER).await?;
     let (_listener, mut commits) = listen(db.url(), PAID_CHANNEL).await?;
     let daemon = Daemon::start(

@@ -81,10 +81,11 @@ pub async fn begin(
         // it took nothing the client saw: the request's result commits later, synchronously
         // (which flushes this commit's WAL too), and a retry simply runs again. One fsync per
         // request instead of two. (Simple protocol: one round trip, nothing to prepare.)
-        conn.batch_execute("SET LOCAL synchronous_commit = off")
-            .await?;
+        // Pipelined with the insert (one round trip; run in the order sent).
+        let (mut setting, mut inserting): (&AsyncPgConnection, &AsyncPgConnection) = (conn, conn);
+        let set = setting.batch_execute("SET LOCAL synchronous_commit = off");
         // Inserted already locked: the token is the insert's own clock_timestamp().
-        let inserted: Option<Token> = prepared(
+        let insert = prepared(
             "INSERT INTO idempotency_keys (key, request_fingerprint, locked_at)
              VALUES ($1, $2, clock_timestamp())
              ON CONFLICT DO NOTHING
@@ -92,9 +93,8 @@ pub async fn begin(
         )
         .bind::<Text, _>(key)
         .bind::<Bytea, _>(fingerprint.as_slice())
-        .get_result(conn)
-        .await
-        .optional()?;
+        .get_result::<Token>(&mut inserting);
+        let ((), inserted) = futures::try_join!(set, async { insert.await.optional() })?;
         if let Some(Token { locked_at }) = inserted {
             let token = locked_at.ok_or_else(|| {
                 StoreError::Corrupt(format!("idempotency key {key:?} inserted without its lock"))
@@ -177,9 +177,10 @@ async fn lock(conn: &mut AsyncPgConnection, key: &str) -> Result<DateTime<Utc>, 
 
 /// Stores the response of the request that owns `token`. Returns `false`, storing nothing,
 /// when the key is no longer held with that token (taken over after going stale): the caller
-/// must then roll back whatever it did in the same transaction.
+/// must then roll back whatever it did in the same transaction. Shared, so that it can be
+/// pipelined with the request's other writes.
 pub async fn complete(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     key: &str,
     token: DateTime<Utc>,
     status: u16,
@@ -198,7 +199,7 @@ pub async fn complete(
     .bind::<SmallInt, _>(status)
     .bind::<Bytea, _>(body)
     .bind::<Nullable<diesel::sql_types::Uuid>, _>(session_id)
-    .execute(conn)
+    .execute(&mut &*conn)
     .await?;
     Ok(updated == 1)
 }

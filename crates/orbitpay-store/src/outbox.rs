@@ -74,15 +74,16 @@ pub fn event(
 /// state that commits with the event. The caller's fields describe the event itself (the
 /// credit, the reason) and stay as given.
 pub async fn insert_all(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     events: &[NewOutboxEvent],
 ) -> Result<(), StoreError> {
     append(conn, events).await.map(drop)
 }
 
-/// Appends an event; call it inside the transaction that made the change it describes.
+/// Appends an event; call it inside the transaction that made the change it describes. The
+/// connection is shared so that the insert can be pipelined with the change's other writes.
 pub async fn insert(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     event_type: EventType,
     session_id: Option<Uuid>,
     payload: serde_json::Value,
@@ -92,9 +93,9 @@ pub async fn insert(
         .ok_or_else(|| StoreError::Corrupt("an event insert returned no row".into()))
 }
 
-/// Shared, not `&mut`: the insert and its fan-out are pipelined on the connection, and the
-/// settlement pipelines this behind its other writes (see [`crate::settlement`]).
-pub(crate) async fn append(
+/// Shared, not `&mut`: the insert and its fan-out are pipelined on the connection, and callers
+/// pipeline this behind their other writes.
+async fn append(
     conn: &AsyncPgConnection,
     events: &[NewOutboxEvent],
 ) -> Result<Vec<OutboxEventRow>, StoreError> {

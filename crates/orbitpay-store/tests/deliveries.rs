@@ -73,7 +73,7 @@ async fn event_and_deliveries_exist_iff_the_transaction_commits() {
         outbox::event(EventType::PaymentUnmatched, None, serde_json::json!({})),
         outbox::event(EventType::SessionPaid, Some(s.id), serde_json::json!({})),
     ];
-    outbox::insert_all(&mut conn, &batch).await.unwrap();
+    outbox::insert_all(&conn, &batch).await.unwrap();
     for e in &batch {
         assert_eq!(
             deliveries::for_event(&mut conn, e.event_id)
@@ -97,7 +97,7 @@ async fn a_session_override_replaces_the_default_and_no_endpoint_means_no_delive
         .unwrap();
 
     let e2 = outbox::insert(
-        &mut conn,
+        &conn,
         EventType::SessionCreated,
         Some(s2.id),
         serde_json::json!({}),
@@ -115,7 +115,7 @@ async fn a_session_override_replaces_the_default_and_no_endpoint_means_no_delive
         .await
         .unwrap();
     let e1 = outbox::insert(
-        &mut conn,
+        &conn,
         EventType::SessionCreated,
         Some(s1.id),
         serde_json::json!({}),
@@ -135,7 +135,7 @@ async fn a_lease_excludes_others_until_it_expires_and_a_lost_lease_cannot_decide
         .await
         .unwrap();
     outbox::insert(
-        &mut conn,
+        &conn,
         EventType::PaymentUnmatched,
         None,
         serde_json::json!({}),
@@ -210,7 +210,7 @@ async fn one_sessions_events_go_in_order_and_do_not_block_other_sessions() {
         .await
         .unwrap();
     let first = outbox::insert(
-        &mut conn,
+        &conn,
         EventType::SessionCreated,
         Some(s1.id),
         serde_json::json!({}),
@@ -218,7 +218,7 @@ async fn one_sessions_events_go_in_order_and_do_not_block_other_sessions() {
     .await
     .unwrap();
     let second = outbox::insert(
-        &mut conn,
+        &conn,
         EventType::SessionPaid,
         Some(s1.id),
         serde_json::json!({}),
@@ -226,7 +226,7 @@ async fn one_sessions_events_go_in_order_and_do_not_block_other_sessions() {
     .await
     .unwrap();
     let other = outbox::insert(
-        &mut conn,
+        &conn,
         EventType::SessionCreated,
         Some(s2.id),
         serde_json::json!({}),
@@ -283,7 +283,7 @@ async fn a_disabled_endpoint_is_not_claimed_until_enabled() {
         .await
         .unwrap();
     outbox::insert(
-        &mut conn,
+        &conn,
         EventType::PaymentUnmatched,
         None,
         serde_json::json!({}),

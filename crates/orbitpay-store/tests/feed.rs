@@ -135,7 +135,7 @@ async fn a_session_event_carries_the_committed_snapshot_with_version_and_payment
     .await
     .unwrap();
     let e = outbox::insert(
-        &mut conn,
+        &conn,
         EventType::SessionLatePayment,
         Some(s.id),
         // The event's own fields stay as given, even where the snapshot has the same name.
@@ -157,7 +157,7 @@ async fn a_session_event_carries_the_committed_snapshot_with_version_and_payment
     assert_eq!(snap["metadata"]["cart"], 7);
 
     let unmatched = outbox::insert(
-        &mut conn,
+        &conn,
         EventType::PaymentUnmatched,
         None,
         serde_json::json!({ "amount": "1.0000000" }),

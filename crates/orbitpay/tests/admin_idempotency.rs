@@ -286,13 +286,13 @@ async fn the_store_takes_over_stale_locks_and_prunes_old_keys() {
     assert_ne!(taken, stale);
     // The crashed request can no longer store or release anything.
     assert!(
-        !idempotency::complete(&mut conn, "k", stale, 201, b"{}", None)
+        !idempotency::complete(&conn, "k", stale, 201, b"{}", None)
             .await
             .unwrap()
     );
     assert!(!idempotency::release(&mut conn, "k", stale).await.unwrap());
     assert!(
-        idempotency::complete(&mut conn, "k", taken, 201, b"{\"a\":1}", None)
+        idempotency::complete(&conn, "k", taken, 201, b"{\"a\":1}", None)
             .await
             .unwrap()
     );

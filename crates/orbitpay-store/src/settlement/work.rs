@@ -300,7 +300,7 @@ impl Work {
             .collect();
         futures::try_join!(
             writes::insert_operations(conn, &self.payments, &keys, &self.operations),
-            outbox::append(conn, &events),
+            outbox::insert_all(conn, &events),
         )?;
         Ok(conflicts)
     }

@@ -55,7 +55,7 @@ impl KeyGuard {
     /// the key to a takeover.
     pub async fn complete(
         &self,
-        conn: &mut AsyncPgConnection,
+        conn: &AsyncPgConnection,
         status: StatusCode,
         body: &[u8],
         session_id: Option<Uuid>,
@@ -222,7 +222,7 @@ async fn finish(state: &AdminState, guard: &KeyGuard, response: Response) -> Res
         }
     };
     match store::complete(
-        &mut conn,
+        &conn,
         &guard.key,
         guard.token,
         status.as_u16(),

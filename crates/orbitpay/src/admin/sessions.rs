@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
-use diesel_async::AsyncConnection as _;
+use diesel_async::{AsyncConnection as _, AsyncPgConnection};
 use orbitpay_core::{SessionStatus, TxHash};
 use orbitpay_store::PooledConnection;
 use orbitpay_store::models::{NewSession, Session};
@@ -71,18 +71,23 @@ pub async fn create_session(
                 webhook_url: draft.webhook_url.clone(),
             };
             let session = sessions::insert(conn, &new).await?;
-            outbox::insert(
-                conn,
-                EventType::SessionCreated,
-                Some(session.id),
-                sessions::event_payload(&session),
-            )
-            .await?;
             let view = SessionView::new(&session, &state.network_passphrase).with_payments(&[]);
             let body = serde_json::to_vec(&view).map_err(ApiError::internal)?;
-            guard
-                .complete(conn, StatusCode::CREATED, &body, Some(session.id))
-                .await?;
+            // The event and the key's response in one round trip.
+            let shared: &AsyncPgConnection = conn;
+            futures::try_join!(
+                async {
+                    outbox::insert(
+                        shared,
+                        EventType::SessionCreated,
+                        Some(session.id),
+                        sessions::event_payload(&session),
+                    )
+                    .await
+                    .map_err(ApiError::from)
+                },
+                guard.complete(shared, StatusCode::CREATED, &body, Some(session.id)),
+            )?;
             Ok::<_, ApiError>((session, body))
         })
         .await?;

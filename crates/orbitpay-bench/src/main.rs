@@ -73,9 +73,15 @@ struct RunArgs {
     /// Sessions paid at once in the webhook delivery phase (after `--probes` one at a time).
     #[arg(long, default_value_t = 2_000)]
     webhook_sessions: i64,
-    /// Sessions paid in the scale runs; each gets 10 partial payments.
+    /// Sessions paid in the scale runs; each gets `--scale-parts` partial payments.
     #[arg(long, default_value_t = 1_000)]
     scale_sessions: i64,
+    /// Partial payments per session in the scale runs: enough that each case lasts several
+    /// seconds, so that a one-off cost (the daemon's start, a metrics refresh) does not decide
+    /// the ratio; few enough that the session snapshot in each event (every payment so far)
+    /// stays small.
+    #[arg(long, default_value_t = 20)]
+    scale_parts: i64,
     /// Also run the scale case with 1,000,000 pending sessions (inserting them takes a while).
     #[arg(long)]
     scale_1m: bool,
@@ -121,6 +127,7 @@ impl RunArgs {
         self.load_rate = 50;
         self.creates = 50;
         self.scale_sessions = 100;
+        self.scale_parts = 10;
         self.webhook_sessions = 100;
         self.scale_1m = false;
         self
@@ -465,18 +472,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         for (i, pending) in cases.into_iter().enumerate() {
             let shop = derive_account(SEED, 100 + i as u64);
             sim.register_account(shop);
-            scale.push(
-                scale_run(
-                    &sim,
-                    &horizon_url,
-                    &dir,
-                    a.payer,
-                    shop,
-                    pending,
-                    args.scale_sessions,
-                )
-                .await?,
-            );
+            scale.push(scale_run(&sim, &horizon_url, &dir, a.payer, shop, pending, &args).await?);
         }
     }
     horizon.shutdown().await;
@@ -502,9 +498,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Catch-up with `pending` sessions in a fresh database: `paid` of them (spread over the
-/// reference range) receive 10 partial payments each, interleaved so that a page never names
-/// a session twice; the rest stay pending.
+/// Catch-up with `pending` sessions in a fresh database: `--scale-sessions` of them (spread
+/// over the reference range) receive `--scale-parts` partial payments each, interleaved so
+/// that a page never names a session twice; the rest stay pending.
 async fn scale_run(
     sim: &HorizonSim,
     horizon: &str,
@@ -512,11 +508,15 @@ async fn scale_run(
     payer: AccountId,
     shop: AccountId,
     pending: i64,
-    paid: i64,
+    args: &RunArgs,
 ) -> anyhow::Result<Scale> {
-    let paid = paid.min(pending);
+    let (paid, parts) = (args.scale_sessions.min(pending), args.scale_parts);
+    anyhow::ensure!(
+        parts > 0 && AMOUNT % parts == 0,
+        "--scale-parts must divide {AMOUNT} stroops"
+    );
     say(format!(
-        "scale: {pending} pending sessions, {paid} of them paid in 10 parts"
+        "scale: {pending} pending sessions, {paid} of them paid in {parts} parts"
     ));
     let db = TestDb::new().await;
     let sql = connect(db.url()).await?;
@@ -527,8 +527,8 @@ async fn scale_run(
     let step = pending / paid;
     let refs: Vec<i64> = (0..paid).map(|i| 1 + i * step).collect();
     let start = now_token(sim.latest_ledger());
-    let parts = (0..10).flat_map(|_| refs.iter().map(|r| *r as u64));
-    let payments = pay_all(sim, payer, shop, parts, AMOUNT / 10);
+    let order = (0..parts).flat_map(|_| refs.iter().map(|r| *r as u64));
+    let payments = pay_all(sim, payer, shop, order, AMOUNT / parts);
     let last = payments.last().context("no payments")?.op_id;
     let daemon = Daemon::start(
         db.url(),
@@ -548,7 +548,7 @@ async fn scale_run(
         &shop,
         &Expect {
             references: refs,
-            ops_per_session: 10,
+            ops_per_session: parts,
             events: true,
         },
     )

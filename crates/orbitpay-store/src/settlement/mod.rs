@@ -17,6 +17,12 @@
 //! transaction is decided at once, under the lock, and the first claim stays until it resolves
 //! (see [`matching::settle`] for how the two meet).
 //!
+//! Statements that do not wait for each other's answers are pipelined (futures polled
+//! together on the shared connection): diesel-async sends them in the order polled, and
+//! PostgreSQL runs them in that order. That order holds because every pipelined statement binds
+//! only built-in types; a custom type's first bind waits for an OID lookup, and a statement
+//! behind it could be sent first.
+//!
 //! Files: this one holds the two batch transactions and the per-record decisions; `work.rs` what
 //! a transaction reads up front; `writes.rs` the statements that write; `reported.rs` the
 //! single-session transactions of the client-reported path.

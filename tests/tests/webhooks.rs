@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use orbitpay::admin::event_schema::WebhookEnvelope;
+use orbitpay::admin::events::schema::WebhookEnvelope;
 use orbitpay::config::Secret;
 use orbitpay_core::{Asset, MuxedAccount};
 use orbitpay_horizon_sim::{Op, Tx, units};

@@ -1,45 +1,23 @@
-//! Status, probes and metrics.
+//! The probes: `/healthz` (the process answers) and `/readyz` (it can do its work).
 
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use orbitpay_store::SchemaStatus;
-use orbitpay_store::outbox;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::AdminState;
-use super::error::{ApiError, ErrorBody, code, json_response};
-use super::router::conn;
-use super::views::{HealthView, OutboxView, StatusView};
+use super::state::AdminState;
+use super::support::error::{ApiError, ErrorBody, code};
+use super::support::json::json_response;
 
-/// Version, ingestion per account, session counts and outbox depth.
-#[utoipa::path(get, path = "/v1/status", tag = "operations", responses((status = 200, body = StatusView)))]
-pub async fn status(State(state): State<Arc<AdminState>>) -> Result<Response, ApiError> {
-    let mut conn = conn(&state).await?;
-    let counts = orbitpay_store::stats::session_counts(&mut conn).await?;
-    let depth = outbox::depth(&mut conn).await?;
-    let claims = orbitpay_store::stats::claim_counts(&mut conn).await?;
-    drop(conn);
-    let view = StatusView {
-        version: state.version.clone(),
-        accounts: state.ingest.accounts(),
-        sessions: counts
-            .into_iter()
-            .map(|(s, n)| (s.as_str().to_owned(), n))
-            .collect(),
-        claims: claims
-            .into_iter()
-            .map(|(s, n)| (s.as_str().to_owned(), n))
-            .collect(),
-        outbox: OutboxView {
-            undelivered: depth.undelivered,
-            oldest_age_seconds: depth.oldest_age_seconds,
-            dead: depth.dead,
-        },
-        jobs: state.ingest.jobs(),
-    };
-    Ok(json_response(StatusCode::OK, &view))
+/// `/healthz` and `/readyz` when all is well.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HealthView {
+    #[schema(example = "ok")]
+    pub status: String,
 }
 
 /// The process is up.
@@ -121,18 +99,4 @@ pub async fn readyz(State(state): State<Arc<AdminState>>) -> Response {
             status: "ready".to_owned(),
         },
     )
-}
-
-/// Prometheus metrics, text exposition format.
-#[utoipa::path(
-    get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String))
-)]
-pub async fn metrics_text(State(state): State<Arc<AdminState>>) -> Response {
-    let mut response = state.metrics.render().into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
-    response
 }

@@ -29,9 +29,10 @@ use sha2::{Digest, Sha256};
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::AdminState;
-use super::body;
-use super::error::{ApiError, code, json_bytes_response};
+use super::state::AdminState;
+use super::support::body;
+use super::support::error::{ApiError, code};
+use super::support::json::json_bytes_response;
 
 pub const HEADER: &str = "idempotency-key";
 /// Set on replayed responses.
@@ -136,7 +137,7 @@ async fn run(state: Arc<AdminState>, request: Request, next: Next) -> Result<Res
     let print = fingerprint(parts.method.as_str(), parts.uri.path(), &canonical);
 
     let begun = {
-        let mut conn = super::router::conn(&state).await?;
+        let mut conn = super::support::db::conn(&state).await?;
         store::begin(&mut conn, &key, &print, state.key_policy).await?
     };
     let token = match begun {

@@ -8,206 +8,31 @@
 //! - the daemon supplies two seams: [`TxReporter`] (the matcher's client-reported-tx path) and
 //!   [`IngestStatus`] (the followers' live status).
 //!
-//! Idempotency (`Idempotency-Key`) lives in one place, [`idempotency`], a middleware on the two
-//! POST endpoints that create something.
+//! Each resource is one module holding its request and response shapes and its handlers
+//! ([`sessions`](self), `events`, `payments`, `webhooks`, `status`, `health`, `metrics`); what
+//! they share is in `support`, and the router only routes. Idempotency (`Idempotency-Key`)
+//! lives in one place, [`idempotency`], a middleware on the two POST endpoints that create
+//! something.
 
-mod body;
-mod error;
-pub mod event_schema;
-mod feeds;
+pub mod events;
 mod health;
 pub mod idempotency;
+mod metrics;
 pub mod openapi;
-mod requests;
+mod payments;
 mod router;
 mod server;
 mod sessions;
-mod unreadable;
-pub mod views;
+mod state;
+mod status;
+mod support;
 mod webhooks;
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use orbitpay_core::{AccountId, TxHash};
-use orbitpay_store::DbPool;
-use orbitpay_store::idempotency::KeyPolicy;
-use uuid::Uuid;
-
-pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use router::router;
 pub use server::{AdminListener, OPEN_PER_SLOT, ServeError, SocketOptions, bind, from_systemd};
-
-use crate::config::{Config, ConfigError};
-
-/// Largest request body accepted (413 PAYLOAD_TOO_LARGE above).
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
-/// Largest `metadata` object, serialized.
-pub const MAX_METADATA_BYTES: usize = 16 * 1024;
-
-pub use orbitpay_matcher::{ReportError, ReportOutcome};
-
-/// The client-reported-transaction path (`POST /v1/sessions/{id}/payments`). The daemon wires
-/// the matcher here.
-///
-/// Contract the implementation must keep, because the HTTP layer may call it again for the
-/// same `(session_id, tx_hash)` (a client retry after a crash, an idempotency lock taken over
-/// after going stale): reporting a hash that already claimed or paid the session is not an
-/// error and never credits twice; it answers the session as it stands (`Settled` when that
-/// hash settled it, `Processing` while that hash's claim is open).
-#[async_trait::async_trait]
-pub trait TxReporter: Send + Sync {
-    /// Claims the session with `tx_hash`, confirms it on the ledger waiting at most `wait`,
-    /// and settles it.
-    async fn report_tx(
-        &self,
-        session_id: Uuid,
-        tx_hash: TxHash,
-        wait: Duration,
-    ) -> Result<ReportOutcome, ReportError>;
-}
-
-/// Catch-up progress of an account that is paging through history.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
-pub struct CatchUpProgress {
-    /// Records handled so far in this catch-up.
-    pub records: u64,
-    /// The ledger reached.
-    pub ledger: u32,
-    /// The source's latest ledger.
-    pub latest_ledger: u32,
-    /// Records per second.
-    pub rate: f64,
-    /// Share of the ledgers between the catch-up's start and the latest one already handled.
-    pub percent: Option<f64>,
-    pub eta_seconds: Option<f64>,
-}
-
-/// One watched account's ingestion status, as `/v1/status` shows it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
-pub struct AccountStatus {
-    #[schema(value_type = String)]
-    pub account: AccountId,
-    /// Last durably handled paging token.
-    pub cursor: Option<i64>,
-    /// Ledger of the last record handled.
-    pub ledger: Option<u32>,
-    /// Age of the last record handled, in seconds.
-    pub lag_seconds: Option<f64>,
-    /// `standby` (another instance leads it), `starting`, `catching_up`, `streaming` (following
-    /// live), `backing_off` (retrying after a failure), `halted` or `stopped`. `halted`, and
-    /// `backing_off` for longer than `ingest.retrying_unready_after`, make `/readyz` fail.
-    pub state: String,
-    /// Why: the failure being retried, or what halted the account.
-    pub reason: Option<String>,
-    /// Since when the account has been retrying without progress.
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub retrying_since: Option<chrono::DateTime<chrono::Utc>>,
-    /// A gap in the stored history was detected.
-    pub gap: bool,
-    /// The network was reset under the stored cursor.
-    pub reset: bool,
-    pub catch_up: Option<CatchUpProgress>,
-}
-
-impl AccountStatus {
-    pub fn is_halted(&self) -> bool {
-        self.state == "halted"
-    }
-
-    /// How long it has been retrying without progress, as of `now`.
-    pub fn retrying_for(&self, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
-        self.retrying_since
-            .filter(|_| self.state == "backing_off")
-            .and_then(|since| (now - since).to_std().ok())
-    }
-}
-
-/// The last run of one periodic job in this instance, as `/v1/status` shows it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
-pub struct JobRunView {
-    /// `recovery`, `expiry`, `reconcile` or `prune`.
-    pub job: String,
-    #[schema(value_type = String, format = DateTime)]
-    pub started_at: chrono::DateTime<chrono::Utc>,
-    pub duration_seconds: f64,
-    /// `ok`, `stopped` (by shutdown, at a safe point) or `failed`.
-    pub outcome: String,
-    /// Items by action (recovery: `settled`, `released`, `unavailable`, `already_resolved`;
-    /// expiry: `expired`, `waiting`; reconcile: `checked`, `already_handled`, `newly_handled`,
-    /// `unmatched`, `unreadable` ...; prune: `deleted_*`).
-    #[schema(value_type = BTreeMap<String, u64>)]
-    pub counts: std::collections::BTreeMap<String, u64>,
-    /// What an operator should know (why sessions wait to expire).
-    pub notes: Vec<String>,
-    pub error: Option<String>,
-}
-
-/// The followers' live status. The daemon implements it from the follower status handles.
-pub trait IngestStatus: Send + Sync {
-    fn accounts(&self) -> Vec<AccountStatus>;
-
-    /// The periodic jobs' last runs in this instance.
-    fn jobs(&self) -> Vec<JobRunView> {
-        Vec::new()
-    }
-}
-
-/// Everything the handlers need. Cheap to share: the router holds it in an `Arc`.
-pub struct AdminState {
-    pub pool: DbPool,
-    /// The watched accounts; the first is the default for new sessions.
-    pub accounts: Vec<AccountId>,
-    /// Network passphrase, for SEP-7 pay URIs (left out of them on the public network).
-    pub network_passphrase: String,
-    /// `expires_in` when a request gives none.
-    pub default_expiry: Duration,
-    pub key_policy: KeyPolicy,
-    /// How long the report-tx endpoint waits for confirmation before answering `processing`.
-    pub confirm_wait: Duration,
-    /// An account retrying without progress for longer than this makes `/readyz` fail.
-    pub retrying_unready_after: Duration,
-    /// Bound on reading a request body.
-    pub body_timeout: Duration,
-    pub reporter: Arc<dyn TxReporter>,
-    pub ingest: Arc<dyn IngestStatus>,
-    /// The recorder's handle; `/metrics` renders it. The daemon installs the recorder.
-    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
-    pub version: String,
-    /// `webhooks.url`: the endpoint `POST /v1/webhooks/endpoint/enable` re-enables by default.
-    pub webhook_url: Option<String>,
-}
-
-impl AdminState {
-    /// State from the daemon's configuration.
-    pub fn from_config(
-        config: &Config,
-        pool: DbPool,
-        reporter: Arc<dyn TxReporter>,
-        ingest: Arc<dyn IngestStatus>,
-        metrics: metrics_exporter_prometheus::PrometheusHandle,
-    ) -> Result<AdminState, ConfigError> {
-        Ok(AdminState {
-            pool,
-            accounts: config
-                .watched_accounts()?
-                .into_iter()
-                .map(|(a, _)| a)
-                .collect(),
-            network_passphrase: config.stellar.passphrase().to_owned(),
-            default_expiry: config.sessions.default_expiry,
-            key_policy: KeyPolicy {
-                ttl: config.admin.idempotency_ttl,
-                ..KeyPolicy::default()
-            },
-            confirm_wait: config.admin.confirm_wait,
-            retrying_unready_after: config.ingest.retrying_unready_after,
-            body_timeout: config.admin.request_timeout,
-            reporter,
-            ingest,
-            metrics,
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            webhook_url: config.webhooks.url.clone(),
-        })
-    }
-}
+pub use state::{
+    AccountStatus, AdminState, CatchUpProgress, IngestStatus, JobRunView, ReportError,
+    ReportOutcome, TxReporter,
+};
+pub use support::body::MAX_BODY_BYTES;
+pub use support::error::{ApiError, ErrorBody, ErrorDetail};

@@ -3,7 +3,8 @@
 
 use utoipa::OpenApi;
 
-use super::{event_schema, feeds, health, sessions, unreadable, webhooks};
+use super::payments::{unmatched, unreadable};
+use super::{events, health, metrics, sessions, status, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,25 +18,25 @@ use super::{event_schema, feeds, health, sessions, unreadable, webhooks};
         sessions::get_session,
         sessions::cancel_session,
         sessions::report_tx,
-        feeds::list_unmatched,
+        unmatched::list_unmatched,
         unreadable::list,
-        feeds::list_events,
+        events::list_events,
         webhooks::list,
         webhooks::show,
         webhooks::retry,
         webhooks::redeliver,
         webhooks::enable,
-        health::status,
+        status::status,
         health::healthz,
         health::readyz,
-        health::metrics_text,
+        metrics::metrics_text,
     ),
     tags(
         (name = "sessions", description = "Payment sessions"),
         (name = "operations", description = "Feeds, status and probes"),
         (name = "webhooks", description = "The webhook delivery queue"),
     ),
-    components(schemas(event_schema::WebhookEnvelope))
+    components(schemas(events::schema::WebhookEnvelope))
 )]
 pub struct ApiDoc;
 

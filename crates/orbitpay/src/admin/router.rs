@@ -1,5 +1,5 @@
-//! The routes, and the layer around every request. Handlers stay thin: parse and validate
-//! ([`super::requests`]), call the store (or the reporter), and render a view.
+//! The routes, and the layer around every request. It only routes: each resource's module
+//! parses, calls the store (or the reporter) and renders its views.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -10,15 +10,18 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
-use orbitpay_store::PooledConnection;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::AdminState;
-use super::error::{ApiError, InternalErrorMarker, code, json_response};
-use super::feeds::{list_events, list_unmatched};
-use super::health::{healthz, metrics_text, readyz, status};
+use super::events::list_events;
+use super::health::{healthz, readyz};
+use super::metrics::metrics_text;
+use super::payments::{unmatched, unreadable};
 use super::sessions::{cancel_session, create_session, get_session, list_sessions, report_tx};
+use super::state::AdminState;
+use super::status::status;
+use super::support::error::{ApiError, InternalErrorMarker, code};
+use super::support::json::json_response;
 use super::{idempotency, webhooks};
 
 /// Request id header, on every response.
@@ -35,8 +38,8 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .route("/v1/sessions/{id}", get(get_session))
         .route("/v1/sessions/{id}/cancel", post(cancel_session))
         .route("/v1/sessions/{id}/payments", post(report_tx).layer(keyed()))
-        .route("/v1/payments/unmatched", get(list_unmatched))
-        .route("/v1/payments/unreadable", get(super::unreadable::list))
+        .route("/v1/payments/unmatched", get(unmatched::list_unmatched))
+        .route("/v1/payments/unreadable", get(unreadable::list))
         .route("/v1/events", get(list_events))
         .route("/v1/events/{id}/redeliver", post(webhooks::redeliver))
         .route("/v1/webhooks/deliveries", get(webhooks::list))
@@ -116,12 +119,4 @@ async fn method_not_allowed() -> ApiError {
         code::METHOD_NOT_ALLOWED,
         "method not allowed on this endpoint",
     )
-}
-
-pub(super) async fn conn(state: &AdminState) -> Result<PooledConnection, ApiError> {
-    state
-        .pool
-        .get()
-        .await
-        .map_err(|e| ApiError::from(orbitpay_store::StoreError::from(e)))
 }

@@ -27,7 +27,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::error::{ApiError, code};
+use super::support::error::{ApiError, code};
 use crate::config::{AdminConfig, ConfigError};
 
 /// How and where the socket is served.

@@ -14,10 +14,12 @@ use orbitpay_store::models::UnreadableRecordRow;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::AdminState;
-use super::error::{ApiError, ErrorBody, code, json_response};
-use super::requests::{page_limit, query};
-use super::router::conn;
+use crate::admin::state::AdminState;
+use crate::admin::support::db::conn;
+use crate::admin::support::error::{ApiError, ErrorBody, code};
+use crate::admin::support::input::query;
+use crate::admin::support::json::json_response;
+use crate::admin::support::pagination::page_limit;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

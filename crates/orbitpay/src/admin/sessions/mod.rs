@@ -14,15 +14,24 @@ use orbitpay_store::models::{NewSession, Session};
 use orbitpay_store::outbox::{self, EventType};
 use orbitpay_store::sessions::{self, CancelOutcome, ListError, ListFilter};
 
-use super::error::{ApiError, ErrorBody, code, json_bytes_response, json_response};
+use uuid::Uuid;
+
 use super::idempotency::KeyGuard;
-use super::requests::{
-    CreateSessionRequest, ListSessionsParams, ReportTxRequest, next_after, page_limit, query,
-    session_id, validate_create,
-};
-use super::router::conn;
-use super::views::{ReportTxView, SessionPage, SessionView};
-use super::{AdminState, ReportError, ReportOutcome, body};
+use super::state::{AdminState, ReportError, ReportOutcome};
+use super::support::body;
+use super::support::db::conn;
+use super::support::error::{ApiError, ErrorBody, code};
+use super::support::input::query;
+use super::support::json::{json_bytes_response, json_response};
+use super::support::pagination::{next_after, page_limit};
+
+mod json;
+mod pay_uri;
+mod validate;
+
+pub use json::{CreateSessionRequest, ListSessionsParams, ReportTxRequest, SessionView};
+use json::{ReportTxView, SessionPage};
+use validate::validate_create;
 
 async fn session_with_payments(
     conn: &mut PooledConnection,
@@ -263,4 +272,13 @@ pub async fn report_tx(
         StatusCode::CREATED,
         &ReportTxView::new(&outcome, view),
     ))
+}
+
+/// A path id that is not a UUID names no session.
+/// A path id that is not a UUID names no session.
+fn session_id(raw: &str) -> Result<Uuid, ApiError> {
+    let id = Uuid::try_parse(raw)
+        .map_err(|_| ApiError::session_not_found(raw.chars().take(64).collect::<String>()))?;
+    tracing::Span::current().record("session_id", tracing::field::display(id));
+    Ok(id)
 }

@@ -10,8 +10,10 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
-use super::MAX_BODY_BYTES;
 use super::error::{ApiError, code};
+
+/// Largest request body accepted (413 PAYLOAD_TOO_LARGE above).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Reads the whole body: at most [`MAX_BODY_BYTES`] (413 otherwise, refused up front when the
 /// declared length is already too big) and within `timeout` (a client trickling its body in

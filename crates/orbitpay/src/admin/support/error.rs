@@ -1,10 +1,12 @@
 //! The API's one error shape: `{"error":{"code":"...","message":"..."}}`.
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use orbitpay_core::SessionStatus;
 use orbitpay_store::StoreError;
 use serde::{Deserialize, Serialize};
+
+use super::json::json_response;
 
 /// Error codes, one constant each so a typo cannot invent a new one.
 pub mod code {
@@ -102,7 +104,7 @@ impl ApiError {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             code::PAYLOAD_TOO_LARGE,
-            format!("request body exceeds {} bytes", super::MAX_BODY_BYTES),
+            format!("request body exceeds {} bytes", super::body::MAX_BODY_BYTES),
         )
     }
 
@@ -171,22 +173,5 @@ impl IntoResponse for ApiError {
             response.extensions_mut().insert(InternalErrorMarker);
         }
         response
-    }
-}
-
-/// A JSON response with exactly these bytes.
-pub(crate) fn json_bytes_response(status: StatusCode, body: Vec<u8>) -> Response {
-    let mut response = (status, body).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
-}
-
-pub(crate) fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response {
-    match serde_json::to_vec(value) {
-        Ok(body) => json_bytes_response(status, body),
-        Err(e) => ApiError::internal(format!("cannot serialize response: {e}")).into_response(),
     }
 }

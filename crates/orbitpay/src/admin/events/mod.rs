@@ -1,0 +1,90 @@
+//! `GET /v1/events`: the outbox event feed, and the webhook body's schema ([`schema`]).
+
+pub mod schema;
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{StatusCode, Uri};
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use orbitpay_store::models::OutboxEventRow;
+use orbitpay_store::outbox;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::admin::state::AdminState;
+use crate::admin::support::db::conn;
+use crate::admin::support::error::{ApiError, ErrorBody, code};
+use crate::admin::support::input::query;
+use crate::admin::support::json::json_response;
+use crate::admin::support::pagination::{FeedParams, next_after, page_limit};
+
+/// An outbox event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EventView {
+    /// Position in the feed; pass as `after`.
+    pub id: i64,
+    /// Stable id; webhook receivers deduplicate on it.
+    pub event_id: Uuid,
+    #[serde(rename = "type")]
+    #[schema(example = "session.paid")]
+    pub kind: String,
+    pub session_id: Option<Uuid>,
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EventPage {
+    pub data: Vec<EventView>,
+    pub next_after: Option<i64>,
+}
+
+impl From<&OutboxEventRow> for EventView {
+    fn from(e: &OutboxEventRow) -> Self {
+        EventView {
+            id: e.id,
+            event_id: e.event_id,
+            kind: e.event_type.clone(),
+            session_id: e.session_id,
+            payload: e.payload.clone(),
+            created_at: e.created_at,
+        }
+    }
+}
+
+/// The outbox event feed in commit order: paging with `next_after` never skips an event,
+/// however concurrent writers commit. `next_after` is the last event's `id`, not a count.
+#[utoipa::path(
+    get, path = "/v1/events", tag = "operations",
+    params(FeedParams),
+    responses((status = 200, body = EventPage), (status = 400, description = "INVALID_REQUEST", body = ErrorBody), (status = 410, description = "UNKNOWN_CURSOR: `after` names no event", body = ErrorBody))
+)]
+pub async fn list_events(
+    State(state): State<Arc<AdminState>>,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let params: FeedParams = query(&uri)?;
+    let limit = page_limit(params.limit)?;
+    let mut conn = conn(&state).await?;
+    let rows = outbox::list_after(&mut conn, params.after.unwrap_or(0), limit)
+        .await?
+        .map_err(|outbox::FeedError::UnknownCursor(after)| {
+            ApiError::new(
+                StatusCode::GONE,
+                code::UNKNOWN_CURSOR,
+                format!(
+                    "no event {after} in the feed (pruned, or never one): restart from after=0"
+                ),
+            )
+        })?;
+    let next_after = next_after(&rows, limit, |r| r.id);
+    let data = rows.iter().map(EventView::from).collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &EventPage { data, next_after },
+    ))
+}

@@ -1,0 +1,202 @@
+//! A create request, validated before the handler touches the store.
+
+use std::time::Duration;
+
+use orbitpay_core::{AccountId, Amount, Asset};
+use serde_json::value::RawValue;
+
+use super::json::CreateSessionRequest;
+use crate::admin::state::AdminState;
+use crate::admin::support::error::{ApiError, code};
+use crate::admin::support::input::{reject_nul, reject_nul_in_json};
+
+/// Largest `metadata` object, serialized.
+pub const MAX_METADATA_BYTES: usize = 16 * 1024;
+const MIN_EXPIRES_IN: u64 = 60;
+
+const MAX_EXPIRES_IN: u64 = 31 * 24 * 3600;
+
+/// An amount from its JSON text. Whatever is wrong with it (a wrong type, text that is not a
+/// plain decimal like `1e10`, `+1`, ` 1` or `NaN`, zero, too many decimals, out of range) is
+/// INVALID_AMOUNT; ERROR_BAD_JSON is kept for a body that is not the request's JSON at all.
+fn parse_amount(raw: &RawValue) -> Result<Amount, ApiError> {
+    let invalid = |msg: String| ApiError::bad_request(code::INVALID_AMOUNT, msg);
+    let text = raw.get().trim();
+    let text: String = if text.starts_with('"') {
+        serde_json::from_str(text).map_err(|e| invalid(format!("amount: {e}")))?
+    } else if text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+        text.to_owned()
+    } else {
+        return Err(invalid(
+            "amount must be a decimal string or number".to_owned(),
+        ));
+    };
+    match text.parse::<Amount>() {
+        Ok(a) if a.is_zero() => Err(invalid("amount must be greater than 0".to_owned())),
+        Ok(a) => Ok(a),
+        Err(_)
+            if text
+                .strip_prefix('-')
+                .is_some_and(|t| t.parse::<Amount>().is_ok()) =>
+        {
+            Err(invalid("amount must be greater than 0".to_owned()))
+        }
+        Err(e) => Err(invalid(format!(
+            "amount {:?}: {e}",
+            text.chars().take(40).collect::<String>()
+        ))),
+    }
+}
+
+/// A validated create request, waiting for the database clock to fix `expires_at`.
+pub(super) struct Draft {
+    pub(super) account: AccountId,
+    pub(super) asset: Asset,
+    pub(super) amount: Amount,
+    pub(super) expires_in: Duration,
+    pub(super) metadata: serde_json::Value,
+    pub(super) order_id: Option<String>,
+    pub(super) webhook_url: Option<String>,
+}
+
+pub(super) fn validate_create(
+    state: &AdminState,
+    req: CreateSessionRequest,
+) -> Result<Draft, ApiError> {
+    let amount = parse_amount(&req.amount)?;
+    let asset: Asset = req
+        .asset
+        .parse()
+        .map_err(|e| ApiError::bad_request(code::INVALID_ASSET, format!("{e}")))?;
+    let account = match &req.account {
+        None => *state.accounts.first().ok_or_else(|| {
+            ApiError::bad_request(code::UNKNOWN_ACCOUNT, "no watched account is configured")
+        })?,
+        Some(text) => text
+            .parse::<AccountId>()
+            .ok()
+            .filter(|a| state.accounts.contains(a))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    code::UNKNOWN_ACCOUNT,
+                    format!(
+                        "account {:?} is not a watched account",
+                        text.chars().take(60).collect::<String>()
+                    ),
+                )
+            })?,
+    };
+    let expires_in = match req.expires_in {
+        None => state.default_expiry,
+        Some(s) if (MIN_EXPIRES_IN..=MAX_EXPIRES_IN).contains(&s) => Duration::from_secs(s),
+        Some(s) => {
+            return Err(ApiError::bad_request(
+                code::INVALID_REQUEST,
+                format!(
+                    "expires_in {s} must be between {MIN_EXPIRES_IN} and {MAX_EXPIRES_IN} seconds"
+                ),
+            ));
+        }
+    };
+    for (field, text) in [
+        ("order_id", req.order_id.as_deref()),
+        ("webhook_url", req.webhook_url.as_deref()),
+        ("asset", Some(req.asset.as_str())),
+        ("account", req.account.as_deref()),
+    ] {
+        reject_nul(field, text.unwrap_or(""))?;
+    }
+    if let Some(m) = &req.metadata {
+        reject_nul_in_json("metadata", m)?;
+    }
+    let metadata = match req.metadata {
+        None => serde_json::Value::Object(Default::default()),
+        Some(m @ serde_json::Value::Object(_)) => {
+            if serde_json::to_vec(&m)
+                .map(|v| v.len())
+                .unwrap_or(usize::MAX)
+                > MAX_METADATA_BYTES
+            {
+                return Err(ApiError::bad_request(
+                    code::INVALID_REQUEST,
+                    format!("metadata exceeds {MAX_METADATA_BYTES} bytes"),
+                ));
+            }
+            m
+        }
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                code::BAD_JSON,
+                "metadata must be a JSON object",
+            ));
+        }
+    };
+    if let Some(o) = &req.order_id
+        && (o.is_empty() || o.chars().count() > 255)
+    {
+        return Err(ApiError::bad_request(
+            code::INVALID_REQUEST,
+            "order_id must be 1-255 characters",
+        ));
+    }
+    if let Some(u) = &req.webhook_url {
+        let ok = u.len() <= 2048
+            && url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+        if !ok {
+            return Err(ApiError::bad_request(
+                code::INVALID_REQUEST,
+                "webhook_url must be an http(s) URL",
+            ));
+        }
+    }
+    Ok(Draft {
+        account,
+        asset,
+        amount,
+        expires_in,
+        metadata,
+        order_id: req.order_id,
+        webhook_url: req.webhook_url,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(s: &str) -> Box<RawValue> {
+        RawValue::from_string(s.to_owned()).unwrap()
+    }
+
+    #[test]
+    fn amounts_parse_exactly_from_their_text() {
+        assert_eq!(
+            parse_amount(&raw("\"12.5\"")).unwrap().stroops(),
+            125_000_000
+        );
+        assert_eq!(parse_amount(&raw("12.5")).unwrap().stroops(), 125_000_000);
+        assert_eq!(
+            parse_amount(&raw("922337203685.4775807")).unwrap(),
+            Amount::MAX
+        );
+        for (text, code) in [
+            ("\"one fifty rupees\"", code::INVALID_AMOUNT),
+            ("true", code::INVALID_AMOUNT),
+            ("null", code::INVALID_AMOUNT),
+            ("1e5", code::INVALID_AMOUNT),
+            ("\"1e10\"", code::INVALID_AMOUNT),
+            ("\"+1\"", code::INVALID_AMOUNT),
+            ("\" 1\"", code::INVALID_AMOUNT),
+            ("\"NaN\"", code::INVALID_AMOUNT),
+            ("\"0\"", code::INVALID_AMOUNT),
+            ("0", code::INVALID_AMOUNT),
+            ("-5", code::INVALID_AMOUNT),
+            ("\"-5\"", code::INVALID_AMOUNT),
+            ("\"\"", code::INVALID_AMOUNT),
+            ("1.00000001", code::INVALID_AMOUNT),
+            ("922337203685.4775808", code::INVALID_AMOUNT),
+        ] {
+            assert_eq!(parse_amount(&raw(text)).unwrap_err().code, code, "{text}");
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! Keyset pagination: a page size and the cursor a page hands back. Lists never page by offset.
+
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::error::{ApiError, code};
+
+const DEFAULT_LIMIT: i64 = 50;
+
+const MAX_LIMIT: i64 = 500;
+
+/// A list request's page size: its `limit` when that is 1-500, 50 when it gives none.
+pub(crate) fn page_limit(requested: Option<i64>) -> Result<i64, ApiError> {
+    match requested {
+        None => Ok(DEFAULT_LIMIT),
+        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::bad_request(
+            code::INVALID_REQUEST,
+            format!("limit {n} must be between 1 and {MAX_LIMIT}"),
+        )),
+    }
+}
+
+/// The cursor a page hands back: a full page may have more rows after its last one, a
+/// shorter page is the end.
+pub(crate) fn next_after<T, K>(rows: &[T], limit: i64, key: impl FnOnce(&T) -> K) -> Option<K> {
+    (rows.len() as i64 == limit)
+        .then(|| rows.last().map(key))
+        .flatten()
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FeedParams {
+    /// The `next_after` of the previous page (default 0: from the start).
+    pub after: Option<i64>,
+    /// Page size, 1-500 (default 50).
+    pub limit: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_limits_and_cursors() {
+        assert_eq!(page_limit(None).unwrap(), DEFAULT_LIMIT);
+        assert_eq!(page_limit(Some(1)).unwrap(), 1);
+        assert_eq!(page_limit(Some(MAX_LIMIT)).unwrap(), MAX_LIMIT);
+        for n in [0, -1, MAX_LIMIT + 1] {
+            assert_eq!(
+                page_limit(Some(n)).unwrap_err().code,
+                code::INVALID_REQUEST,
+                "{n}"
+            );
+        }
+        assert_eq!(next_after(&[7, 8], 2, |r| *r), Some(8));
+        assert_eq!(next_after(&[7], 2, |r| *r), None);
+        assert_eq!(next_after(&[] as &[i64], 2, |r| *r), None);
+    }
+}

@@ -1,8 +1,10 @@
 //! One follower per watched account: catch up by paging, then stream, handing records to a
 //! [`RecordSink`] in order and resuming only from what the sink confirmed.
 //!
-//! One purpose (about 590 lines): the follower's state machine, catch-up, stream and re-read
-//! sharing one cursor; the re-read bookkeeping lives in `follower/reread.rs`.
+//! This file holds the follower's state machine and what catch-up and the stream share (the
+//! cursor, delivery to the sink, backoff, retention checks); catch-up is `follower/catch_up.rs`,
+//! the live loop `follower/live.rs`, the stream's read-ahead `follower/read_ahead.rs` and the
+//! re-read bookkeeping `follower/reread.rs`.
 //!
 //! The invariant everything here serves: the resume point (`cursor`) moves only after the sink
 //! says a record (or a batch) is durably handled, and every connection resumes from it. A
@@ -18,7 +20,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures::{FutureExt as _, StreamExt};
 use orbitpay_core::{AccountId, toid};
 use rand::Rng as _;
 use tokio::time::Instant;
@@ -27,15 +28,14 @@ use tracing::Instrument as _;
 
 use crate::config::FollowConfig;
 use crate::convert::RecordError;
-use crate::source::{
-    FetchedRecord, LedgerSource, PaymentsPage, SourceError, StreamEvent, now_token,
-};
+use crate::source::{FetchedRecord, LedgerSource, SourceError, now_token};
 use crate::status::{FollowerState, FollowerStatus, HaltReason};
 
+mod catch_up;
+mod live;
 mod read_ahead;
 mod reread;
-use read_ahead::ReadAhead;
-use reread::{Rereading, Unreadable};
+use reread::Rereading;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Phase {
@@ -396,92 +396,6 @@ impl<K: RecordSink> Follower<K> {
         Ok(())
     }
 
-    async fn catch_up(&mut self, cancel: &CancellationToken) -> Flow<()> {
-        self.status.set_state(FollowerState::CatchingUp);
-        let mut attempt = 0;
-        // The page after the one being settled, fetched while it settles (the cursor it was
-        // asked from, and the answer): paging and settlement overlap instead of taking turns.
-        let mut prefetched: Option<(i64, Result<PaymentsPage, SourceError>)> = None;
-        loop {
-            if Instant::now() >= self.next_retention {
-                self.retention_check(cancel).await?;
-            }
-            let fetched = match prefetched.take() {
-                Some((from, fetched)) if from == self.cursor => fetched,
-                _ => {
-                    self.or_cancel(
-                        cancel,
-                        self.source
-                            .payments_page(&self.account, self.cursor, self.cfg.page_limit),
-                    )
-                    .await?
-                }
-            };
-            let page = match fetched {
-                Ok(p) => p,
-                Err(e) => {
-                    self.source_failed("catch-up page", &e, &mut attempt, cancel)
-                        .await?;
-                    self.status.set_state(FollowerState::CatchingUp);
-                    continue;
-                }
-            };
-            attempt = 0;
-            self.status.touch();
-            if page.records.is_empty() {
-                tracing::info!(account = %self.account, cursor = self.cursor, "caught up; streaming");
-                return Ok(());
-            }
-            let before = self.cursor;
-            let (records, up_to, unreadable) = self.prepare(page.records);
-            if !records.is_empty() {
-                let batch = Batch {
-                    records,
-                    up_to,
-                    phase: Phase::CatchUp,
-                };
-                if unreadable.is_none() {
-                    // The next page starts after this one once it is settled; ask for it now.
-                    let (source, account, limit) =
-                        (self.source.clone(), self.account, self.cfg.page_limit);
-                    let next = async move {
-                        tokio::select! {
-                            _ = cancel.cancelled() => None,
-                            page = source.payments_page(&account, up_to, limit) => Some(page),
-                        }
-                    };
-                    let (delivered, next) = tokio::join!(self.deliver(batch, cancel), next);
-                    delivered?;
-                    prefetched = next.map(|page| (up_to, page));
-                } else {
-                    self.deliver(batch, cancel).await?;
-                }
-                self.status.set_state(FollowerState::CatchingUp);
-            }
-            if let Some(e) = unreadable {
-                match self.unreadable(e) {
-                    Unreadable::Store(e, token) => {
-                        self.deliver_unreadable(e, token, Phase::CatchUp, cancel)
-                            .await?
-                    }
-                    Unreadable::Reread { delay, held } => {
-                        self.sleep(delay, cancel).await?;
-                        if held {
-                            return Ok(());
-                        }
-                    }
-                }
-                self.status.set_state(FollowerState::CatchingUp);
-                continue;
-            }
-            if self.cursor == before {
-                // Nothing moved: paging again would loop. The stream resumes from here.
-                tracing::warn!(account = %self.account, cursor = self.cursor, "catch-up page made no progress; switching to the stream");
-                return Ok(());
-            }
-        }
-    }
-
     /// Hands a record the follower gave up re-reading to the sink, alone, to be stored.
     async fn deliver_unreadable(
         &mut self,
@@ -501,140 +415,5 @@ impl<K: RecordSink> Follower<K> {
         .await?;
         self.rereading = None;
         Ok(())
-    }
-
-    async fn live(&mut self, cancel: &CancellationToken) -> Flow<()> {
-        let mut attempt = 0u32;
-        let mut first = true;
-        loop {
-            if !first {
-                FollowerStatus::bump(&self.status.reconnects);
-            }
-            first = false;
-            let opened = self
-                .or_cancel(
-                    cancel,
-                    self.source.stream_payments(&self.account, self.cursor),
-                )
-                .await?;
-            let mut stream = match opened {
-                Ok(s) => ReadAhead::spawn(s, self.cfg.page_limit as usize),
-                Err(e) => {
-                    self.source_failed("stream", &e, &mut attempt, cancel)
-                        .await?;
-                    continue;
-                }
-            };
-            self.status.set_state(FollowerState::Streaming);
-            let opened_at = Instant::now();
-            let mut delivered = 0u64;
-            // An event read while gathering a backlog, handled before the stream is polled again.
-            let mut peeked: Option<Option<Result<StreamEvent, SourceError>>> = None;
-            let end = loop {
-                let item = match peeked.take() {
-                    Some(event) => Some(Ok(event)),
-                    None => {
-                        let retention_at = self.next_retention;
-                        let next = tokio::time::timeout(self.cfg.stall_timeout, stream.next());
-                        tokio::select! {
-                            biased;
-                            _ = cancel.cancelled() => return Err(Stop::Cancelled),
-                            _ = tokio::time::sleep_until(retention_at) => None,
-                            item = next => Some(item),
-                        }
-                    }
-                };
-                let Some(item) = item else {
-                    self.retention_check(cancel).await?;
-                    continue;
-                };
-                let ev = match item {
-                    Err(_) => break End::Stall,
-                    Ok(None) => break End::Routine,
-                    Ok(Some(Err(SourceError::Stalled(_)))) => break End::Stall,
-                    Ok(Some(Err(e))) => break End::Failed(e),
-                    Ok(Some(Ok(ev))) => ev,
-                };
-                self.status.touch();
-                match ev {
-                    StreamEvent::Open => {}
-                    StreamEvent::Closed => break End::Routine,
-                    StreamEvent::ServerError(text) => break End::ErrorEvent(text),
-                    StreamEvent::Record(r) => {
-                        // Readable records already waiting behind this one (a backlog, a busy
-                        // account) settle with it, up to a page: one transaction pair for all.
-                        let mut gathered = vec![r];
-                        while gathered.len() < self.cfg.page_limit as usize
-                            && gathered.last().is_some_and(|r| r.is_ok())
-                        {
-                            match stream.next().now_or_never() {
-                                Some(Some(Ok(StreamEvent::Record(Ok(next))))) => {
-                                    gathered.push(Ok(next))
-                                }
-                                Some(other) => {
-                                    peeked = Some(other);
-                                    break;
-                                }
-                                None => break,
-                            }
-                        }
-                        let count = gathered.len() as u64;
-                        let (records, up_to, unreadable) = self.prepare(gathered);
-                        if let Some(e) = unreadable {
-                            match self.unreadable(e) {
-                                Unreadable::Store(e, token) => {
-                                    self.deliver_unreadable(e, token, Phase::Live, cancel)
-                                        .await?;
-                                }
-                                Unreadable::Reread { delay, .. } => break End::Reread(delay),
-                            }
-                        } else if records.is_empty() {
-                            continue;
-                        } else {
-                            self.deliver(
-                                Batch {
-                                    records,
-                                    up_to,
-                                    phase: Phase::Live,
-                                },
-                                cancel,
-                            )
-                            .await?;
-                        }
-                        self.status.set_state(FollowerState::Streaming);
-                        delivered += count;
-                        attempt = 0;
-                    }
-                }
-            };
-            drop(stream);
-            match end {
-                End::Routine => {
-                    FollowerStatus::bump(&self.status.routine_closes);
-                    tracing::debug!(account = %self.account, cursor = self.cursor, delivered, "stream closed by the server; reconnecting");
-                    if delivered == 0 && opened_at.elapsed() < self.cfg.quick_close_delay {
-                        self.sleep(self.cfg.quick_close_delay, cancel).await?;
-                    } else {
-                        attempt = 0;
-                    }
-                }
-                End::Reread(delay) => {
-                    self.sleep(delay, cancel).await?;
-                }
-                End::Stall => {
-                    FollowerStatus::bump(&self.status.stalls);
-                    tracing::warn!(account = %self.account, cursor = self.cursor, bound = ?self.cfg.stall_timeout, "stream stalled; reconnecting");
-                }
-                End::ErrorEvent(text) => {
-                    let e = SourceError::ErrorEvent(text);
-                    self.source_failed("stream", &e, &mut attempt, cancel)
-                        .await?;
-                }
-                End::Failed(e) => {
-                    self.source_failed("stream", &e, &mut attempt, cancel)
-                        .await?;
-                }
-            }
-        }
     }
 }

@@ -6,6 +6,7 @@
 //! events to one endpoint in order. Delivery is at least once: a dispatcher that dies after the
 //! receiver answered but before recording repeats the POST, with the same `webhook-id`.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use chrono::Utc;
@@ -15,7 +16,7 @@ use orbitpay_store::deliveries::{self, Attempt, Claimed, Outcome};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use crate::guard;
+use crate::guard::{self, Guard, Resolve};
 use crate::policy::{Response, RetryPolicy, parse_retry_after};
 use crate::signing::Signer;
 
@@ -24,7 +25,7 @@ const SNIPPET_BYTES: usize = 1024;
 
 #[derive(Debug, Clone)]
 pub struct DispatcherConfig {
-    /// The whole request, connect to last body byte.
+    /// The whole attempt, from the DNS lookup to the last body byte.
     pub timeout: Duration,
     pub retry: RetryPolicy,
     /// How often to look for due work when no NOTIFY arrives (retries falling due, a lost
@@ -74,6 +75,7 @@ pub struct Dispatcher {
     owner: String,
     /// Where to LISTEN for new deliveries; without it the loop only polls.
     listen_url: Option<String>,
+    guard: Guard,
 }
 
 impl Dispatcher {
@@ -81,9 +83,10 @@ impl Dispatcher {
         Dispatcher {
             pool,
             signer,
-            config,
             owner: format!("dispatcher-{}", uuid::Uuid::new_v4()),
             listen_url: None,
+            guard: Guard::new(config.allow_private),
+            config,
         }
     }
 
@@ -91,6 +94,12 @@ impl Dispatcher {
     /// stays as the fallback.
     pub fn listen(mut self, database_url: impl Into<String>) -> Dispatcher {
         self.listen_url = Some(database_url.into());
+        self
+    }
+
+    /// Look endpoints' hosts up with `resolver` instead of the system's.
+    pub fn resolver(mut self, resolver: Arc<dyn Resolve>) -> Dispatcher {
+        self.guard = Guard::with_resolver(self.config.allow_private, resolver);
         self
     }
 
@@ -221,12 +230,13 @@ impl Dispatcher {
             Ok(u) => u,
             Err(e) => return Sent::unsendable(format!("invalid URL: {e}")),
         };
-        let addr = match guard::check(&url, self.config.allow_private).await {
+        let deadline = tokio::time::Instant::now() + self.config.timeout;
+        let addr = match self.guard.check(&url, deadline).await {
             Ok(a) => a,
-            Err(e @ guard::GuardError::Resolve { .. }) => return Sent::transport(e.to_string()),
+            Err(e) if e.is_transient() => return Sent::transport(e.to_string()),
             Err(e) => return Sent::unsendable(e.to_string()),
         };
-        let client = match guard::client_for(&url, addr, self.config.timeout) {
+        let client = match guard::client_for(addr, deadline) {
             Ok(c) => c,
             Err(e) => return Sent::transport(e.to_string()),
         };

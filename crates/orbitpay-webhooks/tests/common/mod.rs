@@ -2,6 +2,8 @@
 //! to deliver, and a dispatcher over both.
 #![allow(dead_code)]
 
+pub mod dns;
+
 use std::time::Duration;
 
 use chrono::Utc;

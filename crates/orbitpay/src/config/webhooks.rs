@@ -30,7 +30,7 @@ pub struct WebhooksConfig {
     pub previous_secret_file: Option<PathBuf>,
     /// Lets endpoints resolve to loopback and private addresses: development only.
     pub allow_private: bool,
-    /// The whole request, connect to last body byte.
+    /// The whole attempt, from the DNS lookup to the last body byte.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
     /// A delivery still failing this long after its event is dead.

@@ -7,7 +7,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::time::{Duration, Instant};
 
 use admin_support::*;
-use orbitpay::admin::{ServeError, bind};
+use orbitpay::admin::{ServeError, SocketOptions, bind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
@@ -32,6 +32,56 @@ async fn the_socket_file_has_its_mode_and_is_removed_on_shutdown() {
         0o600
     );
     h.stop().await;
+}
+
+/// Watching the directory while the socket is bound: its name appears once, with its mode and
+/// group already set, and nothing changes its attributes afterwards (before, it appeared with
+/// the umask's mode and was chmod-ed after, leaving a window). Nothing else is left behind.
+#[tokio::test]
+async fn the_socket_appears_only_with_its_final_mode_and_group() {
+    use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("admin.sock");
+    let gid = std::fs::metadata(dir.path()).unwrap().gid();
+    let watch = Inotify::init(InitFlags::IN_NONBLOCK).unwrap();
+    watch
+        .add_watch(
+            dir.path(),
+            AddWatchFlags::IN_CREATE | AddWatchFlags::IN_ATTRIB | AddWatchFlags::IN_MOVED_TO,
+        )
+        .unwrap();
+
+    let options = SocketOptions {
+        mode: 0o640,
+        group: Some(gid.to_string()),
+        ..socket_options(&path)
+    };
+    let listener = bind(options).await.unwrap();
+
+    let seen: Vec<AddWatchFlags> = watch
+        .read_events()
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.name.as_deref() == Some(std::ffi::OsStr::new("admin.sock")))
+        .map(|e| e.mask)
+        .collect();
+    assert_eq!(
+        seen,
+        [AddWatchFlags::IN_CREATE],
+        "appeared, then left alone"
+    );
+    let meta = std::fs::symlink_metadata(&path).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o640);
+    assert_eq!(meta.gid(), gid);
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["admin.sock"]);
+    assert!(UnixStream::connect(&path).await.is_ok());
+    drop(listener);
+    assert!(!path.exists());
 }
 
 #[tokio::test]

@@ -130,7 +130,7 @@ impl Drop for SocketFile {
 }
 
 /// Creates the socket file: removes a stale one (a socket nothing answers on), refuses a live
-/// one or a non-socket file, binds, and applies the mode and group.
+/// one or a non-socket file, and binds it with its mode and group (see [`bind_private`]).
 pub async fn bind(options: SocketOptions) -> Result<AdminListener, ServeError> {
     let path = options.path.clone();
     match std::fs::symlink_metadata(&path) {
@@ -146,18 +146,12 @@ pub async fn bind(options: SocketOptions) -> Result<AdminListener, ServeError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(io_err(&path)(e)),
     }
-    let listener = UnixListener::bind(&path).map_err(io_err(&path))?;
-    let meta = std::fs::symlink_metadata(&path).map_err(io_err(&path))?;
+    let gid = options.group.as_deref().map(resolve_group).transpose()?;
+    let (listener, id) = bind_private(&path, options.mode, gid)?;
     let file = SocketFile {
         path: path.clone(),
-        id: (meta.dev(), meta.ino()),
+        id,
     };
-    if let Some(group) = &options.group {
-        let gid = resolve_group(group)?;
-        std::os::unix::fs::chown(&path, None, Some(gid)).map_err(io_err(&path))?;
-    }
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(options.mode))
-        .map_err(io_err(&path))?;
     tracing::info!(path = %path.display(), mode = format!("{:o}", options.mode), "admin socket listening");
     Ok(AdminListener {
         listener,
@@ -165,6 +159,50 @@ pub async fn bind(options: SocketOptions) -> Result<AdminListener, ServeError> {
         file: Some(file),
         options,
     })
+}
+
+/// Binds a socket that appears at `path` only once it has its mode and group, so it is never
+/// reachable with the wider permissions bind(2) gives it (the umask's).
+///
+/// It is bound inside a fresh 0700 directory beside `path` (so only we can reach it there),
+/// given its group and mode, then hard-linked into place, and the directory removed. The
+/// alternatives fail: the umask is process-wide, and the runtime's other threads create files
+/// meanwhile; fchmod on a socket before bind does not reach the file bind creates on Linux.
+/// link(2), unlike rename(2), refuses to replace whatever another server bound at `path` since
+/// the stale check. The directory's name is short, so the staged path is no longer than `path`
+/// unless the socket's own name is under 9 bytes (a socket path is limited to 107).
+fn bind_private(
+    path: &Path,
+    mode: u32,
+    gid: Option<u32>,
+) -> Result<(UnixListener, (u64, u64)), ServeError> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let private = tempfile::Builder::new()
+        .prefix(".")
+        .rand_bytes(6)
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir_in(parent)
+        .map_err(io_err(path))?;
+    let staged = private.path().join("s");
+    let listener = UnixListener::bind(&staged).map_err(io_err(&staged))?;
+    if let Some(gid) = gid {
+        std::os::unix::fs::chown(&staged, None, Some(gid)).map_err(io_err(&staged))?;
+    }
+    std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(mode))
+        .map_err(io_err(&staged))?;
+    let meta = std::fs::symlink_metadata(&staged).map_err(io_err(&staged))?;
+    match std::fs::hard_link(&staged, path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            return Err(ServeError::InUse(path.to_owned()));
+        }
+        Err(e) => return Err(io_err(path)(e)),
+    }
+    // Dropping `private` removes the staged name and the directory; the socket stays at `path`.
+    Ok((listener, (meta.dev(), meta.ino())))
 }
 
 /// The admin socket systemd handed over (`LISTEN_FDS`, from `orbitpay.socket`), if any. systemd

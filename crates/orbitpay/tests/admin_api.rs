@@ -476,6 +476,23 @@ async fn every_error_code() {
         "PAYLOAD_TOO_LARGE",
     );
 
+    // A webhook_url with no signing secret configured: its deliveries could never be sent.
+    let unsigned = Harness::start_with(|_, state| state.webhooks_configured = false).await;
+    let with_hook = r#"{"amount":"1","asset":"native","webhook_url":"https://shop.example/hook"}"#;
+    let r = unsigned.post("/v1/sessions", Some("hook"), with_hook).await;
+    assert_error(&r, 422, "WEBHOOKS_NOT_CONFIGURED");
+    assert_eq!(
+        unsigned
+            .post("/v1/sessions", Some("no-hook"), ok)
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        h.post("/v1/sessions", Some("hook"), with_hook).await.status,
+        201
+    );
+
     assert_error(&h.get("/v2/nothing").await, 404, "NOT_FOUND");
     assert_error(
         &h.post("/v1/status", None, "").await,

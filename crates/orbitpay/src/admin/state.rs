@@ -141,6 +141,10 @@ pub struct AdminState {
     pub version: String,
     /// `webhooks.url`: the endpoint `POST /v1/webhooks/endpoint/enable` re-enables by default.
     pub webhook_url: Option<String>,
+    /// A webhook signing secret is configured. Without one nothing is delivered, so a session's
+    /// own `webhook_url` is refused: its deliveries would wait forever and, never delivered,
+    /// keep their events from being pruned.
+    pub webhooks_configured: bool,
 }
 
 impl AdminState {
@@ -173,6 +177,7 @@ impl AdminState {
             metrics,
             version: env!("CARGO_PKG_VERSION").to_owned(),
             webhook_url: config.webhooks.url.clone(),
+            webhooks_configured: config.webhooks.signer().is_some(),
         })
     }
 }

@@ -219,6 +219,7 @@ impl Harness {
             metrics: metrics_handle(),
             version: "test".to_owned(),
             webhook_url: Some(WEBHOOK_URL.to_owned()),
+            webhooks_configured: true,
         };
         let mut options = socket_options(&socket);
         tweak(&mut options, &mut state);

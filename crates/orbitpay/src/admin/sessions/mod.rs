@@ -53,7 +53,7 @@ async fn session_with_payments(
         (status = 400, description = "ERROR_BAD_JSON, INVALID_AMOUNT, INVALID_ASSET, UNKNOWN_ACCOUNT, INVALID_REQUEST, IDEMPOTENCY_KEY_REQUIRED", body = ErrorBody),
         (status = 409, description = "IDEMPOTENCY_KEY_IN_USE", body = ErrorBody),
         (status = 413, description = "PAYLOAD_TOO_LARGE", body = ErrorBody),
-        (status = 422, description = "IDEMPOTENCY_KEY_REUSED", body = ErrorBody),
+        (status = 422, description = "IDEMPOTENCY_KEY_REUSED; WEBHOOKS_NOT_CONFIGURED: a webhook_url while the daemon has no webhook signing secret", body = ErrorBody),
     )
 )]
 pub async fn create_session(

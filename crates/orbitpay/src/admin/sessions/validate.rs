@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use axum::http::StatusCode;
 use orbitpay_core::{AccountId, Amount, Asset};
 use serde_json::value::RawValue;
 
@@ -146,6 +147,14 @@ pub(super) fn validate_create(
             return Err(ApiError::bad_request(
                 code::INVALID_REQUEST,
                 "webhook_url must be an http(s) URL",
+            ));
+        }
+        if !state.webhooks_configured {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                code::WEBHOOKS_NOT_CONFIGURED,
+                "webhook_url needs a webhook signing secret (webhooks.secret_file or the \
+                 webhook-secret credential), and none is configured: nothing could be delivered",
             ));
         }
     }

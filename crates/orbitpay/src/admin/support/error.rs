@@ -33,6 +33,9 @@ pub mod code {
     pub const UNKNOWN_CURSOR: &str = "UNKNOWN_CURSOR";
     /// Only a dead webhook delivery can be retried.
     pub const INVALID_DELIVERY_STATE: &str = "INVALID_DELIVERY_STATE";
+    /// A session names a `webhook_url`, but no signing secret is configured, so nothing could
+    /// ever be delivered to it.
+    pub const WEBHOOKS_NOT_CONFIGURED: &str = "WEBHOOKS_NOT_CONFIGURED";
     /// The database is unreachable or failing over: retry after `Retry-After`.
     pub const DATABASE_UNAVAILABLE: &str = "DATABASE_UNAVAILABLE";
     pub const INTERNAL: &str = "INTERNAL_SERVER_ERROR";

@@ -1,18 +1,16 @@
 //! `GET /v1/events`: the outbox event feed, and the webhook body's schema ([`schema`]).
 
+mod json;
 pub mod schema;
+
+pub use json::{EventPage, EventView};
 
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
-use chrono::{DateTime, Utc};
-use orbitpay_store::models::OutboxEventRow;
 use orbitpay_store::outbox;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-use uuid::Uuid;
 
 use crate::admin::state::AdminState;
 use crate::admin::support::db::conn;
@@ -20,41 +18,6 @@ use crate::admin::support::error::{ApiError, ErrorBody, code};
 use crate::admin::support::input::query;
 use crate::admin::support::json::json_response;
 use crate::admin::support::pagination::{FeedParams, next_after, page_limit};
-
-/// An outbox event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct EventView {
-    /// Position in the feed; pass as `after`.
-    pub id: i64,
-    /// Stable id; webhook receivers deduplicate on it.
-    pub event_id: Uuid,
-    #[serde(rename = "type")]
-    #[schema(example = "session.paid")]
-    pub kind: String,
-    pub session_id: Option<Uuid>,
-    #[schema(value_type = Object)]
-    pub payload: serde_json::Value,
-    pub created_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct EventPage {
-    pub data: Vec<EventView>,
-    pub next_after: Option<i64>,
-}
-
-impl From<&OutboxEventRow> for EventView {
-    fn from(e: &OutboxEventRow) -> Self {
-        EventView {
-            id: e.id,
-            event_id: e.event_id,
-            kind: e.event_type.clone(),
-            session_id: e.session_id,
-            payload: e.payload.clone(),
-            created_at: e.created_at,
-        }
-    }
-}
 
 /// The outbox event feed in commit order: paging with `next_after` never skips an event,
 /// however concurrent writers commit. `next_after` is the last event's `id`, not a count.

@@ -8,6 +8,8 @@
 //! non-zero and prints the API's error code (`error: SESSION_NOT_FOUND: ...`).
 
 pub mod client;
+pub mod events;
+pub mod payments;
 pub mod render;
 pub mod webhooks;
 
@@ -374,7 +376,7 @@ async fn execute(
             ]);
             (
                 client.get(&format!("/v1/payments/unmatched{q}")).await?,
-                render::unmatched_list as View,
+                payments::unmatched_list as View,
             )
         }
         Command::Payments(PaymentsCommand::Unreadable(args)) => {
@@ -384,7 +386,7 @@ async fn execute(
             ]);
             (
                 client.get(&format!("/v1/payments/unreadable{q}")).await?,
-                render::unreadable_list as View,
+                payments::unreadable_list as View,
             )
         }
         Command::Events(EventsArgs {
@@ -420,7 +422,7 @@ async fn execute(
             ]);
             (
                 client.get(&format!("/v1/events{q}")).await?,
-                render::event_list as View,
+                events::event_list as View,
             )
         }
         Command::Status => (client.get("/v1/status").await?, render::status as View),

@@ -90,14 +90,14 @@ pub fn session(out: &mut dyn Write, s: &Value) -> io::Result<()> {
     Ok(())
 }
 
-fn data(page: &Value) -> &[Value] {
+pub(crate) fn data(page: &Value) -> &[Value] {
     page.get("data")
         .and_then(Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or(&[])
 }
 
-fn next_hint(out: &mut dyn Write, page: &Value) -> io::Result<()> {
+pub(crate) fn next_hint(out: &mut dyn Write, page: &Value) -> io::Result<()> {
     if let Some(next) = page.get("next_after").filter(|v| !v.is_null()) {
         writeln!(out, "(more: --after {})", cell(Some(next)))?;
     }
@@ -128,61 +128,6 @@ pub fn session_list(out: &mut dyn Write, page: &Value) -> io::Result<()> {
         ],
         &rows,
     )?;
-    next_hint(out, page)
-}
-
-pub fn unmatched_list(out: &mut dyn Write, page: &Value) -> io::Result<()> {
-    let rows: Vec<Vec<String>> = data(page)
-        .iter()
-        .map(|u| {
-            ["id", "tx_hash", "amount", "asset", "reason", "created_at"]
-                .iter()
-                .map(|k| cell(u.get(*k)))
-                .collect()
-        })
-        .collect();
-    table(
-        out,
-        &["ID", "TX HASH", "AMOUNT", "ASSET", "REASON", "CREATED"],
-        &rows,
-    )?;
-    next_hint(out, page)
-}
-
-pub fn unreadable_list(out: &mut dyn Write, page: &Value) -> io::Result<()> {
-    let rows: Vec<Vec<String>> = data(page)
-        .iter()
-        .map(|u| {
-            [
-                "account",
-                "paging_token",
-                "attempts",
-                "parse_error",
-                "first_seen",
-            ]
-            .iter()
-            .map(|k| cell(u.get(*k)))
-            .collect()
-        })
-        .collect();
-    table(
-        out,
-        &["ACCOUNT", "PAGING TOKEN", "ATTEMPTS", "ERROR", "FIRST SEEN"],
-        &rows,
-    )
-}
-
-pub fn event_list(out: &mut dyn Write, page: &Value) -> io::Result<()> {
-    let rows: Vec<Vec<String>> = data(page)
-        .iter()
-        .map(|e| {
-            ["id", "type", "session_id", "created_at"]
-                .iter()
-                .map(|k| cell(e.get(*k)))
-                .collect()
-        })
-        .collect();
-    table(out, &["ID", "TYPE", "SESSION", "CREATED"], &rows)?;
     next_hint(out, page)
 }
 

@@ -26,6 +26,7 @@ pub mod sessions;
 pub mod settlement;
 pub mod sqlstate;
 pub mod stats;
+pub mod timeline;
 pub mod unmatched;
 pub mod unreadable;
 pub mod webhook_admin;

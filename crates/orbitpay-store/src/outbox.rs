@@ -191,6 +191,19 @@ pub async fn list_after(
     .await?))
 }
 
+/// The event with this id (the webhook id), if it is still kept.
+pub async fn find(
+    conn: &mut AsyncPgConnection,
+    event_id: Uuid,
+) -> Result<Option<OutboxEventRow>, StoreError> {
+    Ok(outbox_events::table
+        .filter(outbox_events::event_id.eq(event_id))
+        .select(OutboxEventRow::as_select())
+        .first(conn)
+        .await
+        .optional()?)
+}
+
 pub async fn for_session(
     conn: &mut AsyncPgConnection,
     session_id: Uuid,

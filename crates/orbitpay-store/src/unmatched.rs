@@ -1,4 +1,4 @@
-//! Listing money that credited no session.
+//! Reading money that credited no session.
 
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -20,4 +20,16 @@ pub async fn list_after(
         .select(UnmatchedPaymentRow::as_select())
         .load(conn)
         .await?)
+}
+
+pub async fn find(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+) -> Result<Option<UnmatchedPaymentRow>, StoreError> {
+    Ok(unmatched_payments::table
+        .find(id)
+        .select(UnmatchedPaymentRow::as_select())
+        .first(conn)
+        .await
+        .optional()?)
 }

@@ -13,11 +13,13 @@ use axum::routing::{get, post};
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::events::list_events;
+use super::events::{list_events, show_event};
 use super::health::{healthz, readyz};
 use super::metrics::metrics_text;
 use super::payments::{unmatched, unreadable};
-use super::sessions::{cancel_session, create_session, get_session, list_sessions, report_tx};
+use super::sessions::{
+    cancel_session, create_session, get_session, list_sessions, report_tx, session_timeline,
+};
 use super::state::AdminState;
 use super::status::status;
 use super::support::error::{ApiError, InternalErrorMarker, code};
@@ -36,11 +38,21 @@ pub fn router(state: Arc<AdminState>) -> Router {
             post(create_session).layer(keyed()).get(list_sessions),
         )
         .route("/v1/sessions/{id}", get(get_session))
+        .route("/v1/sessions/{id}/timeline", get(session_timeline))
         .route("/v1/sessions/{id}/cancel", post(cancel_session))
         .route("/v1/sessions/{id}/payments", post(report_tx).layer(keyed()))
         .route("/v1/payments/unmatched", get(unmatched::list_unmatched))
+        .route(
+            "/v1/payments/unmatched/{id}",
+            get(unmatched::show_unmatched),
+        )
         .route("/v1/payments/unreadable", get(unreadable::list))
+        .route(
+            "/v1/payments/unreadable/{account}/{paging_token}",
+            get(unreadable::show),
+        )
         .route("/v1/events", get(list_events))
+        .route("/v1/events/{id}", get(show_event))
         .route("/v1/events/{id}/redeliver", post(webhooks::redeliver))
         .route("/v1/webhooks/deliveries", get(webhooks::list))
         .route("/v1/webhooks/deliveries/{id}", get(webhooks::show))

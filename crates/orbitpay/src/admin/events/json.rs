@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::admin::webhooks::DeliveryStatusView;
+
 /// An outbox event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct EventView {
@@ -39,4 +41,13 @@ impl From<&OutboxEventRow> for EventView {
             created_at: e.created_at,
         }
     }
+}
+
+/// One event, with where each of its webhook deliveries stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EventDetail {
+    #[serde(flatten)]
+    pub event: EventView,
+    /// One per endpoint, oldest first, each with its last attempt.
+    pub deliveries: Vec<DeliveryStatusView>,
 }

@@ -1,16 +1,18 @@
-//! `GET /v1/events`: the outbox event feed, and the webhook body's schema ([`schema`]).
+//! `GET /v1/events`: the outbox event feed, one event by id, and the webhook body's schema
+//! ([`schema`]).
 
 mod json;
 pub mod schema;
 
-pub use json::{EventPage, EventView};
+pub use json::{EventDetail, EventPage, EventView};
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
-use orbitpay_store::outbox;
+use orbitpay_store::{outbox, timeline};
+use uuid::Uuid;
 
 use crate::admin::state::AdminState;
 use crate::admin::support::db::conn;
@@ -18,6 +20,7 @@ use crate::admin::support::error::{ApiError, ErrorBody, code};
 use crate::admin::support::input::query;
 use crate::admin::support::json::json_response;
 use crate::admin::support::pagination::{FeedParams, next_after, page_limit};
+use crate::admin::webhooks::DeliveryStatusView;
 
 /// The outbox event feed in commit order: paging with `next_after` never skips an event,
 /// however concurrent writers commit. `next_after` is the last event's `id`, not a count.
@@ -49,5 +52,36 @@ pub async fn list_events(
     Ok(json_response(
         StatusCode::OK,
         &EventPage { data, next_after },
+    ))
+}
+
+/// One event, by its id (the `webhook-id`), with its deliveries and each one's last attempt.
+#[utoipa::path(
+    get, path = "/v1/events/{id}", tag = "operations",
+    params(("id" = Uuid, Path, description = "Event id (`event_id`, the webhook-id)")),
+    responses((status = 200, body = EventDetail), (status = 400, description = "INVALID_REQUEST: not a UUID", body = ErrorBody), (status = 404, description = "NOT_FOUND (pruned, or never one)", body = ErrorBody))
+)]
+pub async fn show_event(
+    State(state): State<Arc<AdminState>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let event_id: Uuid = id
+        .parse()
+        .map_err(|_| ApiError::bad_request(code::INVALID_REQUEST, "the event id is a UUID"))?;
+    let mut conn = conn(&state).await?;
+    let event = outbox::find(&mut conn, event_id).await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            code::NOT_FOUND,
+            format!("event {event_id} not found"),
+        )
+    })?;
+    let deliveries = timeline::deliveries_of(&mut conn, &[event_id]).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &EventDetail {
+            event: EventView::from(&event),
+            deliveries: deliveries.iter().map(DeliveryStatusView::from).collect(),
+        },
     ))
 }

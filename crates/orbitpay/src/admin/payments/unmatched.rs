@@ -1,8 +1,9 @@
-//! `GET /v1/payments/unmatched`: money that reached a watched account but credited no session.
+//! `GET /v1/payments/unmatched` (and `/{id}`): money that reached a watched account but credited
+//! no session.
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use base64::Engine as _;
@@ -14,7 +15,7 @@ use uuid::Uuid;
 
 use crate::admin::state::AdminState;
 use crate::admin::support::db::conn;
-use crate::admin::support::error::{ApiError, ErrorBody};
+use crate::admin::support::error::{ApiError, ErrorBody, code};
 use crate::admin::support::input::query;
 use crate::admin::support::json::json_response;
 use crate::admin::support::pagination::{FeedParams, next_after, page_limit};
@@ -111,4 +112,27 @@ pub async fn list_unmatched(
         StatusCode::OK,
         &UnmatchedPage { data, next_after },
     ))
+}
+
+/// One unmatched payment, by its `id`.
+#[utoipa::path(
+    get, path = "/v1/payments/unmatched/{id}", tag = "operations",
+    params(("id" = i64, Path, description = "The unmatched payment's id")),
+    responses((status = 200, body = UnmatchedView), (status = 404, description = "NOT_FOUND", body = ErrorBody))
+)]
+pub async fn show_unmatched(
+    State(state): State<Arc<AdminState>>,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let mut conn = conn(&state).await?;
+    let row = orbitpay_store::unmatched::find(&mut conn, id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                code::NOT_FOUND,
+                format!("unmatched payment {id} not found"),
+            )
+        })?;
+    Ok(json_response(StatusCode::OK, &UnmatchedView::from(&row)))
 }

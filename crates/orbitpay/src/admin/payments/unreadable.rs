@@ -1,10 +1,10 @@
-//! `GET /v1/payments/unreadable`: ledger records stored because they could not be read on
+//! `GET /v1/payments/unreadable` (and `/{account}/{paging_token}`): ledger records stored because they could not be read on
 //! any attempt. Each may hold a payment nobody has credited yet; the reconciliation job
 //! resolves them, and this is where an operator sees what is waiting.
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use base64::Engine as _;
@@ -47,6 +47,8 @@ pub struct UnreadableView {
     pub attempts: i32,
     pub first_seen: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
+    /// When reconciliation read it and credited it; null while it waits (always, in the list).
+    pub resolved_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -66,6 +68,7 @@ impl From<&UnreadableRecordRow> for UnreadableView {
             attempts: r.attempts,
             first_seen: r.first_seen,
             last_seen: r.last_seen,
+            resolved_at: r.resolved_at,
         }
     }
 }
@@ -79,23 +82,49 @@ impl From<&UnreadableRecordRow> for UnreadableView {
 pub async fn list(State(state): State<Arc<AdminState>>, uri: Uri) -> Result<Response, ApiError> {
     let params: UnreadableParams = query(&uri)?;
     let limit = page_limit(params.limit)?;
-    let account = params
-        .account
-        .map(|a| {
-            a.parse::<AccountId>().map_err(|_| {
-                ApiError::bad_request(
-                    code::INVALID_REQUEST,
-                    format!(
-                        "account {:?} is not a G address",
-                        a.chars().take(64).collect::<String>()
-                    ),
-                )
-            })
-        })
-        .transpose()?;
+    let account = params.account.as_deref().map(account_id).transpose()?;
     let mut conn = conn(&state).await?;
     let rows =
         orbitpay_store::unreadable::list_unresolved(&mut conn, account.as_ref(), limit).await?;
     let data = rows.iter().map(UnreadableView::from).collect();
     Ok(json_response(StatusCode::OK, &UnreadablePage { data }))
+}
+
+/// One record, resolved or not, by its account and paging token.
+#[utoipa::path(
+    get, path = "/v1/payments/unreadable/{account}/{paging_token}", tag = "operations",
+    params(
+        ("account" = String, Path, description = "The watched account (G)"),
+        ("paging_token" = i64, Path, description = "Horizon's paging token: the operation id"),
+    ),
+    responses((status = 200, body = UnreadableView), (status = 400, description = "INVALID_REQUEST: not a G address", body = ErrorBody), (status = 404, description = "NOT_FOUND", body = ErrorBody))
+)]
+pub async fn show(
+    State(state): State<Arc<AdminState>>,
+    Path((account, paging_token)): Path<(String, i64)>,
+) -> Result<Response, ApiError> {
+    let account = account_id(&account)?;
+    let mut conn = conn(&state).await?;
+    let row = orbitpay_store::unreadable::find(&mut conn, &account, paging_token)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                code::NOT_FOUND,
+                format!("no unreadable record {paging_token} of {account}"),
+            )
+        })?;
+    Ok(json_response(StatusCode::OK, &UnreadableView::from(&row)))
+}
+
+fn account_id(raw: &str) -> Result<AccountId, ApiError> {
+    raw.parse::<AccountId>().map_err(|_| {
+        ApiError::bad_request(
+            code::INVALID_REQUEST,
+            format!(
+                "account {:?} is not a G address",
+                raw.chars().take(64).collect::<String>()
+            ),
+        )
+    })
 }

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use orbitpay_core::MuxedAccount;
 use orbitpay_store::models::{PaymentRow, Session};
+use orbitpay_store::timeline::TimelineEvent;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -13,6 +14,7 @@ use utoipa::IntoParams;
 
 use super::pay_uri::pay_uri;
 use crate::admin::state::ReportOutcome;
+use crate::admin::webhooks::DeliveryStatusView;
 
 /// `POST /v1/sessions` body.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -251,6 +253,65 @@ impl ReportTxView {
         ReportTxView {
             outcome: outcome.name().to_owned(),
             session,
+        }
+    }
+}
+
+/// A session with its story: the session (with its payments) and every event written for it,
+/// in commit order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SessionTimelineView {
+    #[serde(flatten)]
+    pub session: SessionView,
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// One event of a session's timeline, with the ledger and transaction behind it and where each
+/// of its webhook deliveries stands. The full event is `GET /v1/events/{event_id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TimelineEntry {
+    /// Position in the feed.
+    pub id: i64,
+    pub event_id: Uuid,
+    #[serde(rename = "type")]
+    #[schema(example = "session.partially_paid")]
+    pub kind: String,
+    pub created_at: DateTime<Utc>,
+    /// The session's status as the event's transaction left it.
+    #[schema(value_type = Option<SessionStatusSchema>)]
+    pub status: Option<String>,
+    /// Credited to the session so far, as the event's transaction left it.
+    pub amount_received: Option<String>,
+    /// The transaction the event is about; null for creation, cancellation and expiry.
+    pub tx_hash: Option<String>,
+    /// The ledger that transaction closed in; null while it is unconfirmed.
+    pub ledger: Option<i32>,
+    /// The money of an event about one operation: the credit, or the late payment.
+    #[schema(example = "5.0000000")]
+    pub amount: Option<String>,
+    /// Why, for a release (`reason`) or a late payment (`already_paid`, ...).
+    pub reason: Option<String>,
+    /// One per endpoint, oldest first.
+    pub deliveries: Vec<DeliveryStatusView>,
+}
+
+impl TimelineEntry {
+    pub fn new(e: &TimelineEvent) -> TimelineEntry {
+        let payload = &e.event.payload;
+        let text = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(str::to_owned);
+        let snapshot = payload.get("session");
+        TimelineEntry {
+            id: e.event.id,
+            event_id: e.event.event_id,
+            kind: e.event.event_type.clone(),
+            created_at: e.event.created_at,
+            status: text(snapshot.and_then(|s| s.get("status"))),
+            amount_received: text(snapshot.and_then(|s| s.get("amount_received"))),
+            tx_hash: e.tx_hash.clone(),
+            ledger: e.ledger,
+            amount: e.amount.clone(),
+            reason: text(payload.get("reason")),
+            deliveries: e.deliveries.iter().map(DeliveryStatusView::from).collect(),
         }
     }
 }

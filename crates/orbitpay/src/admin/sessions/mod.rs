@@ -1,4 +1,5 @@
-//! The session endpoints: create, list, show, cancel, and the client-reported transaction.
+//! The session endpoints: create, list, show, timeline, cancel, and the client-reported
+//! transaction.
 
 use std::sync::Arc;
 
@@ -29,7 +30,10 @@ mod json;
 mod pay_uri;
 mod validate;
 
-pub use json::{CreateSessionRequest, ListSessionsParams, ReportTxRequest, SessionView};
+pub use json::{
+    CreateSessionRequest, ListSessionsParams, ReportTxRequest, SessionTimelineView, SessionView,
+    TimelineEntry,
+};
 use json::{ReportTxView, SessionPage};
 use validate::validate_create;
 
@@ -133,6 +137,34 @@ pub async fn get_session(
         .await?
         .ok_or_else(|| ApiError::session_not_found(id))?;
     let view = session_with_payments(&mut conn, &state, &session).await?;
+    Ok(json_response(StatusCode::OK, &view))
+}
+
+/// A session with its timeline: every event written for it in commit order (the feed's), each
+/// with the ledger and transaction behind it and its webhook deliveries' last attempts. The
+/// session's fields are those of `GET /v1/sessions/{id}`, read in the same snapshot.
+#[utoipa::path(
+    get, path = "/v1/sessions/{id}/timeline", tag = "sessions",
+    params(("id" = Uuid, Path, description = "Session id")),
+    responses(
+        (status = 200, body = SessionTimelineView),
+        (status = 404, description = "SESSION_NOT_FOUND", body = ErrorBody),
+    )
+)]
+pub async fn session_timeline(
+    State(state): State<Arc<AdminState>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = session_id(&id)?;
+    let mut conn = conn(&state).await?;
+    let timeline = orbitpay_store::timeline::for_session(&mut conn, id)
+        .await?
+        .ok_or_else(|| ApiError::session_not_found(id))?;
+    let view = SessionTimelineView {
+        session: SessionView::new(&timeline.session, &state.network_passphrase)
+            .with_payments(&timeline.payments),
+        timeline: timeline.events.iter().map(TimelineEntry::new).collect(),
+    };
     Ok(json_response(StatusCode::OK, &view))
 }
 
@@ -274,7 +306,6 @@ pub async fn report_tx(
     ))
 }
 
-/// A path id that is not a UUID names no session.
 /// A path id that is not a UUID names no session.
 fn session_id(raw: &str) -> Result<Uuid, ApiError> {
     let id = Uuid::try_parse(raw)

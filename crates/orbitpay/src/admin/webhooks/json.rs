@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use orbitpay_store::deliveries::AttemptRow;
 use orbitpay_store::models::WebhookDeliveryRow;
+use orbitpay_store::timeline::DeliveryStatus;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -56,6 +57,14 @@ pub struct DeliveryDetail {
     pub attempts_made: Vec<AttemptView>,
 }
 
+/// A delivery where it stands: its state and its most recent attempt (null before the first).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DeliveryStatusView {
+    #[serde(flatten)]
+    pub delivery: DeliveryView,
+    pub last_attempt: Option<AttemptView>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct DeliveryPage {
     pub data: Vec<DeliveryView>,
@@ -104,6 +113,15 @@ impl From<&AttemptRow> for AttemptView {
             status: a.status,
             error: a.error.clone(),
             response_snippet: a.response_snippet.clone(),
+        }
+    }
+}
+
+impl From<&DeliveryStatus> for DeliveryStatusView {
+    fn from(d: &DeliveryStatus) -> Self {
+        DeliveryStatusView {
+            delivery: DeliveryView::from(&d.delivery),
+            last_attempt: d.last_attempt.as_ref().map(AttemptView::from),
         }
     }
 }

@@ -23,8 +23,8 @@ use super::support::pagination::{next_after, page_limit};
 mod json;
 
 pub use json::{
-    AttemptView, DeliveryDetail, DeliveryPage, DeliveryParams, DeliveryView, EnableRequest,
-    EnableView,
+    AttemptView, DeliveryDetail, DeliveryPage, DeliveryParams, DeliveryStatusView, DeliveryView,
+    EnableRequest, EnableView,
 };
 
 fn not_found(what: impl std::fmt::Display) -> ApiError {

@@ -6,21 +6,29 @@
 //!
 //! Output is a human table by default and the API's JSON with `--json`. A failure exits
 //! non-zero and prints the API's error code (`error: SESSION_NOT_FOUND: ...`).
+//!
+//! Every resource reads the same way: `orbitpay RESOURCE list [filters]` and
+//! `orbitpay RESOURCE show ID`, beside its own actions (`sessions cancel`, `webhooks retry`).
+//! Each resource is a module whose command enum has `List` and `Show` and turns itself into a
+//! [`Call`]: the request and the view of its answer. A new resource (accounts, refunds) is one
+//! more such module and one more [`Command`] variant. Spellings from before the verbs were
+//! uniform keep working: a bare `events` or `payments unmatched` lists ([`ListByDefault`]).
 
 pub mod client;
 pub mod events;
 pub mod payments;
 pub mod render;
+pub mod sessions;
+mod timeline;
 pub mod webhooks;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
-use serde_json::{Value, json};
+use clap::{Args, FromArgMatches, Parser, Subcommand};
+use serde_json::Value;
 
-pub use client::{ApiResponse, Client, ClientError};
+pub use client::{ApiResponse, Client, ClientError, Method};
 
 /// Where the daemon listens when neither `--socket` nor the config says otherwise.
 pub const DEFAULT_SOCKET: &str = "/run/orbitpay/admin.sock";
@@ -66,12 +74,12 @@ pub struct Cli {
 pub enum Command {
     /// Payment sessions.
     #[command(subcommand)]
-    Sessions(SessionsCommand),
-    /// Payments.
+    Sessions(sessions::SessionsCommand),
+    /// Payments that need a person: unmatched ones and unreadable records.
     #[command(subcommand)]
-    Payments(PaymentsCommand),
-    /// The outbox event feed (`events redeliver ID` sends one again).
-    Events(EventsArgs),
+    Payments(payments::PaymentsCommand),
+    /// The outbox event feed (a bare `events` lists; `events redeliver ID` sends one again).
+    Events(ListByDefault<events::EventsCommand, events::FeedArgs>),
     /// The webhook delivery queue.
     #[command(subcommand)]
     Webhooks(webhooks::WebhooksCommand),
@@ -79,105 +87,34 @@ pub enum Command {
     Status,
 }
 
-#[derive(Debug, Clone, Subcommand)]
-pub enum SessionsCommand {
-    /// Create a session.
-    Create(CreateArgs),
-    /// Show a session and its payments.
-    Show { id: String },
-    /// List sessions, newest first.
-    List(ListArgs),
-    /// Cancel a pending session.
-    Cancel { id: String },
-    /// Report the transaction that pays a session.
-    ReportTx {
-        id: String,
-        /// The transaction hash (64 hex characters).
-        hash: String,
-        /// Default: derived from the session and the hash, so a retry is idempotent.
-        #[arg(long)]
-        idempotency_key: Option<String>,
-    },
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct CreateArgs {
-    /// Decimal amount, at most 7 decimals (e.g. 12.5).
-    #[arg(long)]
-    pub amount: String,
-    /// `native` or `CODE:ISSUER`.
-    #[arg(long)]
-    pub asset: String,
-    /// The receiving account (default: the first watched account).
-    #[arg(long)]
-    pub account: Option<String>,
-    /// Lifetime, e.g. `15m` (default: the daemon's).
-    #[arg(long, value_parser = humantime::parse_duration)]
-    pub expires_in: Option<Duration>,
-    #[arg(long)]
-    pub order_id: Option<String>,
-    /// A JSON object.
-    #[arg(long)]
-    pub metadata: Option<String>,
-    #[arg(long)]
-    pub webhook_url: Option<String>,
-    /// Generated (and printed) when not given; reuse it to retry safely.
-    #[arg(long)]
-    pub idempotency_key: Option<String>,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct ListArgs {
-    /// pending, processing, paid, expired or cancelled.
-    #[arg(long)]
-    pub status: Option<String>,
-    #[arg(long)]
-    pub order_id: Option<String>,
-    #[arg(long)]
-    pub limit: Option<u32>,
-    /// The last id of the previous page.
-    #[arg(long)]
-    pub after: Option<String>,
-}
-
-#[derive(Debug, Clone, Subcommand)]
-pub enum PaymentsCommand {
-    /// Payments that credited no session.
-    Unmatched(FeedArgs),
-    /// Ledger records stored because they could not be read, awaiting reconciliation.
-    Unreadable(UnreadableArgs),
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct UnreadableArgs {
-    /// Only this watched account's records.
-    #[arg(long)]
-    pub account: Option<String>,
-    #[arg(long)]
-    pub limit: Option<u32>,
-}
-
+/// A resource group whose bare form (no verb) lists, with the list's flags: how `events` and
+/// `payments unmatched` were spelled before every resource had `list` and `show`.
 #[derive(Debug, Clone, Args)]
 #[command(args_conflicts_with_subcommands = true)]
-pub struct EventsArgs {
+pub struct ListByDefault<C: Subcommand + FromArgMatches, L: Args + FromArgMatches> {
     #[command(subcommand)]
-    pub command: Option<EventsCommand>,
+    pub command: Option<C>,
+    /// With no verb: `list` with these flags.
     #[command(flatten)]
-    pub feed: FeedArgs,
+    pub list: L,
 }
 
-#[derive(Debug, Clone, Subcommand)]
-pub enum EventsCommand {
-    /// Send an event's webhook again (same webhook-id), delivered or dead alike.
-    Redeliver { id: String },
+/// A command enum with a `List` verb taking `L`.
+pub trait Lists<L> {
+    fn list(args: L) -> Self;
 }
 
-#[derive(Debug, Clone, Args)]
-pub struct FeedArgs {
-    #[arg(long)]
-    pub after: Option<i64>,
-    #[arg(long)]
-    pub limit: Option<u32>,
+impl<C, L> ListByDefault<C, L>
+where
+    C: Subcommand + FromArgMatches + Lists<L> + Clone,
+    L: Args + FromArgMatches + Clone,
+{
+    /// The verb asked for, `list` when none was.
+    pub fn command(&self) -> C {
+        self.command
+            .clone()
+            .unwrap_or_else(|| C::list(self.list.clone()))
+    }
 }
 
 /// `--socket` when given, else what the configuration names, else [`DEFAULT_SOCKET`].
@@ -240,7 +177,7 @@ pub async fn run(
     }
 }
 
-enum Failure {
+pub(crate) enum Failure {
     Usage(String),
     Client(ClientError),
 }
@@ -251,12 +188,7 @@ impl From<ClientError> for Failure {
     }
 }
 
-type View = fn(&mut dyn Write, &Value) -> std::io::Result<()>;
-
-fn report_view(out: &mut dyn Write, v: &Value) -> std::io::Result<()> {
-    writeln!(out, "outcome: {}", render::cell(v.get("outcome")))?;
-    render::session(out, v)
-}
+pub(crate) type View = fn(&mut dyn Write, &Value) -> std::io::Result<()>;
 
 pub(crate) fn query(pairs: &[(&str, Option<String>)]) -> String {
     let parts: Vec<String> = pairs
@@ -285,8 +217,56 @@ fn encode(s: &str) -> String {
 
 /// A path segment from user input (ids are UUIDs; anything else is sent encoded and the
 /// daemon answers 404).
-fn segment(s: &str) -> String {
+pub(crate) fn segment(s: &str) -> String {
     encode(s)
+}
+
+/// What a command asks of the daemon, and how its answer is shown.
+pub(crate) struct Call {
+    method: Method,
+    path: String,
+    headers: Vec<(&'static str, String)>,
+    body: Option<Value>,
+    view: View,
+}
+
+impl Call {
+    pub(crate) fn get(path: String, view: View) -> Call {
+        Call {
+            method: Method::GET,
+            path,
+            headers: Vec::new(),
+            body: None,
+            view,
+        }
+    }
+
+    pub(crate) fn post(path: String, body: Value, view: View) -> Call {
+        Call {
+            method: Method::POST,
+            body: Some(body),
+            ..Call::get(path, view)
+        }
+    }
+
+    pub(crate) fn header(mut self, name: &'static str, value: String) -> Call {
+        self.headers.push((name, value));
+        self
+    }
+}
+
+impl Command {
+    /// The request this command makes; `err` gets what the user must see before the answer
+    /// (a generated idempotency key).
+    pub(crate) fn call(&self, err: &mut dyn Write) -> Result<Call, Failure> {
+        Ok(match self {
+            Command::Sessions(c) => c.call(err)?,
+            Command::Payments(c) => c.call(),
+            Command::Events(c) => c.command().call(),
+            Command::Webhooks(c) => c.call(),
+            Command::Status => Call::get("/v1/status".to_owned(), render::status),
+        })
+    }
 }
 
 async fn execute(
@@ -294,144 +274,107 @@ async fn execute(
     command: &Command,
     err: &mut dyn Write,
 ) -> Result<(ApiResponse, View), Failure> {
-    Ok(match command {
-        Command::Sessions(SessionsCommand::Create(args)) => {
-            let key = match &args.idempotency_key {
-                Some(k) => k.clone(),
-                None => {
-                    let k = uuid::Uuid::new_v4().to_string();
-                    let _ = writeln!(err, "Idempotency-Key: {k}");
-                    k
-                }
-            };
-            let mut body = json!({ "amount": args.amount, "asset": args.asset });
-            if let Some(a) = &args.account {
-                body["account"] = json!(a);
-            }
-            if let Some(d) = args.expires_in {
-                body["expires_in"] = json!(d.as_secs());
-            }
-            if let Some(o) = &args.order_id {
-                body["order_id"] = json!(o);
-            }
-            if let Some(m) = &args.metadata {
-                body["metadata"] = serde_json::from_str(m)
-                    .map_err(|e| Failure::Usage(format!("--metadata is not JSON: {e}")))?;
-            }
-            if let Some(u) = &args.webhook_url {
-                body["webhook_url"] = json!(u);
-            }
-            let response = client
-                .post_json("/v1/sessions", &[("Idempotency-Key", &key)], &body)
-                .await?;
-            (response, render::session as View)
-        }
-        Command::Sessions(SessionsCommand::Show { id }) => (
-            client.get(&format!("/v1/sessions/{}", segment(id))).await?,
-            render::session as View,
-        ),
-        Command::Sessions(SessionsCommand::List(args)) => {
-            let q = query(&[
-                ("status", args.status.clone()),
-                ("order_id", args.order_id.clone()),
-                ("limit", args.limit.map(|l| l.to_string())),
-                ("after", args.after.clone()),
-            ]);
-            (
-                client.get(&format!("/v1/sessions{q}")).await?,
-                render::session_list as View,
-            )
-        }
-        Command::Sessions(SessionsCommand::Cancel { id }) => {
-            let response = client
-                .post_json(
-                    &format!("/v1/sessions/{}/cancel", segment(id)),
-                    &[],
-                    &json!({}),
-                )
-                .await?;
-            (response, render::session as View)
-        }
-        Command::Sessions(SessionsCommand::ReportTx {
-            id,
-            hash,
-            idempotency_key,
-        }) => {
-            let key = idempotency_key
-                .clone()
-                .unwrap_or_else(|| format!("report-tx:{id}:{}", hash.to_lowercase()));
-            let response = client
-                .post_json(
-                    &format!("/v1/sessions/{}/payments", segment(id)),
-                    &[("Idempotency-Key", &key)],
-                    &json!({ "tx_hash": hash }),
-                )
-                .await?;
-            (response, report_view as View)
-        }
-        Command::Payments(PaymentsCommand::Unmatched(args)) => {
-            let q = query(&[
-                ("after", args.after.map(|a| a.to_string())),
-                ("limit", args.limit.map(|l| l.to_string())),
-            ]);
-            (
-                client.get(&format!("/v1/payments/unmatched{q}")).await?,
-                payments::unmatched_list as View,
-            )
-        }
-        Command::Payments(PaymentsCommand::Unreadable(args)) => {
-            let q = query(&[
-                ("account", args.account.clone()),
-                ("limit", args.limit.map(|l| l.to_string())),
-            ]);
-            (
-                client.get(&format!("/v1/payments/unreadable{q}")).await?,
-                payments::unreadable_list as View,
-            )
-        }
-        Command::Events(EventsArgs {
-            command: Some(EventsCommand::Redeliver { id }),
-            ..
-        }) => (
-            client
-                .post_json(
-                    &format!("/v1/events/{}/redeliver", segment(id)),
-                    &[],
-                    &json!({}),
-                )
-                .await?,
-            webhooks::delivery_list as View,
-        ),
-        Command::Webhooks(command) => {
-            let (method, path, body) = webhooks::request(command);
-            let response = match body {
-                Some(b) if method == "POST" => client.post_json(&path, &[], &b).await?,
-                _ => client.get(&path).await?,
-            };
-            let view = match command {
-                webhooks::WebhooksCommand::List(_) => webhooks::delivery_list as View,
-                webhooks::WebhooksCommand::Enable { .. } => webhooks::enabled as View,
-                _ => webhooks::delivery as View,
-            };
-            (response, view)
-        }
-        Command::Events(EventsArgs { feed: args, .. }) => {
-            let q = query(&[
-                ("after", args.after.map(|a| a.to_string())),
-                ("limit", args.limit.map(|l| l.to_string())),
-            ]);
-            (
-                client.get(&format!("/v1/events{q}")).await?,
-                events::event_list as View,
-            )
-        }
-        Command::Status => (client.get("/v1/status").await?, render::status as View),
-    })
+    let call = command.call(err)?;
+    let headers: Vec<(&str, &str)> = call.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let body = call
+        .body
+        .as_ref()
+        .map(serde_json::to_vec)
+        .transpose()
+        .map_err(|e| Failure::Usage(e.to_string()))?;
+    let response = client.send(call.method, &call.path, &headers, body).await?;
+    Ok((response, call.view))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const EVENT: &str = "0194f0f0-0000-7000-8000-000000000000";
+
+    /// The request a command line makes: method and path with its query.
+    fn request(line: &str) -> (Method, String) {
+        let cli = Cli::try_parse_from(line.split(' ')).unwrap_or_else(|e| panic!("{line}: {e}"));
+        let call = cli
+            .command
+            .call(&mut Vec::new())
+            .unwrap_or_else(|_| panic!("{line}"));
+        (call.method, call.path)
+    }
+
+    #[test]
+    fn every_resource_lists_and_shows() {
+        let get = |p: &str| (Method::GET, p.to_owned());
+        for (line, expected) in [
+            (
+                "orbitpay sessions list --status processing",
+                get("/v1/sessions?status=processing"),
+            ),
+            ("orbitpay sessions show S", get("/v1/sessions/S/timeline")),
+            ("orbitpay events list --after 5", get("/v1/events?after=5")),
+            (
+                &format!("orbitpay events show {EVENT}"),
+                get(&format!("/v1/events/{EVENT}")),
+            ),
+            (
+                "orbitpay webhooks list --status dead",
+                get("/v1/webhooks/deliveries?status=dead"),
+            ),
+            ("orbitpay webhooks show 7", get("/v1/webhooks/deliveries/7")),
+            (
+                "orbitpay payments unmatched list --limit 2",
+                get("/v1/payments/unmatched?limit=2"),
+            ),
+            (
+                "orbitpay payments unmatched show 3",
+                get("/v1/payments/unmatched/3"),
+            ),
+            (
+                "orbitpay payments unreadable list --account GABC",
+                get("/v1/payments/unreadable?account=GABC"),
+            ),
+            (
+                "orbitpay payments unreadable show GABC 42",
+                get("/v1/payments/unreadable/GABC/42"),
+            ),
+        ] {
+            assert_eq!(request(line), expected, "{line}");
+        }
+    }
+
+    #[test]
+    fn the_spellings_from_before_the_verbs_make_the_same_requests() {
+        for (old, new) in [
+            ("orbitpay events", "orbitpay events list"),
+            (
+                "orbitpay events --after 5 --limit 2",
+                "orbitpay events list --after 5 --limit 2",
+            ),
+            (
+                "orbitpay payments unmatched",
+                "orbitpay payments unmatched list",
+            ),
+            (
+                "orbitpay payments unmatched --after 5",
+                "orbitpay payments unmatched list --after 5",
+            ),
+            (
+                "orbitpay payments unreadable",
+                "orbitpay payments unreadable list",
+            ),
+            (
+                "orbitpay payments unreadable --account GABC --limit 5",
+                "orbitpay payments unreadable list --account GABC --limit 5",
+            ),
+        ] {
+            assert_eq!(request(old), request(new), "{old}");
+        }
+    }
+
+    #[test]
+    fn a_bare_group_takes_no_verb_and_flags_together() {
+        assert!(Cli::try_parse_from(["orbitpay", "events", "--after", "5", "list"]).is_err());
+    }
 
     #[test]
     fn the_documented_command_lines_parse() {
@@ -442,9 +385,14 @@ mod tests {
             "orbitpay sessions cancel ID",
             "orbitpay sessions report-tx ID HASH",
             "orbitpay payments unmatched",
+            "orbitpay payments unmatched list --after 3",
+            "orbitpay payments unmatched show 3",
             "orbitpay payments unreadable --account GABC --limit 5",
+            "orbitpay payments unreadable show GABC 42",
             "orbitpay events",
             "orbitpay events --after 5",
+            "orbitpay events list --limit 10",
+            "orbitpay events show 0194f0f0-0000-7000-8000-000000000000",
             "orbitpay events redeliver 0194f0f0-0000-7000-8000-000000000000",
             "orbitpay webhooks list --status dead",
             "orbitpay webhooks show 7",

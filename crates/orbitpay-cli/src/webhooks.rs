@@ -5,6 +5,7 @@ use std::io::{self, Write};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
+use crate::Call;
 use crate::render::{cell, key_values, table};
 
 #[derive(Debug, Clone, Subcommand)]
@@ -33,31 +34,34 @@ pub struct DeliveryListArgs {
     pub limit: Option<u32>,
 }
 
-/// The request a command makes: method, path and body.
-pub(crate) fn request(command: &WebhooksCommand) -> (&'static str, String, Option<Value>) {
-    match command {
-        WebhooksCommand::List(a) => {
-            let q = crate::query(&[
-                ("status", a.status.clone()),
-                ("after", a.after.map(|v| v.to_string())),
-                ("limit", a.limit.map(|v| v.to_string())),
-            ]);
-            ("GET", format!("/v1/webhooks/deliveries{q}"), None)
+impl WebhooksCommand {
+    pub(crate) fn call(&self) -> Call {
+        match self {
+            WebhooksCommand::List(a) => {
+                let q = crate::query(&[
+                    ("status", a.status.clone()),
+                    ("after", a.after.map(|v| v.to_string())),
+                    ("limit", a.limit.map(|v| v.to_string())),
+                ]);
+                Call::get(format!("/v1/webhooks/deliveries{q}"), delivery_list)
+            }
+            WebhooksCommand::Show { id } => {
+                Call::get(format!("/v1/webhooks/deliveries/{id}"), delivery)
+            }
+            WebhooksCommand::Retry { id } => Call::post(
+                format!("/v1/webhooks/deliveries/{id}/retry"),
+                json!({}),
+                delivery,
+            ),
+            WebhooksCommand::Enable { url } => Call::post(
+                "/v1/webhooks/endpoint/enable".to_owned(),
+                match url {
+                    Some(u) => json!({ "url": u }),
+                    None => json!({}),
+                },
+                enabled,
+            ),
         }
-        WebhooksCommand::Show { id } => ("GET", format!("/v1/webhooks/deliveries/{id}"), None),
-        WebhooksCommand::Retry { id } => (
-            "POST",
-            format!("/v1/webhooks/deliveries/{id}/retry"),
-            Some(json!({})),
-        ),
-        WebhooksCommand::Enable { url } => (
-            "POST",
-            "/v1/webhooks/endpoint/enable".to_owned(),
-            Some(match url {
-                Some(u) => json!({ "url": u }),
-                None => json!({}),
-            }),
-        ),
     }
 }
 
@@ -115,6 +119,37 @@ pub fn delivery(out: &mut dyn Write, d: &Value) -> io::Result<()> {
         table(out, &["#", "STARTED", "MS", "STATUS", "ERROR"], &rows)?;
     }
     Ok(())
+}
+
+/// Deliveries where they stand (an event's): state and last attempt.
+pub fn status_table(out: &mut dyn Write, deliveries: Option<&Value>) -> io::Result<()> {
+    let rows: Vec<Vec<String>> = deliveries
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|d| {
+                    let last = d.get("last_attempt");
+                    let at = |k: &str| cell(last.and_then(|a| a.get(k)));
+                    vec![
+                        cell(d.get("id")),
+                        cell(d.get("status")),
+                        cell(d.get("attempts")),
+                        at("status"),
+                        at("started_at"),
+                        at("error"),
+                        cell(d.get("url")),
+                    ]
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    table(
+        out,
+        &[
+            "DELIVERY", "STATUS", "ATTEMPTS", "LAST", "AT", "ERROR", "URL",
+        ],
+        &rows,
+    )
 }
 
 pub fn enabled(out: &mut dyn Write, v: &Value) -> io::Result<()> {

@@ -6,28 +6,6 @@ use admin_support::*;
 use clap::Parser;
 use orbitpay_cli::{Cli, exit};
 
-/// Runs `orbitpay <args>` against the harness; returns (exit code, stdout, stderr).
-async fn cli(h: &Harness, args: &str) -> (i32, String, String) {
-    let argv = std::iter::once("orbitpay").chain(args.split_whitespace());
-    let parsed = Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("{args}: {e}"));
-    let socket =
-        orbitpay_cli::resolve_socket(parsed.global.socket.clone(), || Some(h.socket.clone()));
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = orbitpay_cli::run(
-        &parsed.command,
-        &socket,
-        parsed.global.json,
-        &mut out,
-        &mut err,
-    )
-    .await;
-    (
-        code,
-        String::from_utf8(out).unwrap(),
-        String::from_utf8(err).unwrap(),
-    )
-}
-
 #[tokio::test]
 async fn round_trip_through_every_subcommand() {
     let h = Harness::start().await;

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use clap::Parser as _;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use orbitpay::admin::{
     AccountStatus, AdminState, IngestStatus, ReportError, ReportOutcome, ServeError, SocketOptions,
@@ -277,6 +278,28 @@ impl Harness {
         assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
         r.json().unwrap()
     }
+}
+
+/// Runs `orbitpay <args>` against the harness; returns (exit code, stdout, stderr).
+pub async fn cli(h: &Harness, args: &str) -> (i32, String, String) {
+    let argv = std::iter::once("orbitpay").chain(args.split_whitespace());
+    let parsed = orbitpay_cli::Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("{args}: {e}"));
+    let socket =
+        orbitpay_cli::resolve_socket(parsed.global.socket.clone(), || Some(h.socket.clone()));
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = orbitpay_cli::run(
+        &parsed.command,
+        &socket,
+        parsed.global.json,
+        &mut out,
+        &mut err,
+    )
+    .await;
+    (
+        code,
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    )
 }
 
 pub fn body_json(r: &ApiResponse) -> Value {

@@ -139,3 +139,167 @@ async fn an_unreachable_socket_is_reported() {
         "{err}"
     );
 }
+
+/// Runs both command lines and asserts they print the same; returns the output.
+async fn same_output(h: &Harness, canonical: &str, alias: &str) -> String {
+    let (code, out, err) = cli(h, canonical).await;
+    assert_eq!(code, exit::OK, "{canonical}: {err}");
+    let (code, again, err) = cli(h, alias).await;
+    assert_eq!(code, exit::OK, "{alias}: {err}");
+    assert_eq!(again, out, "`{alias}` prints what `{canonical}` does");
+    out
+}
+
+#[tokio::test]
+async fn every_resource_lists_and_shows_and_the_old_spellings_still_work() {
+    use diesel_async::RunQueryDsl;
+    let h = Harness::start().await;
+    let mut conn = h.db.conn().await;
+    orbitpay_store::deliveries::set_default_endpoint(&mut conn, Some(WEBHOOK_URL))
+        .await
+        .unwrap();
+    let (_, out, _) = cli(&h, "sessions create --amount 2 --asset native --json").await;
+    let session: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let id = session["id"].as_str().unwrap().to_owned();
+    diesel::insert_into(orbitpay_store::schema::unmatched_payments::table)
+        .values(orbitpay_store::models::NewUnmatchedPayment {
+            op_id: 1 << 40,
+            tx_hash: tx_hash(9),
+            account: ACCOUNT.into(),
+            amount: Some(orbitpay_store::numeric::I128Numeric(10_000_000)),
+            asset: Some("native".into()),
+            from_address: Some(SECOND_ACCOUNT.into()),
+            memo_type: Some("text".into()),
+            memo_value: Some("hello".into()),
+            memo_bytes: Some(b"hello".to_vec()),
+            muxed_id: None,
+            reason: orbitpay_core::UnmatchedReason::UnknownReference,
+            session_id: None,
+            ledger: Some(42),
+            detail: None,
+            raw_operation: Some(serde_json::json!({"type": "payment", "id": "1099511627776"})),
+        })
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let token = 120_092_264_608_567_297;
+    orbitpay_store::unreadable::record(
+        &mut conn,
+        &orbitpay_store::models::NewUnreadableRecord {
+            account: ACCOUNT.to_owned(),
+            paging_token: token,
+            raw: b"{\"id\":".to_vec(),
+            raw_truncated: false,
+            parse_error: "not JSON: EOF".into(),
+            attempts: 5,
+        },
+    )
+    .await
+    .unwrap();
+
+    // sessions: list, and show with the timeline; show's JSON keeps every field it had
+    let (code, out, _) = cli(&h, "sessions list").await;
+    assert_eq!(code, exit::OK);
+    assert!(out.contains(&id), "{out}");
+    let (code, out, _) = cli(&h, &format!("sessions show {id}")).await;
+    assert_eq!(code, exit::OK);
+    assert!(
+        out.contains(&id) && out.contains("session.created"),
+        "{out}"
+    );
+    let (_, out, _) = cli(&h, &format!("sessions show {id} --json")).await;
+    let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for (field, value) in session.as_object().unwrap() {
+        assert_eq!(&shown[field], value, "sessions show --json keeps {field}");
+    }
+    let created = &shown["timeline"][0];
+    assert_eq!(created["type"], "session.created");
+    let event_id = created["event_id"].as_str().unwrap().to_owned();
+    let delivery = created["deliveries"][0]["id"].as_i64().unwrap();
+    let (_, out, _) = cli(&h, &format!("sessions show {id}")).await;
+    assert!(
+        out.contains(&format!("#{delivery} pending (no attempt yet)")),
+        "{out}"
+    );
+
+    // events: show by id; a bare `events` (with or without flags) is `events list`
+    let (code, out, _) = cli(&h, &format!("events show {event_id}")).await;
+    assert_eq!(code, exit::OK);
+    assert!(
+        out.contains("session.created") && out.contains(WEBHOOK_URL),
+        "{out}"
+    );
+    let (code, _, err) = cli(&h, "events show 0194f0f0-0000-7000-8000-000000000000").await;
+    assert_eq!(code, exit::API_ERROR);
+    assert!(err.contains("NOT_FOUND"), "{err}");
+    // The feed serves a commit once older writing transactions on the cluster have ended.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !cli(&h, "events list").await.1.contains(&id) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let out = same_output(&h, "events list", "events").await;
+    assert!(out.contains("session.created"), "{out}");
+    same_output(
+        &h,
+        "events list --after 0 --limit 1",
+        "events --after 0 --limit 1",
+    )
+    .await;
+
+    // webhooks: list and show
+    let (code, out, _) = cli(&h, "webhooks list").await;
+    assert_eq!(code, exit::OK);
+    assert!(out.contains(WEBHOOK_URL), "{out}");
+    let (code, out, _) = cli(&h, &format!("webhooks show {delivery}")).await;
+    assert_eq!(code, exit::OK);
+    assert!(out.contains(&event_id), "{out}");
+
+    // payments unmatched: list (bare or not), show
+    let out = same_output(&h, "payments unmatched list", "payments unmatched").await;
+    assert!(out.contains("unknown_reference"), "{out}");
+    same_output(
+        &h,
+        "payments unmatched list --after 0 --limit 5",
+        "payments unmatched --after 0 --limit 5",
+    )
+    .await;
+    let (_, out, _) = cli(&h, "payments unmatched --json").await;
+    let page: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let unmatched = page["data"][0]["id"].as_i64().unwrap();
+    let (code, out, _) = cli(&h, &format!("payments unmatched show {unmatched}")).await;
+    assert_eq!(code, exit::OK);
+    assert!(
+        out.contains("hello") && out.contains("1099511627776") && out.contains(SECOND_ACCOUNT),
+        "{out}"
+    );
+    let (code, _, err) = cli(&h, "payments unmatched show 999999").await;
+    assert_eq!(code, exit::API_ERROR);
+    assert!(err.contains("NOT_FOUND"), "{err}");
+
+    // payments unreadable: list (bare or not), show
+    let out = same_output(&h, "payments unreadable list", "payments unreadable").await;
+    assert!(out.contains("not JSON: EOF"), "{out}");
+    same_output(
+        &h,
+        &format!("payments unreadable list --account {ACCOUNT} --limit 5"),
+        &format!("payments unreadable --account {ACCOUNT} --limit 5"),
+    )
+    .await;
+    let (code, out, _) = cli(&h, &format!("payments unreadable show {ACCOUNT} {token}")).await;
+    assert_eq!(code, exit::OK);
+    assert!(
+        out.contains("not JSON: EOF") && out.contains("attempts:"),
+        "{out}"
+    );
+    let (_, out, _) = cli(
+        &h,
+        &format!("payments unreadable show {ACCOUNT} {token} --json"),
+    )
+    .await;
+    let record: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(record["paging_token"], token);
+    assert_eq!(record["resolved_at"], serde_json::Value::Null);
+    let (code, _, err) = cli(&h, &format!("payments unreadable show {ACCOUNT} 1")).await;
+    assert_eq!(code, exit::API_ERROR);
+    assert!(err.contains("NOT_FOUND"), "{err}");
+}

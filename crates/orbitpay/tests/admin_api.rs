@@ -716,3 +716,30 @@ async fn unreadable_records_are_listed_oldest_first_until_resolved() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["account"], SECOND_ACCOUNT);
 }
+
+#[tokio::test]
+async fn each_show_answers_not_found_in_the_error_body_for_an_id_that_names_nothing() {
+    let h = Harness::start().await;
+    for path in [
+        "/v1/events/0194f0f0-0000-7000-8000-000000000000".to_owned(),
+        "/v1/events/not-a-uuid".to_owned(),
+        "/v1/payments/unmatched/999".to_owned(),
+        "/v1/payments/unmatched/x".to_owned(),
+        format!("/v1/payments/unreadable/{ACCOUNT}/1"),
+        format!("/v1/payments/unreadable/{ACCOUNT}/x"),
+    ] {
+        let r = h.get(&path).await;
+        assert_error(&r, 404, "NOT_FOUND");
+    }
+    assert_error(
+        &h.get("/v1/payments/unreadable/GNOPE/1").await,
+        400,
+        "INVALID_REQUEST",
+    );
+    assert_error(
+        &h.get("/v1/sessions/00000000-0000-0000-0000-000000000000/timeline")
+            .await,
+        404,
+        "SESSION_NOT_FOUND",
+    );
+}

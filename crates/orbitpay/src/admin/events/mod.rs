@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::admin::state::AdminState;
 use crate::admin::support::db::conn;
 use crate::admin::support::error::{ApiError, ErrorBody, code};
-use crate::admin::support::input::query;
+use crate::admin::support::input::{path_id, query};
 use crate::admin::support::json::json_response;
 use crate::admin::support::pagination::{FeedParams, next_after, page_limit};
 use crate::admin::webhooks::DeliveryStatusView;
@@ -59,23 +59,17 @@ pub async fn list_events(
 #[utoipa::path(
     get, path = "/v1/events/{id}", tag = "operations",
     params(("id" = Uuid, Path, description = "Event id (`event_id`, the webhook-id)")),
-    responses((status = 200, body = EventDetail), (status = 400, description = "INVALID_REQUEST: not a UUID", body = ErrorBody), (status = 404, description = "NOT_FOUND (pruned, or never one)", body = ErrorBody))
+    responses((status = 200, body = EventDetail), (status = 404, description = "NOT_FOUND (pruned, never one, or not a UUID)", body = ErrorBody))
 )]
 pub async fn show_event(
     State(state): State<Arc<AdminState>>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let event_id: Uuid = id
-        .parse()
-        .map_err(|_| ApiError::bad_request(code::INVALID_REQUEST, "the event id is a UUID"))?;
+    let event_id: Uuid = path_id("event", &id)?;
     let mut conn = conn(&state).await?;
-    let event = outbox::find(&mut conn, event_id).await?.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            code::NOT_FOUND,
-            format!("event {event_id} not found"),
-        )
-    })?;
+    let event = outbox::find(&mut conn, event_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("event {event_id}")))?;
     let deliveries = timeline::deliveries_of(&mut conn, &[event_id]).await?;
     Ok(json_response(
         StatusCode::OK,

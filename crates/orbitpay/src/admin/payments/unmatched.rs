@@ -15,8 +15,8 @@ use uuid::Uuid;
 
 use crate::admin::state::AdminState;
 use crate::admin::support::db::conn;
-use crate::admin::support::error::{ApiError, ErrorBody, code};
-use crate::admin::support::input::query;
+use crate::admin::support::error::{ApiError, ErrorBody};
+use crate::admin::support::input::{path_id, query};
 use crate::admin::support::json::json_response;
 use crate::admin::support::pagination::{FeedParams, next_after, page_limit};
 
@@ -122,17 +122,12 @@ pub async fn list_unmatched(
 )]
 pub async fn show_unmatched(
     State(state): State<Arc<AdminState>>,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    let id: i64 = path_id("unmatched payment", &id)?;
     let mut conn = conn(&state).await?;
     let row = orbitpay_store::unmatched::find(&mut conn, id)
         .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                code::NOT_FOUND,
-                format!("unmatched payment {id} not found"),
-            )
-        })?;
+        .ok_or_else(|| ApiError::not_found(format!("unmatched payment {id}")))?;
     Ok(json_response(StatusCode::OK, &UnmatchedView::from(&row)))
 }

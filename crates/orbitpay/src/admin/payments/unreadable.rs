@@ -17,7 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::admin::state::AdminState;
 use crate::admin::support::db::conn;
 use crate::admin::support::error::{ApiError, ErrorBody, code};
-use crate::admin::support::input::query;
+use crate::admin::support::input::{path_id, query};
 use crate::admin::support::json::json_response;
 use crate::admin::support::pagination::page_limit;
 
@@ -101,18 +101,15 @@ pub async fn list(State(state): State<Arc<AdminState>>, uri: Uri) -> Result<Resp
 )]
 pub async fn show(
     State(state): State<Arc<AdminState>>,
-    Path((account, paging_token)): Path<(String, i64)>,
+    Path((account, paging_token)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let account = account_id(&account)?;
+    let paging_token: i64 = path_id("unreadable record", &paging_token)?;
     let mut conn = conn(&state).await?;
     let row = orbitpay_store::unreadable::find(&mut conn, &account, paging_token)
         .await?
         .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                code::NOT_FOUND,
-                format!("no unreadable record {paging_token} of {account}"),
-            )
+            ApiError::not_found(format!("unreadable record {paging_token} of {account}"))
         })?;
     Ok(json_response(StatusCode::OK, &UnreadableView::from(&row)))
 }

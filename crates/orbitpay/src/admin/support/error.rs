@@ -79,6 +79,15 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
+    /// `what` (`delivery 7`) names nothing.
+    pub fn not_found(what: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            code::NOT_FOUND,
+            format!("{what} not found"),
+        )
+    }
+
     pub fn session_not_found(id: impl std::fmt::Display) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,

@@ -1,5 +1,7 @@
 //! Client text, checked the same way wherever it arrives: query strings, path ids, bodies.
 
+use std::str::FromStr;
+
 use axum::extract::Query;
 use axum::http::Uri;
 
@@ -45,4 +47,15 @@ pub(crate) fn reject_nul_in_json(field: &str, value: &serde_json::Value) -> Resu
         }),
         _ => Ok(()),
     }
+}
+
+/// A path id, taken as text and parsed here: one that does not parse names nothing (404
+/// `NOT_FOUND` in the API's error body, where axum's own rejection would be a text 400).
+pub(crate) fn path_id<T: FromStr>(what: &str, raw: &str) -> Result<T, ApiError> {
+    raw.parse().map_err(|_| {
+        ApiError::not_found(format!(
+            "{what} {:?}",
+            raw.chars().take(64).collect::<String>()
+        ))
+    })
 }

@@ -27,14 +27,6 @@ pub use json::{
     EnableRequest, EnableView,
 };
 
-fn not_found(what: impl std::fmt::Display) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        code::NOT_FOUND,
-        format!("{what} not found"),
-    )
-}
-
 /// Webhook deliveries, oldest first.
 #[utoipa::path(
     get, path = "/v1/webhooks/deliveries", tag = "webhooks",
@@ -81,7 +73,7 @@ pub async fn show(
     let mut conn = conn(&state).await?;
     let row = webhook_admin::find(&mut conn, id)
         .await?
-        .ok_or_else(|| not_found(format!("delivery {id}")))?;
+        .ok_or_else(|| ApiError::not_found(format!("delivery {id}")))?;
     let attempts = deliveries::attempts(&mut conn, id).await?;
     Ok(json_response(
         StatusCode::OK,
@@ -120,7 +112,7 @@ pub async fn retry(
                 s.as_str()
             ),
         )),
-        Retried::NotFound => Err(not_found(format!("delivery {id}"))),
+        Retried::NotFound => Err(ApiError::not_found(format!("delivery {id}"))),
     }
 }
 
@@ -141,7 +133,7 @@ pub async fn redeliver(
     let mut conn = conn(&state).await?;
     let rows = webhook_admin::redeliver_event(&mut conn, event_id)
         .await?
-        .ok_or_else(|| not_found(format!("event {event_id}")))?;
+        .ok_or_else(|| ApiError::not_found(format!("event {event_id}")))?;
     tracing::info!(event_id = %event_id, deliveries = rows.len(), "event redelivered by an admin");
     let data = rows.iter().map(DeliveryView::from).collect();
     Ok(json_response(

@@ -58,17 +58,22 @@ impl EventsCommand {
     }
 }
 
+/// The feed: `ID` is the position (`--after`), `EVENT ID` what `events show` and `redeliver` take.
 pub fn event_list(out: &mut dyn Write, page: &Value) -> io::Result<()> {
     let rows: Vec<Vec<String>> = data(page)
         .iter()
         .map(|e| {
-            ["id", "type", "session_id", "created_at"]
+            ["id", "event_id", "type", "session_id", "created_at"]
                 .iter()
                 .map(|k| cell(e.get(*k)))
                 .collect()
         })
         .collect();
-    table(out, &["ID", "TYPE", "SESSION", "CREATED"], &rows)?;
+    table(
+        out,
+        &["ID", "EVENT ID", "TYPE", "SESSION", "CREATED"],
+        &rows,
+    )?;
     next_hint(out, page)
 }
 

@@ -238,7 +238,10 @@ async fn every_resource_lists_and_shows_and_the_old_spellings_still_work() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     let out = same_output(&h, "events list", "events").await;
-    assert!(out.contains("session.created"), "{out}");
+    assert!(
+        out.contains("session.created") && out.contains(&event_id),
+        "the listed event id is the one `events show` takes: {out}"
+    );
     same_output(
         &h,
         "events list --after 0 --limit 1",

@@ -34,7 +34,7 @@ impl Matcher {
             conn, account, &items, None
         ))?;
         for (item, applied) in items.iter().zip(&settled.applied) {
-            crate::log_decision(account, item, applied);
+            crate::decision::log_decision(account, item, applied);
         }
         Ok(settled.applied)
     }

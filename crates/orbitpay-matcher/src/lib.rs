@@ -18,7 +18,9 @@
 mod decision;
 pub mod prepare;
 mod reconcile;
+mod recover;
 mod report;
+mod settle;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,14 +29,16 @@ use async_trait::async_trait;
 use orbitpay_core::{AccountId, LedgerRecord};
 use orbitpay_horizon::{Batch, FetchedRecord, LedgerSource, RecordSink, SinkError};
 use orbitpay_store::models::NewUnreadableRecord;
-use orbitpay_store::settlement::{self, Intent, Item};
+use orbitpay_store::settlement;
 use orbitpay_store::{AsyncPgConnection, DbPool, ErrorClass, StoreError};
 use orbitpay_store::{PooledConnection, TransientKind};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, error, warn};
 
+pub use recover::RecoveryAction;
 pub use report::{ReportError, ReportOutcome};
+use settle::Prepared;
 
 /// Runs `$body` (a store call on `$conn`) on a pooled connection, retrying transient errors
 /// with capped backoff as `$retry` ([`Retry`]) allows. A macro rather than a closure-taking
@@ -297,36 +301,17 @@ impl Matcher {
         up_to: i64,
         retry: Retry<'_>,
     ) -> Result<(), MatchError> {
-        let intents: Vec<Intent> = readable
-            .iter()
-            .map(|r| prepare::intent(r, account))
-            .collect();
-        let items: Vec<Item<'_>> = readable
-            .iter()
-            .zip(&intents)
-            .map(|(record, intent)| Item { record, intent })
-            .collect();
-
+        let prepared = Prepared::new(account, readable.iter().copied());
+        let items = prepared.items();
         let claimed = with_retry!(self, retry, |conn| settlement::claim(conn, account, &items))?;
         if !claimed.claimed.is_empty() {
             orbitpay_store::crash::point("claim-committed");
         }
-        let settled = match with_retry!(self, retry, |conn| settlement::settle(
-            conn,
-            account,
-            &items,
-            Some(up_to)
-        )) {
-            Ok(settled) => settled,
-            Err(e) => {
-                if matches!(e, MatchError::Fatal(_)) {
-                    self.release_claims(account, &claimed.claimed, retry).await;
-                }
-                return Err(e);
+        if let Err(e) = self.settle(account, &prepared, Some(up_to), retry).await {
+            if matches!(e, MatchError::Fatal(_)) {
+                self.release_claims(account, &claimed.claimed, retry).await;
             }
-        };
-        for (item, applied) in items.iter().zip(&settled.applied) {
-            decision::log_decision(account, item, applied);
+            return Err(e);
         }
         Ok(())
     }

@@ -4,10 +4,10 @@
 //! missed is handled now, exactly as the stream would have.
 
 use orbitpay_core::{AccountId, LedgerRecord};
-use orbitpay_store::settlement::{self, Applied, Intent, Item};
+use orbitpay_store::settlement::Applied;
 
-use crate::{MatchError, Matcher, Retry, prepare, with_retry};
-use orbitpay_store::{AsyncPgConnection, StoreError};
+use crate::settle::Prepared;
+use crate::{MatchError, Matcher};
 
 impl Matcher {
     /// Settles `records` of `account` idempotently (no cursor move) and returns what each did.
@@ -21,21 +21,10 @@ impl Matcher {
         if records.is_empty() {
             return Ok(Vec::new());
         }
-        let intents: Vec<Intent> = records
-            .iter()
-            .map(|r| prepare::intent(r, account))
-            .collect();
-        let items: Vec<Item<'_>> = records
-            .iter()
-            .zip(&intents)
-            .map(|(record, intent)| Item { record, intent })
-            .collect();
-        let settled = with_retry!(self, self.for_client(), |conn| settlement::settle(
-            conn, account, &items, None
-        ))?;
-        for (item, applied) in items.iter().zip(&settled.applied) {
-            crate::decision::log_decision(account, item, applied);
-        }
+        let prepared = Prepared::new(account, records);
+        let settled = self
+            .settle(account, &prepared, None, self.for_client())
+            .await?;
         Ok(settled.applied)
     }
 }

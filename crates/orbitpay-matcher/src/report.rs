@@ -8,12 +8,13 @@ use std::time::Duration;
 use orbitpay_core::{SessionStatus, TxHash};
 use orbitpay_horizon::TxLookup;
 use orbitpay_store::Session;
-use orbitpay_store::settlement::{self, Intent, Item, ReportClaim};
+use orbitpay_store::settlement::{self, ReportClaim};
 use tokio::time::Instant;
 use tracing::{info, warn};
 use uuid::Uuid;
 
-use crate::{MatchError, Matcher, Retry, prepare, with_retry};
+use crate::settle::Prepared;
+use crate::{MatchError, Matcher, Retry, with_retry};
 use orbitpay_store::{AsyncPgConnection, StoreError};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -168,20 +169,10 @@ impl Matcher {
         records: &[orbitpay_core::LedgerRecord],
     ) -> Result<Confirmation, MatchError> {
         let account = session.account;
-        let intents: Vec<Intent> = records
-            .iter()
-            .map(|r| prepare::intent(r, &account))
-            .collect();
-        let items: Vec<Item<'_>> = records
-            .iter()
-            .zip(&intents)
-            .map(|(record, intent)| Item { record, intent })
-            .collect();
         // No cursor: the stream owns it, and will find these operations already handled.
-        let settled = with_retry!(self, self.for_client(), |conn| settlement::settle(
-            conn, &account, &items, None
-        ))?;
-        debug_assert_eq!(settled.applied.len(), items.len());
+        let prepared = Prepared::new(&account, records);
+        self.settle(&account, &prepared, None, self.for_client())
+            .await?;
         let current = self.current(session.id).await?;
         // Our operations settled the claim if they paid this session (under either hash of a
         // fee-bump); a claim still standing means the transaction pays someone else.

@@ -106,6 +106,14 @@ impl Recovered {
     }
 }
 
+/// What [`resolve`] did: to the stuck session, and to each item of a confirmed transaction
+/// (in order; none when the transaction is gone), for the caller to log and count.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolution {
+    pub recovered: Recovered,
+    pub applied: Vec<Applied>,
+}
+
 /// Resolves the claim `stuck` names, in one transaction, re-checked under the row lock. Writes
 /// `session.recovered` beside the usual events (`session.paid`, `session.partially_paid`,
 /// `session.released`) when it changed the session.
@@ -113,22 +121,27 @@ pub async fn resolve(
     conn: &mut AsyncPgConnection,
     stuck: &StuckClaim,
     verdict: Verdict<'_>,
-) -> Result<Recovered, StoreError> {
+) -> Result<Resolution, StoreError> {
     let session_id = stuck.session.id;
     let tx_hash = stuck.claim.tx_hash;
     conn.transaction(async |conn| {
-        let mut settled_here = false;
+        let mut applied = Vec::new();
         if let Verdict::Confirmed(items) = verdict {
             // The stream's own settle (a savepoint inside this transaction), without the
             // cursor: it locks every session the transaction pays, in reference order.
-            let outcome = settlement::settle(conn, &stuck.session.account, items, None).await?;
-            settled_here = outcome
-                .applied
-                .iter()
-                .any(|a| matches!(a, Applied::Credited { session_id: s, .. } if *s == session_id));
+            applied = settlement::settle(conn, &stuck.session.account, items, None)
+                .await?
+                .applied;
         }
+        let settled_here = applied
+            .iter()
+            .any(|a| matches!(a, Applied::Credited { session_id: s, .. } if *s == session_id));
+        let resolution = |recovered| Resolution {
+            recovered,
+            applied: applied.clone(),
+        };
         let Some(session) = crate::sessions::lock(conn, session_id).await? else {
-            return Ok(Recovered::AlreadyResolved);
+            return Ok(resolution(Recovered::AlreadyResolved));
         };
         let still_claimed = session.processing.is_some_and(|c| c.tx_hash == tx_hash);
         let recovered = if still_claimed {
@@ -163,7 +176,7 @@ pub async fn resolve(
             }
             outbox::insert(conn, EventType::SessionRecovered, Some(session_id), payload).await?;
         }
-        Ok(recovered)
+        Ok(resolution(recovered))
     })
     .await
 }

@@ -10,6 +10,7 @@ use orbitpay::jobs::recovery::{RecoverySettings, recover_stuck_sessions};
 use orbitpay_core::{SessionStatus, TxHash};
 use orbitpay_horizon::{FetchedRecord, TxLookup};
 use orbitpay_horizon_sim::{Fault, RouteKind};
+use orbitpay_matcher::{Matcher, MatcherConfig};
 use tokio_util::sync::CancellationToken;
 
 fn settings() -> RecoverySettings {
@@ -20,14 +21,9 @@ fn settings() -> RecoverySettings {
 }
 
 async fn run(env: &Env) -> orbitpay::jobs::runs::Report {
-    recover_stuck_sessions(
-        &env.db.pool(),
-        &*env.source,
-        &settings(),
-        &CancellationToken::new(),
-    )
-    .await
-    .unwrap()
+    recover_stuck_sessions(&env.matcher, &settings(), &CancellationToken::new())
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -189,13 +185,12 @@ async fn two_recovery_runs_at_once_never_double_settle() {
         sessions.push(s);
     }
     // Two runs at once, as two instances would.
-    let pool_a = env.db.pool();
-    let pool_b = env.db.pool();
+    let other = Matcher::new(env.db.pool(), env.source.clone(), MatcherConfig::default());
     let stop = CancellationToken::new();
     let st = settings();
     let (a, b) = tokio::join!(
-        recover_stuck_sessions(&pool_a, &*env.source, &st, &stop),
-        recover_stuck_sessions(&pool_b, &*env.source, &st, &stop),
+        recover_stuck_sessions(&env.matcher, &st, &stop),
+        recover_stuck_sessions(&other, &st, &stop),
     );
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a.count("settled") + b.count("settled"), 10, "{a:?} {b:?}");
@@ -220,10 +215,10 @@ async fn two_recovery_runs_at_once_never_double_settle() {
             .unwrap()
     };
     let (x, y) = tokio::join!(
-        orbitpay::jobs::recovery::recover_one(&pool_a, &*env.source, &claim),
-        orbitpay::jobs::recovery::recover_one(&pool_b, &*env.source, &claim),
+        env.matcher.recover(&claim, &stop),
+        other.recover(&claim, &stop),
     );
-    let mut actions = [x.unwrap(), y.unwrap()];
+    let mut actions = [x.unwrap().as_str(), y.unwrap().as_str()];
     actions.sort();
     assert_eq!(actions, ["already_resolved", "settled"]);
     assert_eq!(env.payments(&s).await, 1);

@@ -171,16 +171,17 @@ pub async fn start(config: &Config, deps: JobDeps) -> anyhow::Result<Jobs> {
     .await?;
 
     if let Some(source) = deps.source.clone() {
-        let (pool, src) = (deps.pool.clone(), source.clone());
-        let settings = recovery::RecoverySettings {
-            after: c.recovery_after,
-            batch: c.recovery_batch,
-        };
-        add(&jobs, &board, &c.recovery, "recovery", move |stop| {
-            let (pool, src, settings) = (pool.clone(), src.clone(), settings.clone());
-            async move { recovery::recover_stuck_sessions(&pool, &*src, &settings, &stop).await }
-        })
-        .await?;
+        if let Some(matcher) = deps.matcher.clone() {
+            let settings = recovery::RecoverySettings {
+                after: c.recovery_after,
+                batch: c.recovery_batch,
+            };
+            add(&jobs, &board, &c.recovery, "recovery", move |stop| {
+                let (matcher, settings) = (matcher.clone(), settings.clone());
+                async move { recovery::recover_stuck_sessions(&matcher, &settings, &stop).await }
+            })
+            .await?;
+        }
 
         let (pool, src, accounts) = (deps.pool.clone(), source.clone(), deps.accounts.clone());
         add(&jobs, &board, &c.expiry, "expiry", move |stop| {

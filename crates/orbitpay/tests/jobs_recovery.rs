@@ -224,3 +224,37 @@ async fn two_recovery_runs_at_once_never_double_settle() {
     assert_eq!(env.payments(&s).await, 1);
     assert_eq!(env.reload(&s).await.amount_received.stroops(), 100);
 }
+
+#[tokio::test]
+async fn a_database_error_on_one_claim_is_counted_and_the_run_goes_on_to_the_next() {
+    let env = Env::new().await;
+    let broken = env.session(50, 100).await;
+    let hash = env.pay(50, 100);
+    env.claim(&broken, hash, "10 minutes").await;
+    let fine = env.session(51, 100).await;
+    let hash = env.pay(51, 100);
+    env.claim(&fine, hash, "8 minutes").await;
+    // Any write to the older claim's session fails, as a data error would (not retried).
+    env.exec(&format!(
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'injected' USING ERRCODE = '22000'; END $$;
+         CREATE TRIGGER refuse BEFORE UPDATE ON sessions FOR EACH ROW
+         WHEN (OLD.id = '{}') EXECUTE FUNCTION refuse();",
+        broken.id
+    ))
+    .await;
+
+    let report = recover_stuck_sessions(&env.matcher, &settings(), &CancellationToken::new())
+        .await
+        .expect("one claim's error does not end the run");
+    assert_eq!(report.count("failed"), 1, "{report:?}");
+    assert_eq!(report.count("settled"), 1, "{report:?}");
+    assert_eq!(env.reload(&fine).await.status, SessionStatus::Paid);
+    let left = env.reload(&broken).await;
+    assert_eq!(
+        left.status,
+        SessionStatus::Processing,
+        "rolled back, for the next run"
+    );
+    assert_eq!(env.payments(&broken).await, 0);
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use orbitpay_matcher::Matcher;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{error, info};
 
 use super::runs::Report;
 
@@ -34,7 +34,16 @@ pub async fn recover_stuck_sessions(
         if stop.is_cancelled() {
             break;
         }
-        let action = matcher.recover(claim, stop).await?.as_str();
+        // One claim's error (the database refusing its row, retries run out) is that claim's:
+        // it stays `processing` for the next run, and the others go on.
+        let action = match matcher.recover(claim, stop).await {
+            Ok(action) => action.as_str(),
+            Err(e) => {
+                error!(job = "recovery", session_id = %claim.session.id, tx_hash = %claim.claim.tx_hash,
+                       action = "failed", error = %e, "could not resolve a stuck session; it waits for the next run");
+                "failed"
+            }
+        };
         report.add(action, 1);
         if matches!(action, "settled" | "released") && i + 1 < stuck.len() {
             orbitpay_store::crash::point("recovery-mid");
@@ -47,6 +56,7 @@ pub async fn recover_stuck_sessions(
         released = report.count("released"),
         unavailable = report.count("unavailable"),
         already_resolved = report.count("already_resolved"),
+        failed = report.count("failed"),
         stopped = stop.is_cancelled(),
         "recovery run done"
     );

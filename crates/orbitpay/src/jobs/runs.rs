@@ -115,7 +115,7 @@ pub fn describe() {
     );
     describe_counter!(
         "orbitpay_job_items_total",
-        "Items each periodic job handled, by action (recovery: settled, released, unavailable; \
+        "Items each periodic job handled, by action (recovery: settled, released, unavailable, already_resolved, failed; \
          expiry: expired; reconciliation: checked, already_handled, newly_handled, unmatched, \
          unreadable; pruning: deleted keys, events and attempts)."
     );

@@ -128,8 +128,12 @@ pub async fn resolve(
         let mut applied = Vec::new();
         if let Verdict::Confirmed(items) = verdict {
             // The stream's own settle (a savepoint inside this transaction), without the
-            // cursor: it locks every session the transaction pays, in reference order.
-            applied = settlement::settle(conn, &stuck.session.account, items, None)
+            // cursor. It locks every session the transaction pays and the stuck one in one
+            // statement, in reference order, as a stream batch does: the lock below then finds
+            // the row held already.
+            let account = &stuck.session.account;
+            let also = Some(stuck.session.reference);
+            applied = settlement::settle_locking(conn, account, items, None, also)
                 .await?
                 .applied;
         }

@@ -5,6 +5,7 @@ mod jobs_support;
 
 use std::time::Duration;
 
+use diesel_async::SimpleAsyncConnection;
 use jobs_support::Env;
 use orbitpay::jobs::recovery::{RecoverySettings, recover_stuck_sessions};
 use orbitpay_core::{SessionStatus, TxHash};
@@ -257,4 +258,80 @@ async fn a_database_error_on_one_claim_is_counted_and_the_run_goes_on_to_the_nex
         "rolled back, for the next run"
     );
     assert_eq!(env.payments(&broken).await, 0);
+}
+
+/// Waits until a statement of this database matching `query` (a LIKE pattern) waits on a lock.
+async fn waiting_on_a_lock(env: &Env, query: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let sql = format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+         AND wait_event_type = 'Lock' AND query LIKE '{query}'"
+    );
+    while env.count(&sql).await == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing waits: {query}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Recovery settles a stuck claim's transaction, which pays another session, then releases
+/// the stuck session; a stream batch pays both at once. Each must lock the two the same way
+/// (one statement, reference order): had recovery locked the other session, then the stuck
+/// one in a second statement, a batch locking the stuck one in between would hold it while
+/// waiting for the other, and PostgreSQL would break the deadlock by failing one of them.
+/// The interleaving is forced: an uncommitted payment row of the same key holds recovery
+/// inside its settle, after its first locks, until the batch waits too.
+#[tokio::test]
+async fn recovery_and_a_stream_batch_take_their_row_locks_in_one_order() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let metrics = recorder.handle();
+    let _local = ::metrics::set_default_local_recorder(&recorder);
+    let env = Env::new().await;
+    let stuck = env.session(60, 100).await;
+    let other = env.session(61, 100).await;
+    let claimed = env.pay(61, 100);
+    env.claim(&stuck, claimed, "10 minutes").await;
+    let paying = env.pay(60, 100);
+    let mut batch = env.records_of(claimed).await;
+    batch.extend(env.records_of(paying).await);
+    let up_to = batch.last().unwrap().as_ref().unwrap().op_id;
+
+    let mut blocker = env.db.conn().await;
+    blocker
+        .batch_execute(&format!(
+            "BEGIN; INSERT INTO payments (session_id, tx_hash, amount, asset, ledger) \
+             VALUES ('{}', '{claimed}', 1, 'native', 1)",
+            other.id
+        ))
+        .await
+        .unwrap();
+    let stop = CancellationToken::new();
+    let st = settings();
+    let recovery = recover_stuck_sessions(&env.matcher, &st, &stop);
+    let stream = async {
+        waiting_on_a_lock(&env, "INSERT INTO payments%").await;
+        env.matcher.handle(&env.shop, &batch, up_to).await
+    };
+    let release = async {
+        waiting_on_a_lock(&env, "INSERT INTO payments%").await;
+        waiting_on_a_lock(&env, "%FOR NO KEY UPDATE%").await;
+        blocker.batch_execute("ROLLBACK").await.unwrap();
+    };
+    let (report, streamed, ()) = tokio::join!(recovery, stream, release);
+    streamed.unwrap();
+    let report = report.unwrap();
+
+    assert_eq!(
+        jobs_support::counter(&metrics, "orbitpay_db_errors_total", ""),
+        0,
+        "no deadlock, nothing retried: {}",
+        metrics.render()
+    );
+    assert_eq!(report.count("released"), 1, "{report:?}");
+    assert_eq!(env.reload(&other).await.status, SessionStatus::Paid);
+    assert_eq!(env.reload(&stuck).await.status, SessionStatus::Paid);
+    assert_eq!(env.payments(&stuck).await, 1);
+    assert_eq!(env.payments(&other).await, 1);
 }

@@ -10,29 +10,14 @@ mod jobs_support;
 
 use std::time::Duration;
 
-use jobs_support::Env;
+use jobs_support::{Env, counter};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use orbitpay::jobs::reconcile::reconcile;
 use orbitpay::jobs::recovery::{RecoverySettings, recover_stuck_sessions};
-use orbitpay_core::{SessionStatus, TxHash};
-use orbitpay_horizon::{FetchedRecord, TxLookup};
+use orbitpay_core::SessionStatus;
+use orbitpay_horizon::FetchedRecord;
 use orbitpay_matcher::ReportOutcome;
 use tokio_util::sync::CancellationToken;
-
-/// The sum of every series of `name` whose labels include `label` (`decision="credited_paid"`).
-fn counter(handle: &PrometheusHandle, name: &str, label: &str) -> u64 {
-    handle
-        .render()
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            let labels = series.strip_prefix(name)?;
-            (labels.starts_with('{') && labels.contains(label))
-                .then(|| value.parse::<u64>().ok())?
-        })
-        .sum()
-}
 
 /// What one credit moved: stroops credited, and records counted as credited.
 #[derive(Debug, PartialEq, Eq)]
@@ -75,13 +60,6 @@ impl Meter {
     }
 }
 
-async fn records_of(env: &Env, hash: TxHash) -> Vec<FetchedRecord> {
-    let TxLookup::Confirmed { records, .. } = env.source.lookup_transaction(&hash).await else {
-        panic!("the simulator knows {hash}");
-    };
-    records.into_iter().map(Ok).collect()
-}
-
 async fn stream(env: &Env, fetched: &[FetchedRecord]) {
     let up_to = fetched.last().unwrap().as_ref().unwrap().op_id;
     env.matcher.handle(&env.shop, fetched, up_to).await.unwrap();
@@ -103,7 +81,7 @@ async fn each_path_that_credits_moves_the_credit_metrics_by_its_amount_once() {
     // The stream.
     let s = env.session(1, 100).await;
     let hash = env.pay(1, 100);
-    let fetched = records_of(&env, hash).await;
+    let fetched = env.records_of(hash).await;
     stream(&env, &fetched).await;
     assert_eq!(env.reload(&s).await.status, SessionStatus::Paid);
     moved.push(meter.since_last("stream"));
@@ -119,7 +97,7 @@ async fn each_path_that_credits_moves_the_credit_metrics_by_its_amount_once() {
         .unwrap();
     assert!(matches!(outcome, ReportOutcome::Settled(_)), "{outcome:?}");
     moved.push(meter.since_last("client report"));
-    paid.push(records_of(&env, hash).await);
+    paid.push(env.records_of(hash).await);
 
     // The recovery job, finishing a claim left open.
     let s = env.session(3, 100).await;
@@ -134,12 +112,12 @@ async fn each_path_that_credits_moves_the_credit_metrics_by_its_amount_once() {
         .unwrap();
     assert_eq!(report.count("settled"), 1, "{report:?}");
     moved.push(meter.since_last("recovery"));
-    paid.push(records_of(&env, hash).await);
+    paid.push(env.records_of(hash).await);
 
     // Reconciliation, finding a payment the stream never delivered (the cursor is past it).
     let s = env.session(4, 100).await;
     let hash = env.pay(4, 40);
-    let fetched = records_of(&env, hash).await;
+    let fetched = env.records_of(hash).await;
     let up_to = fetched.last().unwrap().as_ref().unwrap().op_id;
     orbitpay_store::cursors::set(&env.db.conn().await, &env.shop, up_to)
         .await

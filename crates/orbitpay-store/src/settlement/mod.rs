@@ -128,7 +128,7 @@ pub async fn claim(
         return Ok(ClaimOutcome::default());
     }
     conn.transaction(async |conn| {
-        let mut work = Work::load(conn, account, items, ClaimSource::Stream).await?;
+        let mut work = Work::load(conn, account, items, None, ClaimSource::Stream).await?;
         let mut outcome = ClaimOutcome::default();
         for item in items {
             let Intent::Credit { credit, reference } = item.intent else {
@@ -168,12 +168,26 @@ pub async fn settle(
     items: &[Item<'_>],
     up_to: Option<i64>,
 ) -> Result<SettleOutcome, StoreError> {
+    settle_locking(conn, account, items, up_to, None).await
+}
+
+/// [`settle`], also locking the session `also` names with the batch's own, in the same
+/// statement and order, for a caller that decides on it in the same transaction afterwards
+/// (recovery's stuck session). Locking it in a statement of its own, after the others, could
+/// deadlock with a batch that locks it first and then one of the others.
+pub(crate) async fn settle_locking(
+    conn: &mut AsyncPgConnection,
+    account: &AccountId,
+    items: &[Item<'_>],
+    up_to: Option<i64>,
+    also: Option<Reference>,
+) -> Result<SettleOutcome, StoreError> {
     let source = match up_to {
         Some(_) => ClaimSource::Stream,
         None => ClaimSource::ClientReport,
     };
     conn.transaction(async |conn| {
-        let mut work = Work::load(conn, account, items, source).await?;
+        let mut work = Work::load(conn, account, items, also, source).await?;
         let mut outcome = SettleOutcome::default();
         for item in items {
             let record = item.record;

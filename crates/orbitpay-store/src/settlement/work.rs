@@ -64,10 +64,12 @@ pub(super) struct Work {
 }
 
 impl Work {
+    /// Locks the sessions the items name, and `also` when given, in one statement.
     pub(super) async fn load(
         conn: &mut AsyncPgConnection,
         account: &AccountId,
         items: &[Item<'_>],
+        also: Option<Reference>,
         source: ClaimSource,
     ) -> Result<Work, StoreError> {
         let mut references: Vec<U64Numeric> = items
@@ -76,6 +78,7 @@ impl Work {
                 Intent::Credit { reference, .. } => Some(U64Numeric::from(*reference)),
                 _ => None,
             })
+            .chain(also.map(U64Numeric::from))
             .collect();
         references.sort_unstable_by_key(|r| r.0);
         references.dedup_by_key(|r| r.0);

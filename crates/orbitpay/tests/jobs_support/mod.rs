@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use diesel_async::SimpleAsyncConnection;
+use metrics_exporter_prometheus::PrometheusHandle;
 use orbitpay_core::{AccountId, Asset, MuxedAccount, Reference, TxHash};
-use orbitpay_horizon::{HorizonConfig, HorizonSource, LedgerSource};
+use orbitpay_horizon::{FetchedRecord, HorizonConfig, HorizonSource, LedgerSource, TxLookup};
 use orbitpay_horizon_sim::{HorizonSim, Op, ServerHandle, Tx, derive_account, stroops};
 use orbitpay_matcher::{Matcher, MatcherConfig};
 use orbitpay_store::Session;
@@ -99,6 +100,15 @@ impl Env {
         .unwrap();
     }
 
+    /// The transaction's records, as the stream would deliver them.
+    pub async fn records_of(&self, hash: TxHash) -> Vec<FetchedRecord> {
+        let TxLookup::Confirmed { records, .. } = self.source.lookup_transaction(&hash).await
+        else {
+            panic!("the simulator knows {hash}");
+        };
+        records.into_iter().map(Ok).collect()
+    }
+
     pub async fn reload(&self, s: &Session) -> Session {
         let mut conn = self.db.conn().await;
         orbitpay_store::sessions::find(&mut conn, s.id)
@@ -130,4 +140,19 @@ impl Env {
         ))
         .await
     }
+}
+
+/// The sum of every series of `name` whose labels include `label` (`decision="credited_paid"`).
+pub fn counter(handle: &PrometheusHandle, name: &str, label: &str) -> u64 {
+    handle
+        .render()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let labels = series.strip_prefix(name)?;
+            (labels.starts_with('{') && labels.contains(label))
+                .then(|| value.parse::<u64>().ok())?
+        })
+        .sum()
 }

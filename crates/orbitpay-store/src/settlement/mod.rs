@@ -24,10 +24,14 @@
 //! behind it could be sent first.
 //!
 //! Files: this one holds the two batch transactions and the per-record decisions; `work.rs` what
-//! a transaction reads up front; `writes.rs` the statements that write; `reported.rs` the
-//! single-session transactions of the client-reported path.
+//! a transaction reads up front and the writes it queues; `unmatched.rs` the row and event of
+//! money that credits no session; `writes.rs` the statements that write; `reported.rs` the
+//! single-session transactions of the client-reported path. Among them imports go one way:
+//! `writes.rs` needs none of the others, `work.rs` needs `writes.rs`, and `unmatched.rs` and
+//! `reported.rs` need those two (this file's types are everyone's).
 
 mod reported;
+mod unmatched;
 mod work;
 mod writes;
 
@@ -53,8 +57,9 @@ use crate::outbox::EventType;
 use crate::{StoreError, cursors};
 
 pub use reported::{ReportClaim, claim_reported, release_claim};
+use unmatched::{Money, Unmatched, record_unmatched};
 use work::Work;
-use writes::{ClaimWrite, Money, Unmatched, record_unmatched, session_payload};
+use writes::{ClaimWrite, session_payload};
 
 /// What the matcher concluded about a record from the record alone.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -18,7 +18,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use orbitpay_core::{AccountId, Amount, LedgerRecord, Reference, SessionStatus, TxHash};
 use uuid::Uuid;
 
-use super::writes::{self, ClaimWrite, PaymentKey};
+use super::writes::{self, ClaimWrite, PaymentKey, SessionWrite};
 use super::{Intent, Item};
 use crate::StoreError;
 use crate::models::{
@@ -28,13 +28,6 @@ use crate::models::{
 use crate::numeric::U64Numeric;
 use crate::outbox::{self, EventType};
 use crate::schema::{payment_operations, payments, sessions, unmatched_payments};
-
-/// A session's state as this transaction leaves it.
-pub(super) struct SessionWrite {
-    pub status: SessionStatus,
-    pub amount_received: Amount,
-    pub claim: ClaimWrite,
-}
 
 /// An event, and (for an unmatched row) the op id whose insert it depends on: a row a
 /// concurrent writer inserted first is that writer's, with its event.

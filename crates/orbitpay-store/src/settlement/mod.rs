@@ -26,98 +26,31 @@
 //! Files: this one holds the two batch transactions and the per-record decisions; `work.rs` what
 //! a transaction reads up front and the writes it queues; `unmatched.rs` the row and event of
 //! money that credits no session; `writes.rs` the statements that write; `reported.rs` the
-//! single-session transactions of the client-reported path. Among them imports go one way:
-//! `writes.rs` needs none of the others, `work.rs` needs `writes.rs`, and `unmatched.rs` and
-//! `reported.rs` need those two (this file's types are everyone's).
+//! single-session transactions of the client-reported path; `types.rs` the terms they share
+//! (intents, items, outcomes). Imports go one way: `types.rs` and `writes.rs` need none of the
+//! others, `work.rs` needs those two, `unmatched.rs` and `reported.rs` need `work.rs`, and
+//! this file needs them all; none imports this file.
 
 mod reported;
+mod types;
 mod unmatched;
 mod work;
 mod writes;
 
-diesel::define_sql_function! {
-    /// The transaction's start on the database's clock, which claims age by. A function rather
-    /// than an `sql("now()")` literal, which diesel never caches: the statements stay prepared.
-    #[sql_name = "now"]
-    fn db_now() -> diesel::sql_types::Timestamptz;
-}
-
 use diesel_async::{AsyncConnection, AsyncPgConnection};
-use orbitpay_core::matching::{
-    self, ContractCredit, Credit, IgnoreReason, SessionDecision, SessionView,
-};
-use orbitpay_core::{
-    AccountId, Amount, LedgerRecord, Reference, SessionStatus, TxHash, UnmatchedReason,
-};
+use orbitpay_core::matching::{self, Credit, SessionDecision, SessionView};
+use orbitpay_core::{AccountId, LedgerRecord, Reference, SessionStatus, TxHash, UnmatchedReason};
 use serde_json::json;
-use uuid::Uuid;
 
 use crate::models::{ClaimSource, Session};
 use crate::outbox::EventType;
 use crate::{StoreError, cursors};
 
 pub use reported::{ReportClaim, claim_reported, release_claim};
+pub use types::{Applied, ClaimOutcome, Intent, Item, SettleOutcome};
 use unmatched::{Money, Unmatched, record_unmatched};
 use work::Work;
 use writes::{ClaimWrite, session_payload};
-
-/// What the matcher concluded about a record from the record alone.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Intent {
-    /// Not a credit (outgoing, failed, self, sponsor-only): nothing to write.
-    Skip(IgnoreReason),
-    /// A credit naming a session of this account.
-    Credit {
-        credit: Credit,
-        reference: Reference,
-    },
-    /// Money (or an uninterpretable record) that reaches no session whatever the database holds.
-    Unmatched {
-        credit: Option<Credit>,
-        /// An uninterpretable contract transfer's money, kept exactly (i128).
-        contract: Option<ContractCredit>,
-        reason: UnmatchedReason,
-        detail: Option<String>,
-    },
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct Item<'a> {
-    pub record: &'a LedgerRecord,
-    pub intent: &'a Intent,
-}
-
-/// What settling one item did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Applied {
-    Skipped,
-    /// Its op id was already credited or recorded: a redelivery, a no-op.
-    AlreadyHandled,
-    Credited {
-        session_id: Uuid,
-        status: SessionStatus,
-        amount_received: Amount,
-        overpaid: bool,
-    },
-    Unmatched {
-        reason: UnmatchedReason,
-        session_id: Option<Uuid>,
-    },
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ClaimOutcome {
-    /// The sessions this call moved to `processing`, and under which transaction.
-    pub claimed: Vec<(Uuid, TxHash)>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SettleOutcome {
-    /// One entry per item, in order.
-    pub applied: Vec<Applied>,
-    /// The cursor now stored for the account, when this batch moved it.
-    pub cursor: Option<i64>,
-}
 
 /// Step 1 (the stream's): claims every pending session the batch pays. A session claimed by
 /// another transaction is left to step 2, which credits beside that claim.

@@ -6,7 +6,7 @@ use orbitpay_core::{AccountId, LedgerRecord, Memo, UnmatchedReason, text};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::Applied;
+use super::types::Applied;
 use super::work::Work;
 use super::writes::ledger_i32;
 use crate::StoreError;

@@ -18,8 +18,8 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use orbitpay_core::{AccountId, Amount, LedgerRecord, Reference, SessionStatus, TxHash};
 use uuid::Uuid;
 
+use super::types::{Intent, Item};
 use super::writes::{self, ClaimWrite, PaymentKey, SessionWrite};
-use super::{Intent, Item};
 use crate::StoreError;
 use crate::models::{
     ClaimSource, NewOutboxEvent, NewPayment, NewUnmatchedPayment, ProcessingClaim, Session,
@@ -86,7 +86,7 @@ impl Work {
                 .filter(sessions::account.eq(account.to_string()))
                 .filter(sessions::reference.eq_any(references))
                 .order(sessions::reference.asc())
-                .select((SessionRow::as_select(), super::db_now()))
+                .select((SessionRow::as_select(), writes::db_now()))
                 .for_no_key_update()
                 .load::<(SessionRow, DateTime<Utc>)>(&mut &*shared)
                 .await

@@ -15,6 +15,13 @@ use crate::models::{
 };
 use crate::schema::{payments, sessions, unmatched_payments};
 
+diesel::define_sql_function! {
+    /// The transaction's start on the database's clock, which claims age by. A function rather
+    /// than an `sql("now()")` literal, which diesel never caches: the statements stay prepared.
+    #[sql_name = "now"]
+    fn db_now() -> diesel::sql_types::Timestamptz;
+}
+
 /// What an UPDATE of a session does to its claim columns.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum ClaimWrite {
@@ -55,7 +62,7 @@ pub(super) async fn update_session(
         ClaimWrite::Take(hash, source) => {
             // The claim's start is the database's clock: "stuck for 5 minutes" is measured
             // against it.
-            let now = super::db_now().nullable();
+            let now = db_now().nullable();
             target
                 .set((
                     money,

@@ -133,6 +133,18 @@ impl Env {
         .await
     }
 
+    /// Every event written, in commit order: (type, payload).
+    pub async fn all_events(&self) -> Vec<(String, serde_json::Value)> {
+        let mut conn = self.db.conn().await;
+        orbitpay_store::outbox::list_after(&mut conn, 0, 10_000)
+            .await
+            .unwrap()
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.event_type, e.payload))
+            .collect()
+    }
+
     pub async fn payments(&self, session: &Session) -> i64 {
         self.count(&format!(
             "SELECT count(*) FROM payments WHERE session_id = '{}'",

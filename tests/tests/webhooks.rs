@@ -103,6 +103,11 @@ async fn every_change_arrives_signed_in_version_order_and_a_failure_is_retried_w
         );
         let envelope: WebhookEnvelope = serde_json::from_value(body.clone())
             .unwrap_or_else(|e| panic!("body does not match the documented schema: {e}\n{body}"));
+        assert_eq!(
+            serde_json::to_value(&envelope).unwrap(),
+            body,
+            "the documented schema holds every field sent, and nothing else"
+        );
         assert_eq!(envelope.version, 1);
         types.insert(body["type"].as_str().unwrap().to_owned());
         let session = envelope

@@ -13,6 +13,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use orbitpay_core::{AccountId, SessionStatus};
 
 use crate::StoreError;
+use crate::events::{EventData, SessionState};
 use crate::models::{PgSessionStatus, Session, SessionRow};
 use crate::outbox::{self, EventType};
 use crate::schema::sessions;
@@ -58,13 +59,7 @@ pub async fn expire_due(
             .collect::<Result<_, _>>()?;
         let events: Vec<_> = expired
             .iter()
-            .map(|s| {
-                outbox::event(
-                    EventType::SessionExpired,
-                    Some(s.id),
-                    crate::sessions::event_payload(s),
-                )
-            })
+            .map(|s| EventData::from(SessionState::of(s)).event(EventType::SessionExpired))
             .collect();
         outbox::insert_all(conn, &events).await?;
         Ok(expired)

@@ -10,6 +10,7 @@ pub mod crash;
 pub mod cursors;
 pub mod deliveries;
 pub mod error;
+pub mod events;
 pub mod expiry;
 pub mod idempotency;
 pub mod migrations;

@@ -11,31 +11,59 @@ use crate::StoreError;
 use crate::models::{DeliveryState, NewOutboxEvent, OutboxEventRow};
 use crate::schema::{outbox_events, webhook_deliveries};
 
-/// The event names merchants subscribe to. One list, so a typo cannot invent a new event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The event names merchants subscribe to. One list, so a typo cannot invent a new event; its
+/// JSON form is the name (`session.paid`), as the webhook body's `type` carries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum EventType {
+    #[serde(rename = "session.created")]
     SessionCreated,
     /// A transaction claimed the session; settlement follows.
+    #[serde(rename = "session.processing")]
     SessionProcessing,
+    #[serde(rename = "session.paid")]
     SessionPaid,
     /// A later operation of the transaction that paid the session added to its payment.
+    #[serde(rename = "session.overpaid")]
     SessionOverpaid,
-    /// A payment was credited but the session is still short; it is `pending` again.
+    /// A payment was credited but the session is still short; it is `pending` again (the
+    /// "underpaid" event).
+    #[serde(rename = "session.partially_paid")]
     SessionPartiallyPaid,
     /// A claim was dropped (the transaction is not on the ledger): `processing` -> `pending`.
+    #[serde(rename = "session.released")]
     SessionReleased,
+    #[serde(rename = "session.cancelled")]
     SessionCancelled,
+    #[serde(rename = "session.expired")]
     SessionExpired,
     /// Money for a session that was already paid, expired or cancelled.
+    #[serde(rename = "session.late_payment")]
     SessionLatePayment,
     /// Money that names no session, or that could not be interpreted.
+    #[serde(rename = "payment.unmatched")]
     PaymentUnmatched,
     /// The recovery job resolved a claim left open (settled or released it), beside the
     /// usual event of what it did.
+    #[serde(rename = "session.recovered")]
     SessionRecovered,
 }
 
 impl EventType {
+    pub const ALL: [EventType; 11] = [
+        EventType::SessionCreated,
+        EventType::SessionProcessing,
+        EventType::SessionPaid,
+        EventType::SessionOverpaid,
+        EventType::SessionPartiallyPaid,
+        EventType::SessionReleased,
+        EventType::SessionCancelled,
+        EventType::SessionExpired,
+        EventType::SessionLatePayment,
+        EventType::PaymentUnmatched,
+        EventType::SessionRecovered,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventType::SessionCreated => "session.created",
@@ -53,7 +81,8 @@ impl EventType {
     }
 }
 
-/// An event to append; built where the change happens, inserted with it.
+/// An event to append; built where the change happens, inserted with it. The store's own
+/// writers build `payload` from its typed definition ([`crate::events::EventData::event`]).
 pub fn event(
     event_type: EventType,
     session_id: Option<Uuid>,

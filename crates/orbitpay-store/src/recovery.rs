@@ -15,9 +15,9 @@ use diesel::prelude::*;
 use diesel::sql_types::{Double, Interval};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use orbitpay_core::{SessionStatus, TxHash};
-use serde_json::json;
 use uuid::Uuid;
 
+use crate::events::{self, EventData, SessionState};
 use crate::models::{PgSessionStatus, ProcessingClaim, Session, SessionRow};
 use crate::outbox::{self, EventType};
 use crate::schema::sessions;
@@ -163,22 +163,14 @@ pub async fn resolve(
             Recovered::AlreadyResolved
         };
         if let Recovered::Settled(s) | Recovered::Released(s) = &recovered {
-            let mut payload = crate::sessions::event_payload(s);
-            if let Some(map) = payload.as_object_mut() {
-                map.extend([
-                    ("tx_hash".to_owned(), json!(tx_hash.to_string())),
-                    ("action".to_owned(), json!(recovered.action())),
-                    (
-                        "claim_source".to_owned(),
-                        json!(stuck.claim.source.as_str()),
-                    ),
-                    (
-                        "claim_age_seconds".to_owned(),
-                        json!(stuck.age_seconds.round()),
-                    ),
-                ]);
-            }
-            outbox::insert(conn, EventType::SessionRecovered, Some(session_id), payload).await?;
+            let data = EventData::from(events::Recovered {
+                session: SessionState::of(s),
+                tx_hash: tx_hash.to_string(),
+                action: recovered.action().to_owned(),
+                claim_source: stuck.claim.source.as_str().to_owned(),
+                claim_age_seconds: stuck.age_seconds.round(),
+            });
+            outbox::insert_all(conn, &[data.event(EventType::SessionRecovered)]).await?;
         }
         Ok(resolution(recovered))
     })

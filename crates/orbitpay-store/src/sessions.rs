@@ -216,6 +216,7 @@ pub enum CancelOutcome {
 /// when the caller already opened one). The row is locked `FOR NO KEY UPDATE` and the move is
 /// checked by [`SessionStatus::transition`](orbitpay_core::SessionStatus::transition).
 pub async fn cancel(conn: &mut AsyncPgConnection, id: Uuid) -> Result<CancelOutcome, StoreError> {
+    use crate::events::{EventData, SessionState};
     use crate::models::PgSessionStatus;
     use crate::outbox::{self, EventType};
     use diesel_async::AsyncConnection as _;
@@ -234,33 +235,11 @@ pub async fn cancel(conn: &mut AsyncPgConnection, id: Uuid) -> Result<CancelOutc
             .get_result(conn)
             .await?;
         let session = Session::try_from(row)?;
-        outbox::insert(
-            conn,
-            EventType::SessionCancelled,
-            Some(session.id),
-            event_payload(&session),
-        )
-        .await?;
+        let data = EventData::from(SessionState::of(&session));
+        outbox::insert_all(conn, &[data.event(EventType::SessionCancelled)]).await?;
         Ok(CancelOutcome::Cancelled(Box::new(session)))
     })
     .await
-}
-
-/// The `session.*` event payload: the session as merchants see it (amounts as 7-decimal
-/// strings, the reference as a decimal string since it is a u64).
-pub fn event_payload(session: &Session) -> serde_json::Value {
-    serde_json::json!({
-        "session_id": session.id,
-        "status": session.status.as_str(),
-        "account": session.account.to_string(),
-        "reference": session.reference.to_string(),
-        "asset": session.asset.to_string(),
-        "amount": session.amount.to_string(),
-        "amount_received": session.amount_received.to_string(),
-        "order_id": session.order_id,
-        "metadata": session.metadata,
-        "expires_at": session.expires_at,
-    })
 }
 
 /// The database's clock (`now()`, the transaction's start): session expiry is computed from

@@ -51,10 +51,18 @@ fn every_route_is_documented() {
     let schemas = doc["components"]["schemas"].as_object().unwrap();
     for name in [
         "WebhookEnvelope",
+        "DeliveredData",
         "EventData",
         "SessionSnapshot",
         "SnapshotPayment",
-        "EventKind",
+        "EventType",
+        "Credited",
+        "Claimed",
+        "Released",
+        "Recovered",
+        "UnmatchedPayment",
+        "SessionState",
+        "SessionChange",
     ] {
         assert!(
             schemas.contains_key(name),

@@ -40,8 +40,8 @@ mod writes;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use orbitpay_core::matching::{self, Credit, SessionDecision, SessionView};
 use orbitpay_core::{AccountId, LedgerRecord, Reference, SessionStatus, TxHash, UnmatchedReason};
-use serde_json::json;
 
+use crate::events::{self, SessionChange};
 use crate::models::{ClaimSource, Session};
 use crate::outbox::EventType;
 use crate::{StoreError, cursors};
@@ -50,7 +50,7 @@ pub use reported::{ReportClaim, claim_reported, release_claim};
 pub use types::{Applied, ClaimOutcome, Intent, Item, SettleOutcome};
 use unmatched::{Money, Unmatched, record_unmatched};
 use work::Work;
-use writes::{ClaimWrite, session_payload};
+use writes::ClaimWrite;
 
 /// Step 1 (the stream's): claims every pending session the batch pays. A session claimed by
 /// another transaction is left to step 2, which credits beside that claim.
@@ -291,16 +291,14 @@ fn settle_credit(
         ClaimWrite::Clear
     };
     let updated = work.update(&session, status, settled.amount_received, claim);
-    let payload = session_payload(
-        &updated,
-        json!({
-            "tx_hash": record.tx_hash.to_string(),
-            "op_id": record.op_id.to_string(),
-            "credited": credit.amount.to_string(),
-            "ledger": record.ledger,
-        }),
-    );
-    work.emit(event, Some(session.id), payload);
+    let data = events::Credited {
+        session: SessionChange::of(&updated),
+        tx_hash: record.tx_hash.to_string(),
+        op_id: record.op_id.to_string(),
+        credited: credit.amount.to_string(),
+        ledger: record.ledger,
+    };
+    work.emit(event, data);
     let applied = Applied::Credited {
         session_id: session.id,
         status,
@@ -339,10 +337,11 @@ fn claim_session(
         session.amount_received,
         ClaimWrite::Take(tx_hash, source),
     );
-    let payload = session_payload(
-        &updated,
-        json!({ "tx_hash": tx_hash.to_string(), "claim_source": source.as_str() }),
-    );
-    work.emit(EventType::SessionProcessing, Some(session.id), payload);
+    let data = events::Claimed {
+        session: SessionChange::of(&updated),
+        tx_hash: tx_hash.to_string(),
+        claim_source: source.as_str().to_owned(),
+    };
+    work.emit(EventType::SessionProcessing, data);
     Ok(updated)
 }

@@ -3,12 +3,12 @@
 
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use orbitpay_core::{SessionStatus, TxHash};
-use serde_json::json;
 use uuid::Uuid;
 
 use super::work::Work;
-use super::writes::{ClaimWrite, payment_exists, session_payload, update_session};
+use super::writes::{ClaimWrite, payment_exists, update_session};
 use crate::StoreError;
+use crate::events::{self, EventData, SessionChange};
 use crate::models::{ClaimSource, Session};
 use crate::outbox::{self, EventType};
 
@@ -76,11 +76,12 @@ pub async fn release_claim(
             ClaimWrite::Clear,
         )
         .await?;
-        let payload = session_payload(
-            &updated,
-            json!({ "tx_hash": tx_hash.to_string(), "reason": reason }),
-        );
-        outbox::insert(conn, EventType::SessionReleased, Some(session.id), payload).await?;
+        let data = EventData::from(events::Released {
+            session: SessionChange::of(&updated),
+            tx_hash: tx_hash.to_string(),
+            reason: reason.to_owned(),
+        });
+        outbox::insert_all(conn, &[data.event(EventType::SessionReleased)]).await?;
         Ok(Some(updated))
     })
     .await
@@ -102,10 +103,11 @@ async fn take_claim(
         ClaimWrite::Take(tx_hash, work.source),
     )
     .await?;
-    let payload = session_payload(
-        &updated,
-        json!({ "tx_hash": tx_hash.to_string(), "claim_source": work.source.as_str() }),
-    );
-    work.emit(EventType::SessionProcessing, Some(session.id), payload);
+    let data = events::Claimed {
+        session: SessionChange::of(&updated),
+        tx_hash: tx_hash.to_string(),
+        claim_source: work.source.as_str().to_owned(),
+    };
+    work.emit(EventType::SessionProcessing, data);
     Ok(updated)
 }

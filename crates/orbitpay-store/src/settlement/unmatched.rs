@@ -10,6 +10,7 @@ use super::types::Applied;
 use super::work::Work;
 use super::writes::ledger_i32;
 use crate::StoreError;
+use crate::events;
 use crate::models::NewUnmatchedPayment;
 use crate::numeric::{I128Numeric, U64Numeric};
 use crate::outbox::EventType;
@@ -87,6 +88,9 @@ pub(super) fn record_unmatched(
     let amount = credit
         .map(|c| i128::from(c.amount.stroops()))
         .or(contract.map(|c| c.amount.stroops()));
+    let amount_paid = credit
+        .map(|c| c.amount.to_string())
+        .or(contract.map(|c| c.amount.to_string()));
     let asset = credit
         .map(|c| &c.asset)
         .or(contract.map(|c| &c.asset))
@@ -124,18 +128,17 @@ pub(super) fn record_unmatched(
     } else {
         EventType::PaymentUnmatched
     };
-    let payload = json!({
-        "op_id": record.op_id.to_string(),
-        "tx_hash": record.tx_hash.to_string(),
-        "account": account.to_string(),
-        "amount": credit.map(|c| c.amount.to_string())
-            .or(contract.map(|c| c.amount.to_string())),
-        "asset": asset,
-        "reason": u.reason.as_str(),
-        "session_id": u.session_id,
-        "ledger": record.ledger,
-    });
-    work.unmatched(row, event, payload);
+    let data = events::UnmatchedPayment {
+        op_id: record.op_id.to_string(),
+        tx_hash: record.tx_hash.to_string(),
+        account: account.to_string(),
+        amount: amount_paid,
+        asset,
+        reason: u.reason.as_str().to_owned(),
+        session_id: u.session_id,
+        ledger: record.ledger,
+    };
+    work.unmatched(row, event, data);
     Ok(Applied::Unmatched {
         reason: u.reason,
         session_id: u.session_id,

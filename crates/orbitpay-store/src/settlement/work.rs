@@ -21,6 +21,7 @@ use uuid::Uuid;
 use super::types::{Intent, Item};
 use super::writes::{self, ClaimWrite, PaymentKey, SessionWrite};
 use crate::StoreError;
+use crate::events::{self, EventData};
 use crate::models::{
     ClaimSource, NewOutboxEvent, NewPayment, NewUnmatchedPayment, ProcessingClaim, Session,
     SessionRow,
@@ -164,14 +165,9 @@ impl Work {
         self.credited.contains(&(tx_hash, session_id))
     }
 
-    pub(super) fn emit(
-        &mut self,
-        event_type: EventType,
-        session_id: Option<Uuid>,
-        payload: serde_json::Value,
-    ) {
+    pub(super) fn emit(&mut self, event_type: EventType, data: impl Into<EventData>) {
         self.events.push(QueuedEvent {
-            event: outbox::event(event_type, session_id, payload),
+            event: data.into().event(event_type),
             unless_conflict: None,
         });
     }
@@ -261,10 +257,10 @@ impl Work {
         &mut self,
         row: NewUnmatchedPayment,
         event_type: EventType,
-        payload: serde_json::Value,
+        data: events::UnmatchedPayment,
     ) {
         self.events.push(QueuedEvent {
-            event: outbox::event(event_type, row.session_id, payload),
+            event: EventData::from(data).event(event_type),
             unless_conflict: Some(row.op_id),
         });
         self.unmatched.push(row);

@@ -4,7 +4,6 @@
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use orbitpay_core::{Amount, SessionStatus, TxHash};
-use serde_json::json;
 use uuid::Uuid;
 
 use std::collections::{HashMap, HashSet};
@@ -114,25 +113,6 @@ pub(super) async fn payment_exists(
 
 pub(super) fn ledger_i32(ledger: u32) -> Result<i32, StoreError> {
     i32::try_from(ledger).map_err(|_| StoreError::Corrupt(format!("ledger {ledger} exceeds int4")))
-}
-
-/// The session as merchants see it in events.
-pub(super) fn session_payload(s: &Session, extra: serde_json::Value) -> serde_json::Value {
-    let mut payload = json!({
-        "session_id": s.id,
-        "status": s.status.as_str(),
-        "account": s.account.to_string(),
-        "reference": s.reference.to_string(),
-        "asset": s.asset.to_string(),
-        "amount": s.amount.to_string(),
-        "amount_received": s.amount_received.to_string(),
-        "overpaid": s.is_overpaid(),
-        "order_id": s.order_id,
-    });
-    if let (Some(map), serde_json::Value::Object(extra)) = (payload.as_object_mut(), extra) {
-        map.extend(extra);
-    }
-    payload
 }
 
 /// The final state of every session a batch touched, in one UPDATE. `Keep` leaves the claim

@@ -1,8 +1,12 @@
-//! The webhook body's schema, for the OpenAPI document and docs/webhooks.md. The dispatcher
-//! builds the body from the outbox row; these types only describe it, and a test holds the
-//! two together (every field sent is documented here, and every documented field is sent).
-//! Fields are only ever added under `version` 1.
+//! The webhook body's schema, for the OpenAPI document and docs/webhooks.md. The `data` the
+//! store writes is typed in [`orbitpay_store::events`] and described from that very
+//! definition; this module only adds the envelope the dispatcher wraps it in and the
+//! `session` snapshot the outbox merges in. An end-to-end test reads every body sent back
+//! through these types and writes it out again unchanged (nothing sent is undocumented, and
+//! nothing documented is missing). Fields are only ever added under `version` 1.
 
+use orbitpay_store::events::EventData;
+use orbitpay_store::outbox::EventType;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -14,75 +18,24 @@ pub struct WebhookEnvelope {
     pub version: u32,
     /// The event id (UUIDv7), stable across retries, redeliveries and instances.
     pub id: uuid::Uuid,
+    /// Which event: `session.partially_paid` is the "underpaid" one, a credit that left the
+    /// session short (it is `pending` again).
     #[serde(rename = "type")]
-    pub kind: EventKind,
+    pub kind: EventType,
     pub created_at: chrono::DateTime<chrono::Utc>,
-    /// The event's own fields (the credit, the reason); for a session's event also `session`.
-    pub data: EventData,
+    pub data: DeliveredData,
 }
 
-/// Every event type. `session.partially_paid` is the "underpaid": a credit that left
-/// the session short; it is `pending` again.
+/// The event's own fields (the credit, the reason; their shape depends on the type) and, for
+/// a session's event, `session`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub enum EventKind {
-    #[serde(rename = "session.created")]
-    Created,
-    #[serde(rename = "session.processing")]
-    Processing,
-    #[serde(rename = "session.paid")]
-    Paid,
-    #[serde(rename = "session.partially_paid")]
-    PartiallyPaid,
-    #[serde(rename = "session.overpaid")]
-    Overpaid,
-    #[serde(rename = "session.released")]
-    Released,
-    #[serde(rename = "session.expired")]
-    Expired,
-    #[serde(rename = "session.cancelled")]
-    Cancelled,
-    #[serde(rename = "session.late_payment")]
-    LatePayment,
-    #[serde(rename = "session.recovered")]
-    Recovered,
-    #[serde(rename = "payment.unmatched")]
-    Unmatched,
-}
-
-/// Which fields appear depends on the type; all are strings or numbers as documented.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EventData {
+pub struct DeliveredData {
     /// The session, as the event's transaction left it. Present on every event that names a
     /// session; the latest `session.version` is the session's current state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<SessionSnapshot>,
-    pub session_id: Option<uuid::Uuid>,
-    /// The transaction behind the event (credit, claim, release, late or unmatched payment).
-    pub tx_hash: Option<String>,
-    /// The operation credited (decimal u64 string).
-    pub op_id: Option<String>,
-    /// The amount this operation credited (7-decimal string).
-    pub credited: Option<String>,
-    /// For unmatched and late payments: the amount and asset paid, when known. For the other
-    /// session events: the session's, as in `session` (kept at the top level since the first
-    /// release; `session` is the complete, committed state).
-    pub amount: Option<String>,
-    pub asset: Option<String>,
-    pub account: Option<String>,
-    /// Session events: the session's fields at the moment of the event (see `session`).
-    pub status: Option<String>,
-    pub amount_received: Option<String>,
-    pub overpaid: Option<bool>,
-    pub reference: Option<String>,
-    pub order_id: Option<String>,
-    #[schema(value_type = Option<Object>)]
-    pub metadata: Option<serde_json::Value>,
-    pub expires_at: Option<String>,
-    pub ledger: Option<u32>,
-    /// Why a payment credited no session, or why a claim was released.
-    pub reason: Option<String>,
-    /// Where a claim came from: `stream` or `client`.
-    pub claim_source: Option<String>,
+    #[serde(flatten)]
+    pub event: EventData,
 }
 
 /// A session's full state.

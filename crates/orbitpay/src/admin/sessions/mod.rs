@@ -11,6 +11,7 @@ use axum::response::Response;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection};
 use orbitpay_core::{SessionStatus, TxHash};
 use orbitpay_store::PooledConnection;
+use orbitpay_store::events::{EventData, SessionState};
 use orbitpay_store::models::{NewSession, Session};
 use orbitpay_store::outbox::{self, EventType};
 use orbitpay_store::sessions::{self, CancelOutcome, ListError, ListFilter};
@@ -90,14 +91,10 @@ pub async fn create_session(
             let shared: &AsyncPgConnection = conn;
             futures::try_join!(
                 async {
-                    outbox::insert(
-                        shared,
-                        EventType::SessionCreated,
-                        Some(session.id),
-                        sessions::event_payload(&session),
-                    )
-                    .await
-                    .map_err(ApiError::from)
+                    let data = EventData::from(SessionState::of(&session));
+                    outbox::insert_all(shared, &[data.event(EventType::SessionCreated)])
+                        .await
+                        .map_err(ApiError::from)
                 },
                 guard.complete(shared, StatusCode::CREATED, &body, Some(session.id)),
             )?;

@@ -140,27 +140,20 @@ pub async fn resolve(
         let settled_here = applied
             .iter()
             .any(|a| matches!(a, Applied::Credited { session_id: s, .. } if *s == session_id));
-        let resolution = |recovered| Resolution {
-            recovered,
-            applied: applied.clone(),
-        };
-        let Some(session) = crate::sessions::lock(conn, session_id).await? else {
-            return Ok(resolution(Recovered::AlreadyResolved));
-        };
-        let still_claimed = session.processing.is_some_and(|c| c.tx_hash == tx_hash);
-        let recovered = if still_claimed {
-            let reason = match verdict {
-                Verdict::Confirmed(_) => "transaction does not pay this session",
-                Verdict::Gone { reason } => reason,
-            };
-            match settlement::release_claim(conn, session_id, tx_hash, reason).await? {
-                Some(released) => Recovered::Released(released),
-                None => Recovered::AlreadyResolved,
+        let recovered = match crate::sessions::lock(conn, session_id).await? {
+            None => Recovered::AlreadyResolved,
+            Some(session) if session.processing.is_some_and(|c| c.tx_hash == tx_hash) => {
+                let reason = match verdict {
+                    Verdict::Confirmed(_) => "transaction does not pay this session",
+                    Verdict::Gone { reason } => reason,
+                };
+                match settlement::release_claim(conn, session_id, tx_hash, reason).await? {
+                    Some(released) => Recovered::Released(released),
+                    None => Recovered::AlreadyResolved,
+                }
             }
-        } else if settled_here {
-            Recovered::Settled(session)
-        } else {
-            Recovered::AlreadyResolved
+            Some(session) if settled_here => Recovered::Settled(session),
+            Some(_) => Recovered::AlreadyResolved,
         };
         if let Recovered::Settled(s) | Recovered::Released(s) = &recovered {
             let data = EventData::from(events::Recovered {
@@ -172,7 +165,7 @@ pub async fn resolve(
             });
             outbox::insert_all(conn, &[data.event(EventType::SessionRecovered)]).await?;
         }
-        Ok(resolution(recovered))
+        Ok(Resolution { recovered, applied })
     })
     .await
 }

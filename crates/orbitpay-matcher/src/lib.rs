@@ -1,5 +1,9 @@
 //! The matcher: ties each ledger record to its session, exactly once.
 //!
+//! It is the one front door to settlement (`settle.rs`): the stream's batches, reconciliation
+//! ([`Matcher::settle_again`]), client reports ([`Matcher::report_tx`]) and the recovery job
+//! ([`Matcher::recover`]) all settle through it, so every credit is logged and counted once.
+//!
 //! It is the follower's [`RecordSink`]. For every batch it asks core what each record means
 //! ([`prepare::intent`]), then runs the store's two committed steps: claim, then settle (which
 //! also stores the cursor). PostgreSQL errors are classified by SQLSTATE: transient ones (the

@@ -65,14 +65,14 @@ async fn create_returns_the_session_with_its_payment_instructions() {
 }
 
 #[tokio::test]
-async fn create_takes_exact_json_numbers_and_the_optional_fields() {
+async fn create_takes_exact_amounts_and_the_optional_fields() {
     let h = Harness::start().await;
     let r = h
         .post(
             "/v1/sessions",
             Some("numbers"),
             &format!(
-                r#"{{"amount": 922337203685.4775807, "asset": "native", "account": "{SECOND_ACCOUNT}",
+                r#"{{"amount": "922337203685.4775807", "asset": "native", "account": "{SECOND_ACCOUNT}",
                     "expires_in": 60, "order_id": "order-9", "metadata": {{"cart": [1, 2], "big": 12345678901234567}},
                     "webhook_url": "https://shop.example/hooks"}}"#
             ),
@@ -303,16 +303,19 @@ async fn every_error_code() {
             r#"{"amount":"1","asset":"native","surprise":1}"#,
             "ERROR_BAD_JSON",
         ),
+        // An amount that is not a decimal number at all, or not a string, is bad JSON.
         (
             r#"{"amount":"one fifty rupees","asset":"native"}"#,
-            "INVALID_AMOUNT",
+            "ERROR_BAD_JSON",
         ),
-        (r#"{"amount":true,"asset":"native"}"#, "INVALID_AMOUNT"),
-        (r#"{"amount":"1e10","asset":"native"}"#, "INVALID_AMOUNT"),
-        (r#"{"amount":"+1","asset":"native"}"#, "INVALID_AMOUNT"),
-        (r#"{"amount":" 1","asset":"native"}"#, "INVALID_AMOUNT"),
-        (r#"{"amount":"NaN","asset":"native"}"#, "INVALID_AMOUNT"),
-        (r#"{"amount":1e10,"asset":"native"}"#, "INVALID_AMOUNT"),
+        (r#"{"amount":true,"asset":"native"}"#, "ERROR_BAD_JSON"),
+        (r#"{"amount":"1e10","asset":"native"}"#, "ERROR_BAD_JSON"),
+        (r#"{"amount":"+1","asset":"native"}"#, "ERROR_BAD_JSON"),
+        (r#"{"amount":" 1","asset":"native"}"#, "ERROR_BAD_JSON"),
+        (r#"{"amount":"NaN","asset":"native"}"#, "ERROR_BAD_JSON"),
+        (r#"{"amount":1e10,"asset":"native"}"#, "ERROR_BAD_JSON"),
+        (r#"{"amount":12.5,"asset":"native"}"#, "ERROR_BAD_JSON"),
+        (r#"{"amount":-3,"asset":"native"}"#, "ERROR_BAD_JSON"),
         (
             r#"{"amount":"1","asset":"native","order_id":"a\u0000b"}"#,
             "INVALID_CHARACTER",
@@ -329,8 +332,9 @@ async fn every_error_code() {
             r#"{"amount":"1","asset":"native","metadata":[1]}"#,
             "ERROR_BAD_JSON",
         ),
+        // A decimal the asset cannot take.
         (r#"{"amount":"0","asset":"native"}"#, "INVALID_AMOUNT"),
-        (r#"{"amount":-3,"asset":"native"}"#, "INVALID_AMOUNT"),
+        (r#"{"amount":"-3","asset":"native"}"#, "INVALID_AMOUNT"),
         (
             r#"{"amount":"1.00000001","asset":"native"}"#,
             "INVALID_AMOUNT",
@@ -347,6 +351,11 @@ async fn every_error_code() {
     ] {
         assert_error(&create(body).await, 400, code);
     }
+    let not_a_number = create(r#"{"amount":"one fifty rupees","asset":"native"}"#).await;
+    assert!(
+        not_a_number.error_message().unwrap().contains("amount"),
+        "the message names the field"
+    );
     for path in [
         "/v1/sessions?order_id=a%00b",
         "/v1/sessions?status=pending&order%00=x",

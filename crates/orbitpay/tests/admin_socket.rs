@@ -390,7 +390,7 @@ async fn curl_works_on_the_socket() {
         ])
         .args([
             "-d",
-            r#"{"amount": 12.5, "asset": "native"}"#,
+            r#"{"amount": "12.5", "asset": "native"}"#,
             "http://localhost/v1/sessions",
         ])
         .output()

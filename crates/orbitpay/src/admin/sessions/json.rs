@@ -20,9 +20,8 @@ use crate::admin::webhooks::DeliveryStatusView;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSessionRequest {
-    /// Decimal amount, a string or a JSON number, > 0 with at most 7 decimals; parsed exactly
-    /// from its text.
-    #[schema(schema_with = amount_schema)]
+    /// Decimal string, > 0 with at most 7 decimals; parsed exactly from its text.
+    #[schema(schema_with = super::amount_schema::amount_schema)]
     pub amount: Box<RawValue>,
     /// `native` or `CODE:ISSUER`.
     #[schema(example = "USDC:GA5ZSEJYB37JRC5AVCIA5MOP4RHTM335X2KGX3IHOJAPP5RE34K4KZVN")]
@@ -44,18 +43,6 @@ pub struct CreateSessionRequest {
     /// Overrides the webhook endpoint for this session's events.
     #[serde(default)]
     pub webhook_url: Option<String>,
-}
-
-/// `amount` is a string or a number.
-fn amount_schema() -> utoipa::openapi::schema::Schema {
-    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
-    OneOfBuilder::new()
-        .item(ObjectBuilder::new().schema_type(Type::String).pattern(Some(r"^[0-9]+(\.[0-9]{1,7})?$")))
-        .item(ObjectBuilder::new().schema_type(Type::Number))
-        .description(Some("Decimal amount, a string or a JSON number, > 0 with at most 7 decimals; parsed exactly from its text. Anything else (another type, `1e10`, `+1`, ` 1`, `NaN`, zero, more decimals, out of range) is 400 INVALID_AMOUNT."))
-        .examples(["12.5"])
-        .build()
-        .into()
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -27,6 +27,7 @@ use super::support::input::query;
 use super::support::json::{json_bytes_response, json_response};
 use super::support::pagination::{next_after, page_limit};
 
+mod amount_schema;
 mod json;
 mod pay_uri;
 mod validate;

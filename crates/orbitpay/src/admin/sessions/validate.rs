@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use orbitpay_core::{AccountId, Amount, Asset};
+use orbitpay_core::{AccountId, Amount, AmountError, Asset};
 use serde_json::value::RawValue;
 
 use super::json::CreateSessionRequest;
@@ -17,35 +17,42 @@ const MIN_EXPIRES_IN: u64 = 60;
 
 const MAX_EXPIRES_IN: u64 = 31 * 24 * 3600;
 
-/// An amount from its JSON text. Whatever is wrong with it (a wrong type, text that is not a
-/// plain decimal like `1e10`, `+1`, ` 1` or `NaN`, zero, too many decimals, out of range) is
-/// INVALID_AMOUNT; ERROR_BAD_JSON is kept for a body that is not the request's JSON at all.
+/// An amount from its JSON text, which must be a string. Text that is not a decimal number at
+/// all (`"one fifty rupees"`, `"1e10"`, `"NaN"`, `" 1"`, `""`), or a value that is not a string
+/// (a JSON number, `true`, `null`), is not the request's JSON: ERROR_BAD_JSON, naming the field.
+/// A well-formed decimal the asset cannot take (zero, negative, more than 7 decimals, above the
+/// int64 maximum of stroops) is INVALID_AMOUNT.
 fn parse_amount(raw: &RawValue) -> Result<Amount, ApiError> {
     let invalid = |msg: String| ApiError::bad_request(code::INVALID_AMOUNT, msg);
+    let bad_json = |msg: String| ApiError::bad_request(code::BAD_JSON, msg);
+    let quoted = |text: &str| format!("{:?}", text.chars().take(40).collect::<String>());
     let text = raw.get().trim();
-    let text: String = if text.starts_with('"') {
-        serde_json::from_str(text).map_err(|e| invalid(format!("amount: {e}")))?
-    } else if text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
-        text.to_owned()
-    } else {
-        return Err(invalid(
-            "amount must be a decimal string or number".to_owned(),
-        ));
+    if !text.starts_with('"') {
+        return Err(bad_json(format!(
+            "amount must be a decimal string like \"12.5\", not {}",
+            quoted(text)
+        )));
+    }
+    let text: String = serde_json::from_str(text).map_err(|e| bad_json(format!("amount: {e}")))?;
+    let (negative, magnitude) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.as_str()),
     };
-    match text.parse::<Amount>() {
-        Ok(a) if a.is_zero() => Err(invalid("amount must be greater than 0".to_owned())),
-        Ok(a) => Ok(a),
-        Err(_)
-            if text
-                .strip_prefix('-')
-                .is_some_and(|t| t.parse::<Amount>().is_ok()) =>
-        {
-            Err(invalid("amount must be greater than 0".to_owned()))
+    match magnitude.parse::<Amount>() {
+        Err(AmountError::Empty | AmountError::Malformed(_) | AmountError::Negative) => {
+            Err(bad_json(format!(
+                "amount {} is not a decimal number (digits, optionally one '.' and decimals)",
+                quoted(&text)
+            )))
         }
-        Err(e) => Err(invalid(format!(
-            "amount {:?}: {e}",
-            text.chars().take(40).collect::<String>()
+        Err(e @ (AmountError::TooPrecise(_) | AmountError::OutOfRange(_))) => {
+            Err(invalid(e.to_string()))
+        }
+        Ok(a) if negative || a.is_zero() => Err(invalid(format!(
+            "amount {} must be greater than 0",
+            quoted(&text)
         ))),
+        Ok(a) => Ok(a),
     }
 }
 
@@ -183,29 +190,40 @@ mod tests {
             parse_amount(&raw("\"12.5\"")).unwrap().stroops(),
             125_000_000
         );
-        assert_eq!(parse_amount(&raw("12.5")).unwrap().stroops(), 125_000_000);
         assert_eq!(
-            parse_amount(&raw("922337203685.4775807")).unwrap(),
+            parse_amount(&raw("\"922337203685.4775807\"")).unwrap(),
             Amount::MAX
         );
         for (text, code) in [
-            ("\"one fifty rupees\"", code::INVALID_AMOUNT),
-            ("true", code::INVALID_AMOUNT),
-            ("null", code::INVALID_AMOUNT),
-            ("1e5", code::INVALID_AMOUNT),
-            ("\"1e10\"", code::INVALID_AMOUNT),
-            ("\"+1\"", code::INVALID_AMOUNT),
-            ("\" 1\"", code::INVALID_AMOUNT),
-            ("\"NaN\"", code::INVALID_AMOUNT),
+            // Not a decimal number at all, or not a string: the request's JSON is wrong.
+            ("\"one fifty rupees\"", code::BAD_JSON),
+            ("\"1e10\"", code::BAD_JSON),
+            ("\"+1\"", code::BAD_JSON),
+            ("\" 1\"", code::BAD_JSON),
+            ("\"NaN\"", code::BAD_JSON),
+            ("\"\"", code::BAD_JSON),
+            ("\"-\"", code::BAD_JSON),
+            ("\"--5\"", code::BAD_JSON),
+            ("\"1.\"", code::BAD_JSON),
+            ("12.5", code::BAD_JSON),
+            ("1e5", code::BAD_JSON),
+            ("-5", code::BAD_JSON),
+            ("true", code::BAD_JSON),
+            ("null", code::BAD_JSON),
+            ("{}", code::BAD_JSON),
+            // A decimal the asset cannot take.
             ("\"0\"", code::INVALID_AMOUNT),
-            ("0", code::INVALID_AMOUNT),
-            ("-5", code::INVALID_AMOUNT),
+            ("\"0.0000000\"", code::INVALID_AMOUNT),
             ("\"-5\"", code::INVALID_AMOUNT),
-            ("\"\"", code::INVALID_AMOUNT),
-            ("1.00000001", code::INVALID_AMOUNT),
-            ("922337203685.4775808", code::INVALID_AMOUNT),
+            ("\"-0\"", code::INVALID_AMOUNT),
+            ("\"-1.00000001\"", code::INVALID_AMOUNT),
+            ("\"1.00000001\"", code::INVALID_AMOUNT),
+            ("\"922337203685.4775808\"", code::INVALID_AMOUNT),
+            ("\"99999999999999999999999999\"", code::INVALID_AMOUNT),
         ] {
-            assert_eq!(parse_amount(&raw(text)).unwrap_err().code, code, "{text}");
+            let err = parse_amount(&raw(text)).unwrap_err();
+            assert_eq!(err.code, code, "{text}");
+            assert!(err.message.starts_with("amount"), "{text}: {}", err.message);
         }
     }
 }

@@ -48,6 +48,15 @@ pub fn key_values(out: &mut dyn Write, pairs: &[(&str, String)]) -> io::Result<(
     Ok(())
 }
 
+/// The session's pay URI, or why there is none: the API gives instructions only while the
+/// session can take a payment (`payable`).
+fn pay_uri(s: &Value) -> String {
+    match s.get("payable") {
+        Some(Value::Bool(false)) => format!("not payable ({})", cell(s.get("status"))),
+        _ => cell(s.get("payment_instructions").and_then(|p| p.get("pay_uri"))),
+    }
+}
+
 /// A session (and its payments, when present).
 pub fn session(out: &mut dyn Write, s: &Value) -> io::Result<()> {
     let get = |k: &str| cell(s.get(k));
@@ -65,7 +74,7 @@ pub fn session(out: &mut dyn Write, s: &Value) -> io::Result<()> {
             ("account", get("account")),
             ("memo (id)", cell(memo)),
             ("muxed destination", pi_get("muxed_destination")),
-            ("pay uri", pi_get("pay_uri")),
+            ("pay uri", pay_uri(s)),
             ("processing tx", get("processing_tx_hash")),
             ("order id", get("order_id")),
             ("expires at", get("expires_at")),
@@ -275,6 +284,28 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("recovery: error: database down"), "{text}");
+    }
+
+    #[test]
+    fn a_session_that_cannot_take_a_payment_shows_why_instead_of_a_uri() {
+        let render = |s: Value| {
+            let mut out = Vec::new();
+            session(&mut out, &s).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let paid = render(serde_json::json!({
+            "status": "paid", "payable": false, "payment_instructions": null,
+        }));
+        assert!(paid.contains("not payable (paid)"), "{paid}");
+        assert!(!paid.contains("web+stellar"), "{paid}");
+        let pending = render(serde_json::json!({
+            "status": "pending", "payable": true,
+            "payment_instructions": {"pay_uri": "web+stellar:pay?amount=1.0000000"},
+        }));
+        assert!(
+            pending.contains("web+stellar:pay?amount=1.0000000"),
+            "{pending}"
+        );
     }
 
     #[test]

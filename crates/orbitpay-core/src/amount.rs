@@ -105,6 +105,28 @@ impl Amount {
     pub fn saturating_sub(self, other: Amount) -> Amount {
         Amount(self.0.saturating_sub(other.0).max(0))
     }
+
+    /// The amount as a [`PositiveAmount`], or `None` when it is zero.
+    pub fn positive(self) -> Option<PositiveAmount> {
+        (self.0 > 0).then_some(PositiveAmount(self))
+    }
+}
+
+/// An [`Amount`] greater than zero: what a request to pay may ask for. It is made only by
+/// [`Amount::positive`], so a function that takes one cannot be handed zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PositiveAmount(Amount);
+
+impl PositiveAmount {
+    pub fn get(self) -> Amount {
+        self.0
+    }
+}
+
+impl fmt::Display for PositiveAmount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
 }
 
 impl FromStr for Amount {
@@ -190,6 +212,19 @@ impl TryFrom<ContractAmount> for Amount {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn only_an_amount_above_zero_is_positive() {
+        assert_eq!(Amount::ZERO.positive(), None);
+        assert_eq!(
+            Amount(1).positive().map(PositiveAmount::get),
+            Some(Amount(1))
+        );
+        assert_eq!(
+            Amount::MAX.positive().unwrap().to_string(),
+            "922337203685.4775807"
+        );
+    }
 
     #[test]
     fn formats_with_exactly_seven_decimals() {

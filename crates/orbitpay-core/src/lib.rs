@@ -15,7 +15,7 @@ pub mod text;
 pub mod tx;
 
 pub use account::{AccountId, Address, AddressError, ContractId, MuxedAccount};
-pub use amount::{Amount, AmountError, ContractAmount};
+pub use amount::{Amount, AmountError, ContractAmount, PositiveAmount};
 pub use asset::{Asset, AssetCode, AssetError};
 pub use ledger::{BalanceChange, LedgerRecord, Operation, TransferKind};
 pub use matching::UnmatchedReason;

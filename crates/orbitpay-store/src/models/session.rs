@@ -1,6 +1,6 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use orbitpay_core::{AccountId, Amount, Asset, Reference, SessionStatus, TxHash};
+use orbitpay_core::{AccountId, Amount, Asset, PositiveAmount, Reference, SessionStatus, TxHash};
 use uuid::Uuid;
 
 use crate::StoreError;
@@ -134,6 +134,20 @@ impl Session {
     /// Derived, not stored, so it can never disagree with the amounts.
     pub fn is_overpaid(&self) -> bool {
         self.amount_received > self.amount
+    }
+
+    /// What a customer may still pay, while the session can take a payment: `pending`, or
+    /// `processing` with part of the amount still owed. `None` once it is paid, expired or
+    /// cancelled (a payment then is only a late one, unmatched), or owes nothing. Derived,
+    /// like [`Session::is_overpaid`], so a view can never offer to take what the matcher
+    /// would refuse.
+    pub fn amount_owed(&self) -> Option<PositiveAmount> {
+        match self.status {
+            SessionStatus::Pending | SessionStatus::Processing => {
+                self.amount.saturating_sub(self.amount_received).positive()
+            }
+            SessionStatus::Paid | SessionStatus::Expired | SessionStatus::Cancelled => None,
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! 7-decimal strings (never JSON numbers), references and muxed ids decimal strings (u64).
 
 use chrono::{DateTime, Utc};
-use orbitpay_core::MuxedAccount;
+use orbitpay_core::{MuxedAccount, PositiveAmount};
 use orbitpay_store::models::{PaymentRow, Session};
 use orbitpay_store::timeline::TimelineEvent;
 use serde::{Deserialize, Serialize};
@@ -101,7 +101,12 @@ pub struct SessionView {
     pub account: String,
     /// The session's reference on its account (u64, as a decimal string).
     pub reference: String,
-    pub payment_instructions: PaymentInstructions,
+    /// Whether the session can take a payment now: `pending`, or `processing` with part of
+    /// the amount still owed. Derived from the status and the amounts, never stored.
+    pub payable: bool,
+    /// How to pay what is still owed; present only while `payable`, `null` once the session
+    /// is paid, expired or cancelled (a payment then would only be a late one).
+    pub payment_instructions: Option<PaymentInstructions>,
     /// The transaction that claimed the session, while `processing`.
     pub processing_tx_hash: Option<String>,
     pub expires_at: DateTime<Utc>,
@@ -124,7 +129,7 @@ pub struct PaymentInstructions {
     /// The same account muxed with the session's reference: pay it with no memo.
     pub muxed_destination: String,
     pub memo: MemoInstruction,
-    /// SEP-7 `web+stellar:pay` URI.
+    /// SEP-7 `web+stellar:pay` URI for what is still owed (never zero or less).
     pub pay_uri: String,
 }
 
@@ -173,6 +178,7 @@ pub struct ReportTxView {
 impl SessionView {
     pub fn new(session: &Session, passphrase: &str) -> SessionView {
         let amount = session.amount.to_string();
+        let owed = session.amount_owed();
         SessionView {
             id: session.id,
             status: session.status.as_str().to_owned(),
@@ -181,27 +187,9 @@ impl SessionView {
             asset: session.asset.to_string(),
             account: session.account.to_string(),
             reference: session.reference.to_string(),
-            payment_instructions: PaymentInstructions {
-                destination: session.account.to_string(),
-                muxed_destination: MuxedAccount::new(session.account, session.reference.0)
-                    .to_string(),
-                memo: MemoInstruction {
-                    kind: "id".to_owned(),
-                    value: session.reference.to_string(),
-                },
-                // What is still owed: after a partial payment, re-scanning must not ask for the
-                // whole amount again.
-                pay_uri: pay_uri(
-                    &session.account,
-                    &session
-                        .amount
-                        .saturating_sub(session.amount_received)
-                        .to_string(),
-                    &session.asset,
-                    session.reference,
-                    passphrase,
-                ),
-            },
+            payable: owed.is_some(),
+            payment_instructions: owed
+                .map(|owed| PaymentInstructions::new(session, owed, passphrase)),
             amount,
             processing_tx_hash: session.processing.map(|p| p.tx_hash.to_string()),
             expires_at: session.expires_at,
@@ -217,6 +205,28 @@ impl SessionView {
     pub fn with_payments(mut self, payments: &[PaymentRow]) -> SessionView {
         self.payments = Some(payments.iter().map(PaymentView::from).collect());
         self
+    }
+}
+
+impl PaymentInstructions {
+    /// The instructions for paying `owed`: after a partial payment, re-scanning must not ask
+    /// for the whole amount again.
+    fn new(session: &Session, owed: PositiveAmount, passphrase: &str) -> PaymentInstructions {
+        PaymentInstructions {
+            destination: session.account.to_string(),
+            muxed_destination: MuxedAccount::new(session.account, session.reference.0).to_string(),
+            memo: MemoInstruction {
+                kind: "id".to_owned(),
+                value: session.reference.to_string(),
+            },
+            pay_uri: pay_uri(
+                &session.account,
+                owed,
+                &session.asset,
+                session.reference,
+                passphrase,
+            ),
+        }
     }
 }
 

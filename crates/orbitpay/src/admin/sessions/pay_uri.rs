@@ -1,6 +1,6 @@
 //! The SEP-7 pay URI a session hands out.
 
-use orbitpay_core::{AccountId, Asset, Reference};
+use orbitpay_core::{AccountId, Asset, PositiveAmount, Reference};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::config::PUBLIC_PASSPHRASE;
@@ -13,17 +13,18 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 /// The SEP-7 `web+stellar:pay` URI for paying `amount` of `asset` to `destination` with memo id
-/// `reference`. The network passphrase is included only off the public network (SEP-7).
+/// `reference`. The network passphrase is included only off the public network (SEP-7). The
+/// amount is a [`PositiveAmount`]: a URI asking a wallet to pay zero (or less) cannot be made.
 pub fn pay_uri(
     destination: &AccountId,
-    amount: &str,
+    amount: PositiveAmount,
     asset: &Asset,
     reference: Reference,
     passphrase: &str,
 ) -> String {
     let mut params: Vec<(&str, String)> = vec![
         ("destination", destination.to_string()),
-        ("amount", amount.to_owned()),
+        ("amount", amount.to_string()),
     ];
     if let Asset::Credit { code, issuer } = asset {
         params.push(("asset_code", code.as_str().to_owned()));
@@ -45,6 +46,11 @@ pub fn pay_uri(
 mod tests {
     use super::*;
     use crate::config::TESTNET_PASSPHRASE;
+    use orbitpay_core::Amount;
+
+    fn amount(text: &str) -> PositiveAmount {
+        text.parse::<Amount>().unwrap().positive().unwrap()
+    }
 
     const G: &str = "GA5ZSEJYB37JRC5AVCIA5MOP4RHTM335X2KGX3IHOJAPP5RE34K4KZVN";
 
@@ -54,7 +60,7 @@ mod tests {
         let usdc: Asset = format!("USDC:{G}").parse().unwrap();
         let uri = pay_uri(
             &account,
-            "12.5000000",
+            amount("12.5"),
             &usdc,
             Reference(42),
             TESTNET_PASSPHRASE,
@@ -68,7 +74,7 @@ mod tests {
         );
         let public = pay_uri(
             &account,
-            "1.0000000",
+            amount("1"),
             &Asset::Native,
             Reference(u64::MAX),
             PUBLIC_PASSPHRASE,

@@ -8,7 +8,7 @@ pub use json::{EventDetail, EventPage, EventView};
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use orbitpay_store::{outbox, timeline};
@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::admin::state::AdminState;
 use crate::admin::support::db::conn;
 use crate::admin::support::error::{ApiError, ErrorBody, code};
-use crate::admin::support::input::{path_id, query};
+use crate::admin::support::input::{PathParam, path_id, query};
 use crate::admin::support::json::json_response;
 use crate::admin::support::pagination::{FeedParams, next_after, page_limit};
 use crate::admin::webhooks::DeliveryStatusView;
@@ -63,7 +63,7 @@ pub async fn list_events(
 )]
 pub async fn show_event(
     State(state): State<Arc<AdminState>>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<Response, ApiError> {
     let event_id: Uuid = path_id("event", &id)?;
     let mut conn = conn(&state).await?;

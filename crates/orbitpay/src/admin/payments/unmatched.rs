@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use base64::Engine as _;
@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::admin::state::AdminState;
 use crate::admin::support::db::conn;
 use crate::admin::support::error::{ApiError, ErrorBody};
-use crate::admin::support::input::{path_id, query};
+use crate::admin::support::input::{PathParam, path_id, query};
 use crate::admin::support::json::json_response;
 use crate::admin::support::pagination::{FeedParams, next_after, page_limit};
 
@@ -122,7 +122,7 @@ pub async fn list_unmatched(
 )]
 pub async fn show_unmatched(
     State(state): State<Arc<AdminState>>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<Response, ApiError> {
     let id: i64 = path_id("unmatched payment", &id)?;
     let mut conn = conn(&state).await?;

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use base64::Engine as _;
@@ -17,7 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::admin::state::AdminState;
 use crate::admin::support::db::conn;
 use crate::admin::support::error::{ApiError, ErrorBody, code};
-use crate::admin::support::input::{path_id, query};
+use crate::admin::support::input::{PathParam, path_id, query};
 use crate::admin::support::json::json_response;
 use crate::admin::support::pagination::page_limit;
 
@@ -101,7 +101,7 @@ pub async fn list(State(state): State<Arc<AdminState>>, uri: Uri) -> Result<Resp
 )]
 pub async fn show(
     State(state): State<Arc<AdminState>>,
-    Path((account, paging_token)): Path<(String, String)>,
+    PathParam((account, paging_token)): PathParam<(String, String)>,
 ) -> Result<Response, ApiError> {
     let account = account_id(&account)?;
     let paging_token: i64 = path_id("unreadable record", &paging_token)?;

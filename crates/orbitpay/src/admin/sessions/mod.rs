@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Extension;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection};
@@ -23,7 +23,7 @@ use super::state::{AdminState, ReportError, ReportOutcome};
 use super::support::body;
 use super::support::db::conn;
 use super::support::error::{ApiError, ErrorBody, code};
-use super::support::input::query;
+use super::support::input::{PathParam, query};
 use super::support::json::{json_bytes_response, json_response};
 use super::support::pagination::{next_after, page_limit};
 
@@ -127,7 +127,7 @@ pub async fn create_session(
 )]
 pub async fn get_session(
     State(state): State<Arc<AdminState>>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<Response, ApiError> {
     let id = session_id(&id)?;
     let mut conn = conn(&state).await?;
@@ -151,7 +151,7 @@ pub async fn get_session(
 )]
 pub async fn session_timeline(
     State(state): State<Arc<AdminState>>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<Response, ApiError> {
     let id = session_id(&id)?;
     let mut conn = conn(&state).await?;
@@ -225,7 +225,7 @@ pub async fn list_sessions(
 )]
 pub async fn cancel_session(
     State(state): State<Arc<AdminState>>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<Response, ApiError> {
     let id = session_id(&id)?;
     let mut conn = conn(&state).await?;
@@ -265,7 +265,7 @@ pub async fn cancel_session(
 )]
 pub async fn report_tx(
     State(state): State<Arc<AdminState>>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {

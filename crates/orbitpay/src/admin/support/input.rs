@@ -2,7 +2,8 @@
 
 use std::str::FromStr;
 
-use axum::extract::Query;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequestParts, Query};
 use axum::http::Uri;
 
 use super::error::{ApiError, code};
@@ -20,6 +21,23 @@ pub(crate) fn query<T: serde::de::DeserializeOwned>(uri: &Uri) -> Result<T, ApiE
                 format!("invalid query: {}", e.body_text()),
             )
         })
+}
+
+/// A path parameter, through axum's `Path`, whose rejection (text that is not UTF-8 once
+/// percent-decoded, or a value that does not parse as `T`) is the API's JSON error rather than
+/// the framework's plain text. Ids are taken as `PathParam<String>` and parsed by [`path_id`],
+/// so an id that does not parse is a 404 like one that names nothing.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct PathParam<T>(pub T);
+
+impl From<PathRejection> for ApiError {
+    fn from(e: PathRejection) -> Self {
+        ApiError::bad_request(
+            code::INVALID_REQUEST,
+            format!("invalid path: {}", e.body_text()),
+        )
+    }
 }
 
 /// NUL (U+0000) is refused wherever a client's text is accepted: PostgreSQL text cannot hold it,

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use orbitpay_store::deliveries::{self};
@@ -16,7 +16,7 @@ use super::state::AdminState;
 use super::support::body;
 use super::support::db::conn;
 use super::support::error::{ApiError, ErrorBody, code};
-use super::support::input::query;
+use super::support::input::{PathParam, path_id, query};
 use super::support::json::json_response;
 use super::support::pagination::{next_after, page_limit};
 
@@ -68,8 +68,9 @@ pub async fn list(State(state): State<Arc<AdminState>>, uri: Uri) -> Result<Resp
 )]
 pub async fn show(
     State(state): State<Arc<AdminState>>,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<String>,
 ) -> Result<Response, ApiError> {
+    let id: i64 = path_id("delivery", &id)?;
     let mut conn = conn(&state).await?;
     let row = webhook_admin::find(&mut conn, id)
         .await?
@@ -96,8 +97,9 @@ pub async fn show(
 )]
 pub async fn retry(
     State(state): State<Arc<AdminState>>,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<String>,
 ) -> Result<Response, ApiError> {
+    let id: i64 = path_id("delivery", &id)?;
     let mut conn = conn(&state).await?;
     match webhook_admin::retry(&mut conn, id).await? {
         Retried::Queued(row) => {
@@ -125,11 +127,9 @@ pub async fn retry(
 )]
 pub async fn redeliver(
     State(state): State<Arc<AdminState>>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<Response, ApiError> {
-    let event_id: Uuid = id
-        .parse()
-        .map_err(|_| ApiError::bad_request(code::INVALID_REQUEST, "the event id is a UUID"))?;
+    let event_id: Uuid = path_id("event", &id)?;
     let mut conn = conn(&state).await?;
     let rows = webhook_admin::redeliver_event(&mut conn, event_id)
         .await?

@@ -73,7 +73,7 @@ async fn create_takes_exact_amounts_and_the_optional_fields() {
             Some("numbers"),
             &format!(
                 r#"{{"amount": "922337203685.4775807", "asset": "native", "account": "{SECOND_ACCOUNT}",
-                    "expires_in": 60, "order_id": "order-9", "metadata": {{"cart": [1, 2], "big": 12345678901234567}},
+                    "expires_in": 60.0, "order_id": "order-9", "metadata": {{"cart": [1, 2], "big": 12345678901234567}},
                     "webhook_url": "https://shop.example/hooks"}}"#
             ),
         )
@@ -200,8 +200,8 @@ async fn list_pages_with_a_keyset_and_filters() {
     assert_error(
         &h.get(&format!("/v1/sessions?after={}", uuid::Uuid::now_v7()))
             .await,
-        400,
-        "INVALID_REQUEST",
+        410,
+        "UNKNOWN_CURSOR",
     );
 }
 
@@ -347,6 +347,14 @@ async fn every_error_code() {
         (
             r#"{"amount":"1","asset":"native","expires_in":5}"#,
             "INVALID_REQUEST",
+        ),
+        (
+            r#"{"amount":"1","asset":"native","expires_in":60.5}"#,
+            "ERROR_BAD_JSON",
+        ),
+        (
+            r#"{"amount":"1","asset":"native","expires_in":-60}"#,
+            "ERROR_BAD_JSON",
         ),
     ] {
         assert_error(&create(body).await, 400, code);

@@ -86,6 +86,10 @@ async fn unknown_routes_wrong_methods_and_bad_queries_get_the_json_envelope() {
         "/v1/sessions?after=not-a-uuid",
         "/v1/events?after=9223372036854775808",
         "/v1/webhooks/deliveries?limit=0",
+        // A feed's `after` is documented as 0 or more; below it is refused, not read as 0.
+        "/v1/events?after=-1",
+        "/v1/payments/unmatched?after=-1",
+        "/v1/webhooks/deliveries?after=-1",
     ] {
         assert_envelope(&h.get(path).await, 400, "INVALID_REQUEST");
     }

@@ -33,7 +33,11 @@ fn every_route_is_documented() {
         ("/v1/payments/unmatched", "get"),
         ("/v1/payments/unreadable", "get"),
         ("/v1/events", "get"),
-        ("/v1/events/{id}/redeliver", "post"),
+        ("/v1/events/{event_id}", "get"),
+        ("/v1/events/{event_id}/redeliver", "post"),
+        ("/v1/sessions/{id}/timeline", "get"),
+        ("/v1/payments/unmatched/{id}", "get"),
+        ("/v1/payments/unreadable/{account}/{paging_token}", "get"),
         ("/v1/webhooks/deliveries", "get"),
         ("/v1/webhooks/deliveries/{id}", "get"),
         ("/v1/webhooks/deliveries/{id}/retry", "post"),
@@ -47,6 +51,18 @@ fn every_route_is_documented() {
             paths.get(path).and_then(|p| p.get(method)).is_some(),
             "{method} {path} is not documented"
         );
+    }
+    let links = &paths["/v1/sessions"]["post"]["responses"]["201"]["links"];
+    for (name, operation) in [
+        ("show", "get_session"),
+        ("cancel", "cancel_session"),
+        ("report", "report_tx"),
+    ] {
+        assert_eq!(
+            links[name]["operationId"], operation,
+            "a created session links to {operation}"
+        );
+        assert_eq!(links[name]["parameters"]["id"], "$response.body#/id");
     }
     let schemas = doc["components"]["schemas"].as_object().unwrap();
     for name in [

@@ -52,8 +52,8 @@ pub fn router(state: Arc<AdminState>) -> Router {
             get(unreadable::show),
         )
         .route("/v1/events", get(list_events))
-        .route("/v1/events/{id}", get(show_event))
-        .route("/v1/events/{id}/redeliver", post(webhooks::redeliver))
+        .route("/v1/events/{event_id}", get(show_event))
+        .route("/v1/events/{event_id}/redeliver", post(webhooks::redeliver))
         .route("/v1/webhooks/deliveries", get(webhooks::list))
         .route("/v1/webhooks/deliveries/{id}", get(webhooks::show))
         .route("/v1/webhooks/deliveries/{id}/retry", post(webhooks::retry))

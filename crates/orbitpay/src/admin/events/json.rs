@@ -13,7 +13,8 @@ use crate::admin::webhooks::DeliveryStatusView;
 pub struct EventView {
     /// Position in the feed; pass as `after`.
     pub id: i64,
-    /// Stable id; webhook receivers deduplicate on it.
+    /// Stable id; webhook receivers deduplicate on it, and `GET /v1/events/{event_id}` and
+    /// `POST /v1/events/{event_id}/redeliver` take it.
     pub event_id: Uuid,
     #[serde(rename = "type")]
     #[schema(example = "session.paid")]

@@ -19,7 +19,7 @@ use crate::admin::support::db::conn;
 use crate::admin::support::error::{ApiError, ErrorBody, code};
 use crate::admin::support::input::{PathParam, path_id, query};
 use crate::admin::support::json::json_response;
-use crate::admin::support::pagination::{FeedParams, next_after, page_limit};
+use crate::admin::support::pagination::{FeedParams, feed_after, next_after, page_limit};
 use crate::admin::webhooks::DeliveryStatusView;
 
 /// The outbox event feed in commit order: paging with `next_after` never skips an event,
@@ -27,7 +27,9 @@ use crate::admin::webhooks::DeliveryStatusView;
 #[utoipa::path(
     get, path = "/v1/events", tag = "operations",
     params(FeedParams),
-    responses((status = 200, body = EventPage), (status = 400, description = "INVALID_REQUEST", body = ErrorBody), (status = 410, description = "UNKNOWN_CURSOR: `after` names no event", body = ErrorBody))
+    responses((status = 200, body = EventPage, links(
+        ("redeliver" = (operation_id = "redeliver", parameters(("event_id" = "$response.body#/data/0/event_id")))),
+    )), (status = 400, description = "INVALID_REQUEST", body = ErrorBody), (status = 410, description = "UNKNOWN_CURSOR: `after` names no event", body = ErrorBody))
 )]
 pub async fn list_events(
     State(state): State<Arc<AdminState>>,
@@ -36,7 +38,7 @@ pub async fn list_events(
     let params: FeedParams = query(&uri)?;
     let limit = page_limit(params.limit)?;
     let mut conn = conn(&state).await?;
-    let rows = outbox::list_after(&mut conn, params.after.unwrap_or(0), limit)
+    let rows = outbox::list_after(&mut conn, feed_after(params.after)?, limit)
         .await?
         .map_err(|outbox::FeedError::UnknownCursor(after)| {
             ApiError::new(
@@ -57,8 +59,8 @@ pub async fn list_events(
 
 /// One event, by its id (the `webhook-id`), with its deliveries and each one's last attempt.
 #[utoipa::path(
-    get, path = "/v1/events/{id}", tag = "operations",
-    params(("id" = Uuid, Path, description = "Event id (`event_id`, the webhook-id)")),
+    get, path = "/v1/events/{event_id}", tag = "operations",
+    params(("event_id" = Uuid, Path, description = "The event's `event_id` (a UUID, also the webhook's `webhook-id`), not its feed position `id`")),
     responses((status = 200, body = EventDetail), (status = 404, description = "NOT_FOUND (pruned, never one, or not a UUID)", body = ErrorBody))
 )]
 pub async fn show_event(

@@ -18,7 +18,7 @@ use crate::admin::support::db::conn;
 use crate::admin::support::error::{ApiError, ErrorBody};
 use crate::admin::support::input::{PathParam, path_id, query};
 use crate::admin::support::json::json_response;
-use crate::admin::support::pagination::{FeedParams, next_after, page_limit};
+use crate::admin::support::pagination::{FeedParams, feed_after, next_after, page_limit};
 
 /// Money that reached a watched account but credited no session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -105,7 +105,7 @@ pub async fn list_unmatched(
     let limit = page_limit(params.limit)?;
     let mut conn = conn(&state).await?;
     let rows =
-        orbitpay_store::unmatched::list_after(&mut conn, params.after.unwrap_or(0), limit).await?;
+        orbitpay_store::unmatched::list_after(&mut conn, feed_after(params.after)?, limit).await?;
     let next_after = next_after(&rows, limit, |r| r.id);
     let data = rows.iter().map(UnmatchedView::from).collect();
     Ok(json_response(

@@ -24,9 +24,11 @@ use crate::admin::support::pagination::page_limit;
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct UnreadableParams {
-    /// Only this watched account's records.
+    /// Only this watched account's records (a G address; one that is not is 400).
+    #[param(pattern = "^G[A-Z2-7]{55}$")]
     pub account: Option<String>,
     /// How many, 1-500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 

@@ -30,19 +30,45 @@ pub struct CreateSessionRequest {
     #[serde(default)]
     pub account: Option<String>,
     /// Seconds until the session expires (60 to 2678400); the configured default otherwise.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(minimum = 60, maximum = 2678400)]
     pub expires_in: Option<u64>,
     /// The merchant's order reference (at most 255 characters). Text fields, metadata keys and
     /// values and query parameters never hold NUL (U+0000): 400 INVALID_CHARACTER.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 255)]
     pub order_id: Option<String>,
     /// Any JSON object, at most 16 KiB; echoed back and in events.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
-    /// Overrides the webhook endpoint for this session's events.
+    /// Overrides the webhook endpoint for this session's events: an http(s) URL.
     #[serde(default)]
+    #[schema(
+        max_length = 2048,
+        pattern = "^[Hh][Tt][Tt][Pp][Ss]?://(([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\\.)*[A-Za-z]([A-Za-z0-9-]*[A-Za-z0-9])?|((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))(:[0-9]{1,4})?(/[!-~]*)?$"
+    )]
     pub webhook_url: Option<String>,
+}
+
+/// A JSON integer, written as JSON Schema counts integers: `60` or `60.0` (a number whose
+/// fraction is zero), so what the document calls an integer is taken as one.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(v) = n.as_u64() {
+        return Ok(Some(v));
+    }
+    match n.as_f64() {
+        // Exact below 2^53, far above any value the field takes.
+        Some(f) if f.fract() == 0.0 && (0.0..9_007_199_254_740_992.0).contains(&f) => {
+            Ok(Some(f as u64))
+        }
+        _ => Err(serde::de::Error::custom(format!(
+            "{n} is not a non-negative integer"
+        ))),
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -54,6 +80,7 @@ pub struct ListSessionsParams {
     /// Only sessions with this order id.
     pub order_id: Option<String>,
     /// Page size, 1-500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// The `next_after` of the previous page.
     pub after: Option<Uuid>,
@@ -64,7 +91,10 @@ pub struct ListSessionsParams {
 #[serde(deny_unknown_fields)]
 pub struct ReportTxRequest {
     /// The transaction's hash, 64 hex characters.
-    #[schema(example = "b9d0b2292c4e09e8eb22d036171491e87b8d2086bf8b265874c8d182cb9c9020")]
+    #[schema(
+        example = "b9d0b2292c4e09e8eb22d036171491e87b8d2086bf8b265874c8d182cb9c9020",
+        pattern = "^[0-9a-fA-F]{64}$"
+    )]
     pub tx_hash: String,
 }
 

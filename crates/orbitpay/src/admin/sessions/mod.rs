@@ -51,12 +51,21 @@ async fn session_with_payments(
 /// Create a payment session.
 #[utoipa::path(
     post, path = "/v1/sessions", tag = "sessions",
-    params(("Idempotency-Key" = String, Header, description = "Required; 1-255 printable ASCII characters. Retries with the same key and request replay the first result.")),
+    params(("Idempotency-Key" = String, Header, pattern = r"^[\x21-\x7E]([\x20-\x7E]{0,253}[\x21-\x7E])?$", description = "Required; 1-255 printable ASCII characters (space inside only: HTTP drops it at either end). Retries with the same key and request replay the first result.")),
     request_body = CreateSessionRequest,
     responses(
-        (status = 201, description = "Created", body = SessionView),
-        (status = 200, description = "A retry with the same Idempotency-Key: the first response, replayed", body = SessionView),
-        (status = 400, description = "ERROR_BAD_JSON, INVALID_AMOUNT, INVALID_ASSET, UNKNOWN_ACCOUNT, INVALID_REQUEST, IDEMPOTENCY_KEY_REQUIRED", body = ErrorBody),
+        (status = 201, description = "Created", body = SessionView, links(
+            ("show" = (operation_id = "get_session", parameters(("id" = "$response.body#/id")))),
+            ("cancel" = (operation_id = "cancel_session", parameters(("id" = "$response.body#/id")))),
+            ("report" = (operation_id = "report_tx", parameters(("id" = "$response.body#/id")))),
+        )),
+        (status = 200, description = "A retry with the same Idempotency-Key: the first response, replayed", body = SessionView, links(
+            ("show" = (operation_id = "get_session", parameters(("id" = "$response.body#/id")))),
+            ("cancel" = (operation_id = "cancel_session", parameters(("id" = "$response.body#/id")))),
+            ("report" = (operation_id = "report_tx", parameters(("id" = "$response.body#/id")))),
+        )),
+        (status = 400, description = "ERROR_BAD_JSON, INVALID_AMOUNT, INVALID_ASSET, UNKNOWN_ACCOUNT, INVALID_REQUEST, INVALID_CHARACTER, IDEMPOTENCY_KEY_REQUIRED", body = ErrorBody),
+        (status = 408, description = "REQUEST_TIMEOUT: the body did not arrive in time", body = ErrorBody),
         (status = 409, description = "IDEMPOTENCY_KEY_IN_USE", body = ErrorBody),
         (status = 413, description = "PAYLOAD_TOO_LARGE", body = ErrorBody),
         (status = 422, description = "IDEMPOTENCY_KEY_REUSED; WEBHOOKS_NOT_CONFIGURED: a webhook_url while the daemon has no webhook signing secret", body = ErrorBody),
@@ -122,7 +131,7 @@ pub async fn create_session(
     params(("id" = Uuid, Path, description = "Session id")),
     responses(
         (status = 200, body = SessionView),
-        (status = 404, description = "SESSION_NOT_FOUND", body = ErrorBody),
+        (status = 404, description = "SESSION_NOT_FOUND (an id that is not a UUID names no session either)", body = ErrorBody),
     )
 )]
 pub async fn get_session(
@@ -172,7 +181,8 @@ pub async fn session_timeline(
     params(ListSessionsParams),
     responses(
         (status = 200, body = SessionPage),
-        (status = 400, description = "INVALID_REQUEST", body = ErrorBody),
+        (status = 400, description = "INVALID_REQUEST, INVALID_CHARACTER", body = ErrorBody),
+        (status = 410, description = "UNKNOWN_CURSOR: `after` names no session", body = ErrorBody),
     )
 )]
 pub async fn list_sessions(
@@ -197,9 +207,11 @@ pub async fn list_sessions(
     let found = sessions::list(&mut conn, &filter)
         .await
         .map_err(|e| match e {
-            ListError::UnknownCursor(id) => {
-                ApiError::bad_request(code::INVALID_REQUEST, format!("after: no session {id}"))
-            }
+            ListError::UnknownCursor(id) => ApiError::new(
+                StatusCode::GONE,
+                code::UNKNOWN_CURSOR,
+                format!("after: no session {id}; restart without after"),
+            ),
             ListError::Store(e) => ApiError::from(e),
         })?;
     let next_after = next_after(&found, limit, |s| s.id);
@@ -251,13 +263,15 @@ pub async fn cancel_session(
     post, path = "/v1/sessions/{id}/payments", tag = "sessions",
     params(
         ("id" = Uuid, Path, description = "Session id"),
-        ("Idempotency-Key" = String, Header, description = "Required; 1-255 printable ASCII characters."),
+        ("Idempotency-Key" = String, Header, pattern = r"^[\x21-\x7E]([\x20-\x7E]{0,253}[\x21-\x7E])?$", description = "Required; 1-255 printable ASCII characters (space inside only)."),
     ),
     request_body = ReportTxRequest,
     responses(
         (status = 201, description = "Reported; see `outcome` and the session's status", body = ReportTxView),
         (status = 200, description = "A retry with the same Idempotency-Key: the first response, replayed", body = ReportTxView),
-        (status = 400, description = "INVALID_TX_HASH, ERROR_BAD_JSON, IDEMPOTENCY_KEY_REQUIRED", body = ErrorBody),
+        (status = 400, description = "INVALID_TX_HASH, ERROR_BAD_JSON, IDEMPOTENCY_KEY_REQUIRED, INVALID_REQUEST (an id not UTF-8 once decoded)", body = ErrorBody),
+        (status = 408, description = "REQUEST_TIMEOUT: the body did not arrive in time", body = ErrorBody),
+        (status = 413, description = "PAYLOAD_TOO_LARGE", body = ErrorBody),
         (status = 404, description = "SESSION_NOT_FOUND", body = ErrorBody),
         (status = 409, description = "INVALID_SESSION_STATE (paid by another transaction, expired, cancelled) or IDEMPOTENCY_KEY_IN_USE", body = ErrorBody),
         (status = 422, description = "IDEMPOTENCY_KEY_REUSED", body = ErrorBody),

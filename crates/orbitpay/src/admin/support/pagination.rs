@@ -21,6 +21,18 @@ pub(crate) fn page_limit(requested: Option<i64>) -> Result<i64, ApiError> {
     }
 }
 
+/// A feed's `after`: a previous page's `next_after`, 0 (the start) when it gives none.
+pub(crate) fn feed_after(requested: Option<i64>) -> Result<i64, ApiError> {
+    match requested {
+        None => Ok(0),
+        Some(n) if n >= 0 => Ok(n),
+        Some(n) => Err(ApiError::bad_request(
+            code::INVALID_REQUEST,
+            format!("after {n} must be 0 or more"),
+        )),
+    }
+}
+
 /// The cursor a page hands back: a full page may have more rows after its last one, a
 /// shorter page is the end.
 pub(crate) fn next_after<T, K>(rows: &[T], limit: i64, key: impl FnOnce(&T) -> K) -> Option<K> {
@@ -33,8 +45,10 @@ pub(crate) fn next_after<T, K>(rows: &[T], limit: i64, key: impl FnOnce(&T) -> K
 #[into_params(parameter_in = Query)]
 pub struct FeedParams {
     /// The `next_after` of the previous page (default 0: from the start).
+    #[param(minimum = 0)]
     pub after: Option<i64>,
     /// Page size, 1-500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 

@@ -12,11 +12,25 @@ use uuid::Uuid;
 #[into_params(parameter_in = Query)]
 pub struct DeliveryParams {
     /// Only deliveries in this state: pending, delivering, delivered or dead.
+    #[param(value_type = Option<DeliveryStateSchema>)]
     pub status: Option<String>,
     /// The `next_after` of the previous page (default 0: from the start).
+    #[param(minimum = 0)]
     pub after: Option<i64>,
     /// Page size, 1-500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
+}
+
+/// A delivery's state.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[schema(as = DeliveryState)]
+pub enum DeliveryStateSchema {
+    Pending,
+    Delivering,
+    Delivered,
+    Dead,
 }
 
 /// One event's delivery to one endpoint.

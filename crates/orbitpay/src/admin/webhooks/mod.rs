@@ -18,20 +18,23 @@ use super::support::db::conn;
 use super::support::error::{ApiError, ErrorBody, code};
 use super::support::input::{PathParam, path_id, query};
 use super::support::json::json_response;
-use super::support::pagination::{next_after, page_limit};
+use super::support::pagination::{feed_after, next_after, page_limit};
 
 mod json;
 
 pub use json::{
-    AttemptView, DeliveryDetail, DeliveryPage, DeliveryParams, DeliveryStatusView, DeliveryView,
-    EnableRequest, EnableView,
+    AttemptView, DeliveryDetail, DeliveryPage, DeliveryParams, DeliveryStateSchema,
+    DeliveryStatusView, DeliveryView, EnableRequest, EnableView,
 };
 
 /// Webhook deliveries, oldest first.
 #[utoipa::path(
     get, path = "/v1/webhooks/deliveries", tag = "webhooks",
     params(DeliveryParams),
-    responses((status = 200, body = DeliveryPage), (status = 400, description = "INVALID_REQUEST", body = ErrorBody))
+    responses((status = 200, body = DeliveryPage, links(
+        ("show" = (operation_id = "show", parameters(("id" = "$response.body#/data/0/id")))),
+        ("retry" = (operation_id = "retry", parameters(("id" = "$response.body#/data/0/id")))),
+    )), (status = 400, description = "INVALID_REQUEST", body = ErrorBody))
 )]
 pub async fn list(State(state): State<Arc<AdminState>>, uri: Uri) -> Result<Response, ApiError> {
     let params: DeliveryParams = query(&uri)?;
@@ -51,7 +54,7 @@ pub async fn list(State(state): State<Arc<AdminState>>, uri: Uri) -> Result<Resp
         })
         .transpose()?;
     let mut conn = conn(&state).await?;
-    let rows = webhook_admin::list(&mut conn, status, params.after.unwrap_or(0), limit).await?;
+    let rows = webhook_admin::list(&mut conn, status, feed_after(params.after)?, limit).await?;
     let next_after = next_after(&rows, limit, |r| r.id);
     let data = rows.iter().map(DeliveryView::from).collect();
     Ok(json_response(
@@ -64,7 +67,7 @@ pub async fn list(State(state): State<Arc<AdminState>>, uri: Uri) -> Result<Resp
 #[utoipa::path(
     get, path = "/v1/webhooks/deliveries/{id}", tag = "webhooks",
     params(("id" = i64, Path, description = "Delivery id")),
-    responses((status = 200, body = DeliveryDetail), (status = 404, description = "NOT_FOUND", body = ErrorBody))
+    responses((status = 200, body = DeliveryDetail), (status = 404, description = "NOT_FOUND (an id that is not an int64 names nothing either)", body = ErrorBody))
 )]
 pub async fn show(
     State(state): State<Arc<AdminState>>,
@@ -91,7 +94,7 @@ pub async fn show(
     params(("id" = i64, Path, description = "Delivery id")),
     responses(
         (status = 200, body = DeliveryView),
-        (status = 404, description = "NOT_FOUND", body = ErrorBody),
+        (status = 404, description = "NOT_FOUND (an id that is not an int64 names nothing either)", body = ErrorBody),
         (status = 409, description = "INVALID_DELIVERY_STATE: only a dead delivery is retried", body = ErrorBody)
     )
 )]
@@ -121,9 +124,12 @@ pub async fn retry(
 /// Sends an event again (same `webhook-id`): its delivered or dead deliveries go back to
 /// pending, and an event that had no endpoint when written goes to today's.
 #[utoipa::path(
-    post, path = "/v1/events/{id}/redeliver", tag = "webhooks",
-    params(("id" = Uuid, Path, description = "Event id")),
-    responses((status = 200, body = DeliveryPage), (status = 404, description = "NOT_FOUND", body = ErrorBody))
+    post, path = "/v1/events/{event_id}/redeliver", tag = "webhooks",
+    params(("event_id" = Uuid, Path, description = "The event's `event_id` (a UUID, also the webhook's `webhook-id`), not its feed position `id`")),
+    responses((status = 200, body = DeliveryPage, links(
+        ("show" = (operation_id = "show", parameters(("id" = "$response.body#/data/0/id")))),
+        ("retry" = (operation_id = "retry", parameters(("id" = "$response.body#/data/0/id")))),
+    )), (status = 404, description = "NOT_FOUND (pruned, never one, or not a UUID)", body = ErrorBody))
 )]
 pub async fn redeliver(
     State(state): State<Arc<AdminState>>,
@@ -148,8 +154,13 @@ pub async fn redeliver(
 /// Re-enables an endpoint that a 410 Gone disabled; its waiting deliveries resume.
 #[utoipa::path(
     post, path = "/v1/webhooks/endpoint/enable", tag = "webhooks",
-    request_body = EnableRequest,
-    responses((status = 200, body = EnableView), (status = 400, description = "INVALID_REQUEST: no url and no default endpoint", body = ErrorBody))
+    request_body(content = Option<EnableRequest>, description = "Optional: no body enables the default endpoint"),
+    responses(
+        (status = 200, body = EnableView),
+        (status = 400, description = "INVALID_REQUEST: no url and no default endpoint; ERROR_BAD_JSON", body = ErrorBody),
+        (status = 408, description = "REQUEST_TIMEOUT: the body did not arrive in time", body = ErrorBody),
+        (status = 413, description = "PAYLOAD_TOO_LARGE", body = ErrorBody),
+    )
 )]
 pub async fn enable(
     State(state): State<Arc<AdminState>>,
@@ -157,13 +168,14 @@ pub async fn enable(
     raw: axum::body::Body,
 ) -> Result<Response, ApiError> {
     let bytes = body::read(&headers, raw, state.body_timeout).await?;
-    let req: EnableRequest = if bytes.is_empty() {
-        EnableRequest { url: None }
+    // No body, `null` and `{}` all mean the default endpoint.
+    let req: Option<EnableRequest> = if bytes.is_empty() {
+        None
     } else {
         body::parse(&bytes)?
     };
     let url = req
-        .url
+        .and_then(|r| r.url)
         .or_else(|| state.webhook_url.clone())
         .ok_or_else(|| {
             ApiError::bad_request(

@@ -1,6 +1,7 @@
 //! The daemon running in-process (its own `serve::run`), against the Horizon simulator and a
 //! fresh database, watching one shop account; driven only through the admin socket and the
 //! simulated ledger.
+#![allow(dead_code)] // each test binary uses a different subset
 
 use std::path::PathBuf;
 use std::time::Duration;

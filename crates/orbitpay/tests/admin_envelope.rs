@@ -30,6 +30,8 @@ async fn path_ids_that_do_not_parse_get_the_json_envelope() {
         "/v1/webhooks/deliveries/abc".to_owned(),
         "/v1/webhooks/deliveries/7".to_owned(),
         format!("/v1/payments/unmatched/{past_i64}"),
+        "/v1/payments/unreadable/0/1".to_owned(),
+        format!("/v1/payments/unreadable/{ACCOUNT}/{past_i64}"),
     ] {
         assert_envelope(&h.get(&path).await, 404, "NOT_FOUND");
     }

@@ -99,13 +99,13 @@ pub async fn list(State(state): State<Arc<AdminState>>, uri: Uri) -> Result<Resp
         ("account" = String, Path, description = "The watched account (G)"),
         ("paging_token" = i64, Path, description = "Horizon's paging token: the operation id"),
     ),
-    responses((status = 200, body = UnreadableView), (status = 400, description = "INVALID_REQUEST: not a G address", body = ErrorBody), (status = 404, description = "NOT_FOUND", body = ErrorBody))
+    responses((status = 200, body = UnreadableView), (status = 404, description = "NOT_FOUND (an account that is not a G address, or a token that is not an int64, names nothing either)", body = ErrorBody))
 )]
 pub async fn show(
     State(state): State<Arc<AdminState>>,
     PathParam((account, paging_token)): PathParam<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let account = account_id(&account)?;
+    let account: AccountId = path_id("unreadable records of account", &account)?;
     let paging_token: i64 = path_id("unreadable record", &paging_token)?;
     let mut conn = conn(&state).await?;
     let row = orbitpay_store::unreadable::find(&mut conn, &account, paging_token)

@@ -3,9 +3,10 @@
 //! By ledger time: a session is expired only once its account's ingestion has handled every
 //! payment whose ledger closed at or before its `expires_at`, so an on-time payment still on
 //! its way (ingestion behind, the daemon down across the expiry) is credited, not turned late.
-//! How far ingestion has got is asked of the ledger, against the stored cursor: the first
-//! record after the cursor (everything that closed before it is handled), or, when there is
-//! none, the close time of the ledger's latest ledger (read first). A quiet account therefore
+//! How far ingestion has got is asked of the ledger, against the stored cursor (or just before
+//! an unreadable record still unresolved, whose payment is not handled yet): the first record
+//! after it (everything that closed before it is handled), or, when there is none, the close
+//! time of the ledger's latest ledger (read first). A quiet account therefore
 //! expires on time; an account whose ingestion is behind (or a ledger that does not answer)
 //! makes its sessions wait, and the run's notes (in `orbitpay status`) say how many and why.
 //! The matcher does not wait for this sweep: a payment closed after the expiry is late at once.
@@ -40,7 +41,7 @@ pub async fn expire_sessions(
         let (cursor, (overdue, _)) = {
             let mut conn = pool.get().await?;
             (
-                orbitpay_store::cursors::get(&mut conn, account).await?,
+                orbitpay_store::expiry::handled_up_to(&mut conn, account).await?,
                 orbitpay_store::expiry::waiting(&mut conn, account).await?,
             )
         };
@@ -129,7 +130,11 @@ async fn handled_through(
                 .ok_or("the next record to handle has no close time")?
                 - 1
         }
-        Some(Err(_)) => return Err("the next record to handle is unreadable".into()),
+        Some(Err(_)) => {
+            return Err(format!(
+                "the next record to handle (after token {cursor}) is unreadable"
+            ));
+        }
     };
     DateTime::from_timestamp(secs, 0).ok_or_else(|| format!("close time {secs} out of range"))
 }

@@ -34,6 +34,11 @@ pub struct PaymentsPage {
     /// The source's own "next" cursor (Horizon: `_links.next`). Informational: the follower
     /// never moves its cursor by it, only past records it handed to the sink.
     pub next_cursor: Option<i64>,
+    /// The newest ledger the source had ingested when it served this page (Horizon: the
+    /// `Latest-Ledger` header; Stellar RPC: `latestLedger`), if it said. A page that ends
+    /// before `limit` holds every record through it. It comes with the page because the next
+    /// request (`root`, another page) may reach another node behind a load balancer.
+    pub latest_ledger: Option<u32>,
 }
 
 /// What the history a source holds spans.
@@ -148,6 +153,11 @@ pub trait LedgerSource: Send + Sync + 'static {
 
     /// Looks a transaction up by hash (see [`TxLookup`]).
     async fn lookup_transaction(&self, hash: &TxHash) -> TxLookup;
+
+    /// When ledger `sequence` closed (unix seconds). A closed ledger's close time is the same
+    /// on every node; one the source does not hold (not closed yet, past retention) is
+    /// `NotFound`.
+    async fn ledger_closed_at(&self, sequence: u32) -> Result<i64, SourceError>;
 }
 
 #[cfg(test)]

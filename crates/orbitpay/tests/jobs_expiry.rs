@@ -231,3 +231,90 @@ async fn an_on_time_payment_stored_as_unreadable_holds_the_expiry_until_it_is_re
     );
     assert_eq!(sweep(&env).await.count("expired"), 0);
 }
+
+/// Two Horizon nodes behind one load balancer: one has closed the payment's ledger and ten
+/// more, the other is still at the ledger before it. A page from the node behind is empty, and
+/// says so only up to its own latest ledger (its `Latest-Ledger` header); the other node's
+/// latest ledger must not bound it.
+#[tokio::test]
+async fn a_page_from_a_node_behind_bounds_the_expiry_by_its_own_latest_ledger() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use orbitpay_core::{AccountId, TxHash};
+    use orbitpay_horizon::{
+        EventStream, HorizonConfig, HorizonSource, LedgerSource, PaymentsPage, RootInfo,
+        SourceError,
+    };
+
+    /// Pages (and their close-time lookups) from one node, everything else from the other.
+    struct Balanced {
+        pages: HorizonSource,
+        rest: Arc<dyn LedgerSource>,
+    }
+
+    #[async_trait]
+    impl LedgerSource for Balanced {
+        fn name(&self) -> &str {
+            "balanced"
+        }
+        async fn root(&self) -> Result<RootInfo, SourceError> {
+            self.rest.root().await
+        }
+        async fn payments_page(
+            &self,
+            account: &AccountId,
+            cursor: i64,
+            limit: u32,
+        ) -> Result<PaymentsPage, SourceError> {
+            self.pages.payments_page(account, cursor, limit).await
+        }
+        async fn stream_payments(
+            &self,
+            account: &AccountId,
+            cursor: i64,
+        ) -> Result<EventStream, SourceError> {
+            self.rest.stream_payments(account, cursor).await
+        }
+        async fn lookup_transaction(&self, hash: &TxHash) -> TxLookup {
+            self.rest.lookup_transaction(hash).await
+        }
+        async fn ledger_closed_at(&self, sequence: u32) -> Result<i64, SourceError> {
+            self.pages.ledger_closed_at(sequence).await
+        }
+    }
+
+    let env = Env::new().await;
+    // The node behind: the same seed, accounts and clock, closed to the same ledger.
+    let behind = orbitpay_horizon_sim::HorizonSim::with_seed(11);
+    behind.register_account(env.shop);
+    behind.register_account(env.payer);
+    let start = env.sim.close_ledger(vec![]);
+    assert_eq!(behind.close_ledger(vec![]).closed_at, start.closed_at);
+    let behind_server = behind.serve("127.0.0.1:0").await.unwrap();
+    let mut cfg = HorizonConfig::new(behind_server.base_url().parse().unwrap());
+    cfg.request_timeout = Duration::from_secs(5);
+    let balanced = Balanced {
+        pages: HorizonSource::new(cfg).unwrap(),
+        rest: env.source.clone(),
+    };
+    set_cursor(&env, toid::encode(start.sequence, 0xF_FFFF, 0xFFF)).await;
+    let s = env.session(9, 100).await;
+    // Paid on time in the next ledger, which only the node ahead has closed, with ten more.
+    expires_at(&env, &s, close_time(&start) + chrono::Duration::seconds(6)).await;
+    env.pay(9, 100);
+    env.sim.close_empty_ledgers(10);
+
+    let report = expire_sessions(
+        &env.db.pool(),
+        &balanced,
+        &[env.shop],
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.count("expired"), 0, "{report:?}");
+    assert_eq!(report.count("waiting"), 1, "{report:?}");
+    assert_eq!(env.reload(&s).await.status, SessionStatus::Pending);
+}

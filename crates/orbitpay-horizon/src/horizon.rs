@@ -349,11 +349,6 @@ impl LedgerSource for HorizonSource {
         Ok(RootInfo {
             elder_ledger: r.history_elder_ledger,
             latest_ledger: r.history_latest_ledger,
-            latest_closed_at: r
-                .history_latest_ledger_closed_at
-                .as_deref()
-                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                .map(|t| t.timestamp()),
             network_passphrase: r.network_passphrase,
             version: r.horizon_version,
         })

@@ -48,9 +48,6 @@ pub struct RootInfo {
     pub elder_ledger: u32,
     /// Newest ledger ingested: a cursor beyond this means the network was reset.
     pub latest_ledger: u32,
-    /// When `latest_ledger` closed (unix seconds), if the source said: how far in ledger time
-    /// a caught-up reader has got (the expiry sweep's bound for a quiet account).
-    pub latest_closed_at: Option<i64>,
     pub network_passphrase: Option<String>,
     pub version: Option<String>,
 }

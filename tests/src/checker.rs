@@ -134,6 +134,7 @@ async fn credited_once(db: &Sql, exp: &Expected<'_>, mode: Mode, report: &mut Re
     let rows = db
         .rows(&format!(
             "SELECT op_id::text, 'payment_operations', amount::text FROM payment_operations
+               WHERE account = '{account}'
              UNION ALL
              SELECT op_id::text, 'unmatched_payments ' || reason::text, amount::text
                FROM unmatched_payments WHERE account = '{account}'
@@ -338,7 +339,7 @@ async fn cursor(db: &Sql, exp: &Expected<'_>, report: &mut Report) {
     }
     let handled: HashSet<i64> = db
         .rows(&format!(
-            "SELECT op_id::text FROM payment_operations
+            "SELECT op_id::text FROM payment_operations WHERE account = '{a}'
              UNION SELECT op_id::text FROM unmatched_payments WHERE account = '{a}'
              UNION SELECT paging_token::text FROM unreadable_records WHERE account = '{a}'",
             a = exp.account

@@ -62,14 +62,18 @@ async fn a_quiet_run_is_clean_and_every_planted_violation_is_caught() {
         .unwrap();
     let row = db
         .rows(&format!(
-            "SELECT payment_id::text, amount::text FROM payment_operations WHERE op_id = {op}"
+            "SELECT payment_id::text, amount::text, account FROM payment_operations WHERE op_id = {op}"
         ))
         .await
         .remove(0);
     let (pid, amount) = (row[0].clone().unwrap(), row[1].clone().unwrap());
+    let account = row[2].clone().unwrap();
     one(
         format!("DELETE FROM payment_operations WHERE op_id = {op}"),
-        format!("INSERT INTO payment_operations VALUES ({op}, {pid}, {amount})"),
+        format!(
+            "INSERT INTO payment_operations (account, op_id, payment_id, amount)
+             VALUES ('{account}', {op}, {pid}, {amount})"
+        ),
         Invariant::CreditedOnce,
     )
     .await;

@@ -102,8 +102,9 @@ pub async fn naive_watcher(
                         .await?
                         .get(0);
                     t.execute(
-                        "INSERT INTO payment_operations (op_id, payment_id, amount) VALUES ($1, $2, $3)",
-                        &[&op_id, &payment, &amount],
+                        "INSERT INTO payment_operations (account, op_id, payment_id, amount)
+                         VALUES ($1, $2, $3, $4)",
+                        &[&shop_s, &op_id, &payment, &amount],
                     )
                     .await?;
                 }
@@ -117,8 +118,8 @@ pub async fn naive_watcher(
 
 const LOCK_ONE: &str = "SELECT id::text, status::text, amount, amount_received FROM sessions
     WHERE account = $1 AND reference = $2::int8::numeric FOR NO KEY UPDATE";
-const HANDLED: &str = "SELECT op_id FROM payment_operations WHERE op_id = ANY($1)
-    UNION ALL SELECT op_id FROM unmatched_payments WHERE op_id = ANY($1)";
+const HANDLED: &str = "SELECT op_id FROM payment_operations WHERE account = $1 AND op_id = ANY($2)
+    UNION ALL SELECT op_id FROM unmatched_payments WHERE account = $1 AND op_id = ANY($2)";
 const EVENT: &str = "INSERT INTO outbox_events (event_id, event_type, session_id, payload)
     VALUES (gen_random_uuid(), $1, $2::text::uuid, $3::text::jsonb)";
 
@@ -131,7 +132,7 @@ async fn per_payment_one(db: &mut Client, account: &str, p: &Paid) -> anyhow::Re
         .await?
         .context("no session")?;
     let id: String = row.get(0);
-    t.query(HANDLED, &[&vec![p.op_id]]).await?;
+    t.query(HANDLED, &[&account, &vec![p.op_id]]).await?;
     t.execute(
         "UPDATE sessions SET status = 'processing', processing_tx_hash = $2,
          processing_started_at = now(), claim_source = 'stream' WHERE id = $1::text::uuid",
@@ -149,7 +150,7 @@ async fn per_payment_one(db: &mut Client, account: &str, p: &Paid) -> anyhow::Re
         .await?
         .context("no session")?;
     let received: i64 = row.get(3);
-    t.query(HANDLED, &[&vec![p.op_id]]).await?;
+    t.query(HANDLED, &[&account, &vec![p.op_id]]).await?;
     let payment: i64 = t
         .query_one(
             "INSERT INTO payments (session_id, tx_hash, amount, asset, ledger)
@@ -161,8 +162,9 @@ async fn per_payment_one(db: &mut Client, account: &str, p: &Paid) -> anyhow::Re
         .await?
         .get(0);
     t.execute(
-        "INSERT INTO payment_operations (op_id, payment_id, amount) VALUES ($1, $2, $3)",
-        &[&p.op_id, &payment, &p.amount],
+        "INSERT INTO payment_operations (account, op_id, payment_id, amount)
+         VALUES ($1, $2, $3, $4)",
+        &[&account, &p.op_id, &payment, &p.amount],
     )
     .await?;
     t.execute(
@@ -225,7 +227,7 @@ async fn bulk_batch(db: &mut Client, account: &str, batch: &[Paid]) -> anyhow::R
 
     let t = db.transaction().await?;
     t.query(lock, &[&account, &refs]).await?;
-    t.query(HANDLED, &[&ops]).await?;
+    t.query(HANDLED, &[&account, &ops]).await?;
     let claimed = t
         .query(
             "UPDATE sessions s SET status = 'processing', processing_tx_hash = v.tx,
@@ -255,7 +257,7 @@ async fn bulk_batch(db: &mut Client, account: &str, batch: &[Paid]) -> anyhow::R
 
     let t = db.transaction().await?;
     t.query(lock, &[&account, &refs]).await?;
-    t.query(HANDLED, &[&ops]).await?;
+    t.query(HANDLED, &[&account, &ops]).await?;
     t.execute(
         "WITH v AS (SELECT * FROM unnest($2::int8[], $3::text[], $4::int8[], $5::int4[], $6::int8[])
                       AS v(ref, tx, amount, ledger, op_id)),
@@ -265,8 +267,8 @@ async fn bulk_batch(db: &mut Client, account: &str, batch: &[Paid]) -> anyhow::R
                     ON CONFLICT (tx_hash, session_id)
                       DO UPDATE SET amount = payments.amount + excluded.amount
                     RETURNING id, tx_hash)
-         INSERT INTO payment_operations (op_id, payment_id, amount)
-         SELECT v.op_id, p.id, v.amount FROM v JOIN p ON p.tx_hash = v.tx",
+         INSERT INTO payment_operations (account, op_id, payment_id, amount)
+         SELECT $1, v.op_id, p.id, v.amount FROM v JOIN p ON p.tx_hash = v.tx",
         &[&account, &refs, &hashes, &amounts, &ledgers, &ops],
     )
     .await?;

@@ -18,6 +18,8 @@ pub enum RouteKind {
     TransactionPayments,
     /// `GET /operations/{id}/effects`
     OperationEffects,
+    /// `GET /ledgers/{sequence}`
+    Ledger,
     /// Anything else (answered with a 404 problem).
     Other,
 }

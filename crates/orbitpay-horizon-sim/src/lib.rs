@@ -34,9 +34,11 @@
 //! | `GET /transactions/{hash}` | lowercase hex only (uppercase → 400); failed transactions too; unknown or past retention → 404 |
 //! | `GET /transactions/{hash}/payments` | the payment ops of one transaction (failed included, as Horizon does) |
 //! | `GET /operations/{id}/effects` | `account_created/removed/credited/debited` effects (the merge amount lives here) |
+//! | `GET /ledgers/{sequence}` | a closed ledger's `sequence`, `hash`, `closed_at`; not closed yet or past retention → 404 |
 //!
 //! Everything else is a 404 problem. Errors are `application/problem+json` with Horizon's
-//! `type`/`title`/`status`/`detail`/`extras`. REST bodies are pretty-printed like Horizon's
+//! `type`/`title`/`status`/`detail`/`extras`. Every successful REST response carries Horizon's
+//! `Latest-Ledger` header (the latest closed ledger when it was served). REST bodies are pretty-printed like Horizon's
 //! (two-space indent, Go's `\u0026` escaping); SSE `data:` lines are one-line JSON.
 //!
 //! ## Paging semantics (as Horizon)

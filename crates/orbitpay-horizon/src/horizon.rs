@@ -20,7 +20,7 @@ use crate::source::{
     EventStream, LedgerSource, PaymentsPage, RootInfo, SourceError, StreamEvent, TxLookup,
 };
 use crate::sse;
-use crate::wire::{EffectRecord, Page, Problem, RootResponse, TransactionRecord};
+use crate::wire::{EffectRecord, LedgerResponse, Page, Problem, RootResponse, TransactionRecord};
 
 /// Error bodies are read only this far: enough for any problem+json.
 const MAX_ERROR_BODY: usize = 64 << 10;
@@ -232,6 +232,16 @@ impl HorizonSource {
     }
 
     async fn get_json<T: DeserializeOwned>(&self, url: Url) -> Result<T, SourceError> {
+        Ok(self.get_json_at(url).await?.0)
+    }
+
+    /// The body, and the ledger Horizon had ingested when it answered (its `Latest-Ledger`
+    /// header): behind a load balancer, the next request may reach another node, further
+    /// behind or ahead, so what a page says is true as of this ledger, and only this one.
+    async fn get_json_at<T: DeserializeOwned>(
+        &self,
+        url: Url,
+    ) -> Result<(T, Option<u32>), SourceError> {
         self.inner.pacer.wait().await;
         let mut resp = self
             .inner
@@ -249,8 +259,15 @@ impl HorizonSource {
         if !ct.contains("json") {
             return Err(SourceError::ContentType(ct));
         }
+        let latest = resp
+            .headers()
+            .get("latest-ledger")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u32>().ok());
         let body = read_capped(&mut resp, self.inner.cfg.max_body_bytes).await?;
-        serde_json::from_slice(&body).map_err(|e| SourceError::Malformed(e.to_string()))
+        let value =
+            serde_json::from_slice(&body).map_err(|e| SourceError::Malformed(e.to_string()))?;
+        Ok((value, latest))
     }
 
     /// Fills an `account_merge`'s amount from its `account_credited` effect. Leaves `None`
@@ -332,11 +349,6 @@ impl LedgerSource for HorizonSource {
         Ok(RootInfo {
             elder_ledger: r.history_elder_ledger,
             latest_ledger: r.history_latest_ledger,
-            latest_closed_at: r
-                .history_latest_ledger_closed_at
-                .as_deref()
-                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                .map(|t| t.timestamp()),
             network_passphrase: r.network_passphrase,
             version: r.horizon_version,
         })
@@ -357,13 +369,28 @@ impl LedgerSource for HorizonSource {
                 ("join", "transactions".into()),
             ],
         );
-        let page: Page<Value> = self.get_json(url).await?;
+        let (page, latest_ledger): (Page<Value>, _) = self.get_json_at(url).await?;
         let next_cursor = page.next_cursor();
         let records = self.records_of(page.embedded.records).await?;
         Ok(PaymentsPage {
             records,
             next_cursor,
+            latest_ledger,
         })
+    }
+
+    async fn ledger_closed_at(&self, sequence: u32) -> Result<i64, SourceError> {
+        let url = self.url(&["ledgers", &sequence.to_string()], &[]);
+        let ledger: LedgerResponse = self.get_json(url).await?;
+        if ledger.sequence != sequence {
+            return Err(SourceError::Malformed(format!(
+                "asked for ledger {sequence}, got {}",
+                ledger.sequence
+            )));
+        }
+        chrono::DateTime::parse_from_rfc3339(&ledger.closed_at)
+            .map(|t| t.timestamp())
+            .map_err(|e| SourceError::Malformed(format!("closed_at {:?}: {e}", ledger.closed_at)))
     }
 
     async fn stream_payments(

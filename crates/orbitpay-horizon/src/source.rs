@@ -34,6 +34,11 @@ pub struct PaymentsPage {
     /// The source's own "next" cursor (Horizon: `_links.next`). Informational: the follower
     /// never moves its cursor by it, only past records it handed to the sink.
     pub next_cursor: Option<i64>,
+    /// The newest ledger the source had ingested when it served this page (Horizon: the
+    /// `Latest-Ledger` header; Stellar RPC: `latestLedger`), if it said. A page that ends
+    /// before `limit` holds every record through it. It comes with the page because the next
+    /// request (`root`, another page) may reach another node behind a load balancer.
+    pub latest_ledger: Option<u32>,
 }
 
 /// What the history a source holds spans.
@@ -43,9 +48,6 @@ pub struct RootInfo {
     pub elder_ledger: u32,
     /// Newest ledger ingested: a cursor beyond this means the network was reset.
     pub latest_ledger: u32,
-    /// When `latest_ledger` closed (unix seconds), if the source said: how far in ledger time
-    /// a caught-up reader has got (the expiry sweep's bound for a quiet account).
-    pub latest_closed_at: Option<i64>,
     pub network_passphrase: Option<String>,
     pub version: Option<String>,
 }
@@ -148,6 +150,11 @@ pub trait LedgerSource: Send + Sync + 'static {
 
     /// Looks a transaction up by hash (see [`TxLookup`]).
     async fn lookup_transaction(&self, hash: &TxHash) -> TxLookup;
+
+    /// When ledger `sequence` closed (unix seconds). A closed ledger's close time is the same
+    /// on every node; one the source does not hold (not closed yet, past retention) is
+    /// `NotFound`.
+    async fn ledger_closed_at(&self, sequence: u32) -> Result<i64, SourceError>;
 }
 
 #[cfg(test)]

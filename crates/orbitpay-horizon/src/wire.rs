@@ -207,6 +207,13 @@ pub struct RootResponse {
     pub current_protocol_version: Option<u32>,
 }
 
+/// `GET /ledgers/{sequence}`: the fields a reader of close times needs.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LedgerResponse {
+    pub sequence: u32,
+    pub closed_at: String,
+}
+
 /// An `application/problem+json` body.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Problem {

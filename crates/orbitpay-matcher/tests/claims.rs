@@ -60,6 +60,10 @@ impl LedgerSource for ScriptedLedger {
             None => TxLookup::Unavailable("the ledger does not answer".into()),
         }
     }
+
+    async fn ledger_closed_at(&self, _: u32) -> Result<i64, SourceError> {
+        Err(SourceError::Transport("not used".into()))
+    }
 }
 
 fn config() -> MatcherConfig {

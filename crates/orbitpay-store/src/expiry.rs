@@ -5,18 +5,42 @@
 //! every payment whose ledger closed at or before it has been handled). Only sessions whose
 //! expiry is within that are expired, so no on-time payment can still be on its way. A session
 //! in `processing` is never touched: it resolves first, and is expired by a later sweep if it
-//! went back to `pending`.
+//! went back to `pending`. Where the sweep reads from is [`handled_up_to`]: never past an
+//! unreadable record still unresolved.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use orbitpay_core::{AccountId, SessionStatus};
 
-use crate::StoreError;
 use crate::events::{EventData, SessionState};
 use crate::models::{PgSessionStatus, Session, SessionRow};
 use crate::outbox::{self, EventType};
-use crate::schema::sessions;
+use crate::schema::{sessions, unreadable_records};
+use crate::{StoreError, cursors};
+
+/// The token after which nothing of `account` is handled, as the sweep must see it: the stored
+/// cursor, or just before the oldest unresolved unreadable record when that is earlier. The
+/// cursor moved past an unreadable record when it was stored, yet whatever it paid is not
+/// handled until the reconciliation job reads and credits it: a sweep that took its bound from
+/// the cursor would expire a session whose on-time payment is sitting in `unreadable_records`.
+/// `None` when ingestion has not started.
+pub async fn handled_up_to(
+    conn: &mut AsyncPgConnection,
+    account: &AccountId,
+) -> Result<Option<i64>, StoreError> {
+    let cursor = cursors::get(conn, account).await?;
+    let unread: Option<i64> = unreadable_records::table
+        .filter(unreadable_records::account.eq(account.to_string()))
+        .filter(unreadable_records::resolved_at.is_null())
+        .select(diesel::dsl::min(unreadable_records::paging_token))
+        .get_result(conn)
+        .await?;
+    Ok(match (cursor, unread) {
+        (Some(cursor), Some(token)) => Some(cursor.min(token - 1)),
+        (cursor, _) => cursor,
+    })
+}
 
 /// Expires at most `batch` sessions of `account` whose `expires_at` is at or before
 /// `handled_through` and before the database's `now()`, oldest expiry first, with their

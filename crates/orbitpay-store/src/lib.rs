@@ -12,6 +12,7 @@ pub mod deliveries;
 pub mod error;
 pub mod events;
 pub mod expiry;
+pub mod feed;
 pub mod idempotency;
 pub mod migrations;
 pub mod models;

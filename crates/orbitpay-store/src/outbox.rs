@@ -8,6 +8,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::StoreError;
+use crate::feed::Feed;
 use crate::models::{DeliveryState, NewOutboxEvent, OutboxEventRow};
 use crate::schema::{outbox_events, webhook_deliveries};
 
@@ -160,64 +161,21 @@ async fn append(
     Ok(rows)
 }
 
-/// Where a feed reader is: after the event `after` (its row id; 0 is the start).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FeedError {
-    /// `after` names no event (pruned, or never one).
-    UnknownCursor(i64),
-}
+pub use crate::feed::FeedError;
 
-/// Events after the event with row id `after` (0: from the start), in commit order: a reader
-/// that pages with the last id it saw never skips an event, whatever order concurrent writers
-/// commit in.
-///
-/// Rows are served in `(xact_id, id)` order below a bound no in-flight writer of this
-/// database is under: the snapshot's `xmax`, lowered to the oldest transaction still running
-/// that is not positively known (from `pg_stat_activity`) to belong to another database. Any
-/// row that becomes visible later sorts after everything served. A transaction that ends
-/// between the snapshot and the activity read is simply not excluded, so the bound errs low,
-/// never high; without the privilege to see other users' sessions, it is the cluster's.
+/// Events after the event with row id `after` (0: from the start), in commit order
+/// ([`crate::feed`]): a reader that pages with the last id it saw never skips an event,
+/// whatever order concurrent writers commit in.
 pub async fn list_after(
     conn: &mut AsyncPgConnection,
     after: i64,
     limit: i64,
 ) -> Result<Result<Vec<OutboxEventRow>, FeedError>, StoreError> {
-    use diesel::sql_types::BigInt;
-    if after > 0 {
-        let known: i64 = outbox_events::table
-            .filter(outbox_events::id.eq(after))
-            .count()
-            .get_result(conn)
-            .await?;
-        if known == 0 {
-            return Ok(Err(FeedError::UnknownCursor(after)));
-        }
-    }
-    Ok(Ok(diesel::sql_query(
-        "WITH snap AS (SELECT pg_current_snapshot() AS s),
-         elsewhere AS (
-             SELECT a.backend_xid::text::bigint AS xid
-             FROM pg_stat_activity a
-             WHERE a.backend_xid IS NOT NULL AND a.datname IS DISTINCT FROM current_database()),
-         bound AS (
-             SELECT LEAST(
-                 pg_snapshot_xmax(snap.s),
-                 (SELECT min(x) FROM pg_snapshot_xip(snap.s) AS x
-                  WHERE (x::text::numeric % 4294967296)::bigint
-                        NOT IN (SELECT xid FROM elsewhere))) AS b
-             FROM snap)
-         SELECT e.id, e.event_id, e.event_type, e.session_id, e.payload, e.created_at
-         FROM outbox_events e, bound
-         WHERE e.xact_id < bound.b
-           AND ($1 = 0 OR (e.xact_id, e.id) > (SELECT a.xact_id, a.id FROM outbox_events a
-                                               WHERE a.id = $1))
-         ORDER BY e.xact_id, e.id
-         LIMIT $2",
-    )
-    .bind::<BigInt, _>(after)
-    .bind::<BigInt, _>(limit)
-    .load(conn)
-    .await?))
+    const EVENTS: Feed = Feed {
+        table: "outbox_events",
+        columns: "t.id, t.event_id, t.event_type, t.session_id, t.payload, t.created_at",
+    };
+    EVENTS.page(conn, after, limit).await
 }
 
 /// The event with this id (the webhook id), if it is still kept.

@@ -62,10 +62,11 @@ diesel::table! {
 }
 
 diesel::table! {
-    payment_operations (op_id) {
+    payment_operations (account, op_id) {
         op_id -> Int8,
         payment_id -> Int8,
         amount -> Int8,
+        account -> Text,
     }
 }
 

@@ -4,22 +4,25 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::StoreError;
+use crate::feed::{Feed, FeedError};
 use crate::models::UnmatchedPaymentRow;
 use crate::schema::unmatched_payments;
 
-/// Unmatched payments with `id > after`, oldest first: a keyset feed (ids only grow).
+/// Unmatched payments after the row with id `after` (0: from the start), in commit order
+/// ([`crate::feed`]): a poller that pages with the last id it saw never passes a row that
+/// commits later.
 pub async fn list_after(
     conn: &mut AsyncPgConnection,
     after: i64,
     limit: i64,
-) -> Result<Vec<UnmatchedPaymentRow>, StoreError> {
-    Ok(unmatched_payments::table
-        .filter(unmatched_payments::id.gt(after))
-        .order(unmatched_payments::id.asc())
-        .limit(limit)
-        .select(UnmatchedPaymentRow::as_select())
-        .load(conn)
-        .await?)
+) -> Result<Result<Vec<UnmatchedPaymentRow>, FeedError>, StoreError> {
+    const UNMATCHED: Feed = Feed {
+        table: "unmatched_payments",
+        columns: "t.id, t.op_id, t.tx_hash, t.account, t.amount, t.asset, t.from_address,
+                  t.memo_type, t.memo_value, t.memo_bytes, t.muxed_id, t.reason, t.session_id,
+                  t.ledger, t.detail, t.created_at, t.raw_operation",
+    };
+    UNMATCHED.page(conn, after, limit).await
 }
 
 pub async fn find(

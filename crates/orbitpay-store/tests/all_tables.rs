@@ -44,6 +44,7 @@ async fn every_table_round_trips_through_its_model() {
         op_id: 1 << 40,
         payment_id: payment.id,
         amount: 70,
+        account: s.account.to_string(),
     };
     let loaded_op: PaymentOperationRow = diesel::insert_into(payment_operations::table)
         .values(&op)

@@ -55,7 +55,7 @@ async fn a_transaction_credits_a_session_at_most_once() {
 }
 
 #[tokio::test]
-async fn an_operation_is_credited_at_most_once() {
+async fn an_operation_is_credited_at_most_once_to_an_account() {
     let db = TestDb::new().await;
     let mut conn = db.conn().await;
     let s = session(&mut conn).await;
@@ -69,6 +69,7 @@ async fn an_operation_is_credited_at_most_once() {
         op_id: 123_456_789_012,
         payment_id,
         amount: 50,
+        account: s.account.to_string(),
     };
 
     diesel::insert_into(payment_operations::table)

@@ -189,3 +189,61 @@ async fn a_transaction_open_in_another_database_does_not_hold_the_feed_back() {
     assert_eq!(served, [id]);
     elsewhere.batch_execute("ROLLBACK").await.unwrap();
 }
+
+async fn unmatched_row(conn: &mut AsyncPgConnection, op_id: i64) {
+    conn.batch_execute(&format!(
+        "INSERT INTO unmatched_payments (op_id, tx_hash, account, reason)
+         VALUES ({op_id}, '{}', '{}', 'no_reference')",
+        tx_hash(1),
+        account(1)
+    ))
+    .await
+    .unwrap();
+}
+
+async fn unmatched_page(
+    conn: &mut AsyncPgConnection,
+    after: i64,
+) -> Vec<orbitpay_store::models::UnmatchedPaymentRow> {
+    orbitpay_store::unmatched::list_after(conn, after, 1000)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_unmatched_payment_that_commits_after_a_later_one_is_still_served() {
+    let db = TestDb::new().await;
+    let (mut early, mut late, mut reader) = (db.conn().await, db.conn().await, db.conn().await);
+
+    // `early` takes the lower id but commits last.
+    early.batch_execute("BEGIN").await.unwrap();
+    unmatched_row(&mut early, 1).await;
+    late.batch_execute("BEGIN").await.unwrap();
+    unmatched_row(&mut late, 2).await;
+    late.batch_execute("COMMIT").await.unwrap();
+
+    let seen = unmatched_page(&mut reader, 0).await;
+    let mut after = seen.last().map_or(0, |u| u.id);
+    let mut ops: Vec<i64> = seen.iter().map(|u| u.op_id).collect();
+
+    early.batch_execute("COMMIT").await.unwrap();
+    // Other tests' open transactions on the cluster may hold the feed back a moment.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while ops.len() < 2 && tokio::time::Instant::now() < deadline {
+        let rest = unmatched_page(&mut reader, after).await;
+        after = rest.last().map_or(after, |u| u.id);
+        ops.extend(rest.iter().map(|u| u.op_id));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    ops.sort_unstable();
+    assert_eq!(ops, [1, 2], "each row once");
+    assert!(unmatched_page(&mut reader, after).await.is_empty());
+    assert_eq!(
+        orbitpay_store::unmatched::list_after(&mut reader, after + 1000, 10)
+            .await
+            .unwrap(),
+        Err(FeedError::UnknownCursor(after + 1000))
+    );
+}

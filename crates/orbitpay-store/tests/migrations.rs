@@ -38,12 +38,12 @@ async fn our_objects(db: &TestDb) -> i64 {
 async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
     let db = TestDb::empty().await;
     let all = known_versions().unwrap();
-    assert_eq!(all.len(), 14);
+    assert_eq!(all.len(), 16);
     assert_eq!(our_objects(&db).await, 0);
 
     assert_eq!(run_migrations(db.url()).await.unwrap(), all);
-    // 11 tables, 1 view, 3 enums, 2 functions (the touch trigger's, amount text).
-    assert_eq!(our_objects(&db).await, 17);
+    // 11 tables, 1 view, 3 enums, 3 functions (the touch trigger's, amount text, feed bound).
+    assert_eq!(our_objects(&db).await, 18);
     assert_eq!(
         pending_or_unknown(&mut db.conn().await).await.unwrap(),
         SchemaStatus::Current
@@ -61,7 +61,7 @@ async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
     );
 
     assert_eq!(run_migrations(db.url()).await.unwrap(), all);
-    assert_eq!(our_objects(&db).await, 17);
+    assert_eq!(our_objects(&db).await, 18);
     assert!(
         run_migrations(db.url()).await.unwrap().is_empty(),
         "idempotent"
@@ -133,4 +133,69 @@ async fn payer_bytes_migration_backfills_hash_memo_bytes_and_bounds_memo_bytes()
         ))
         .await;
     assert!(too_long.is_err(), "memo bytes are at most 32");
+}
+
+#[tokio::test]
+async fn operations_keyed_by_account_keeps_rows_and_goes_back_only_while_it_can() {
+    const DIR: &str = "../../migrations/2026-12-06-120000_operations_keyed_by_account";
+    let (shop, other) = (
+        format!("G{}", "A".repeat(55)),
+        format!("G{}", "B".repeat(55)),
+    );
+    let hex = "ab".repeat(32);
+    let db = TestDb::new().await;
+    let mut conn = db.conn().await;
+    let down = std::fs::read_to_string(format!("{DIR}/down.sql")).unwrap();
+    let up = std::fs::read_to_string(format!("{DIR}/up.sql")).unwrap();
+    conn.batch_execute(&down).await.unwrap();
+    // Rows written before: an operation credited to a session of `shop`, one unmatched.
+    conn.batch_execute(&format!(
+        "INSERT INTO sessions (id, account, reference, asset, amount, expires_at)
+         VALUES ('00000000-0000-0000-0000-000000000001', '{shop}', 1, 'native', 10, now());
+         INSERT INTO payments (id, session_id, tx_hash, amount, asset, ledger) OVERRIDING SYSTEM VALUE
+         VALUES (1, '00000000-0000-0000-0000-000000000001', '{hex}', 10, 'native', 5);
+         INSERT INTO payment_operations (op_id, payment_id, amount) VALUES (7, 1, 10);
+         INSERT INTO unmatched_payments (op_id, tx_hash, account, reason)
+         VALUES (8, '{hex}', '{shop}', 'no_reference');"
+    ))
+    .await
+    .unwrap();
+    conn.batch_execute(&up).await.unwrap();
+
+    let kept: Count = diesel::sql_query(format!(
+        "SELECT count(*) AS n FROM payment_operations WHERE account = '{shop}' AND op_id = 7"
+    ))
+    .get_result(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(
+        kept.n, 1,
+        "the credited operation gets its session's account"
+    );
+    // The same operations on another account now fit beside them.
+    conn.batch_execute(&format!(
+        "INSERT INTO payment_operations (account, op_id, payment_id, amount)
+         VALUES ('{other}', 7, 1, 10);
+         INSERT INTO unmatched_payments (op_id, tx_hash, account, reason)
+         VALUES (8, '{hex}', '{other}', 'no_reference');"
+    ))
+    .await
+    .unwrap();
+    let twice = conn
+        .batch_execute(&format!(
+            "INSERT INTO unmatched_payments (op_id, tx_hash, account, reason)
+             VALUES (8, '{hex}', '{other}', 'no_reference')"
+        ))
+        .await;
+    assert!(twice.is_err(), "still once per account");
+
+    // Going back would have to drop one of each: refused.
+    assert!(conn.batch_execute(&down).await.is_err());
+    conn.batch_execute(&format!(
+        "DELETE FROM payment_operations WHERE account = '{other}';
+         DELETE FROM unmatched_payments WHERE account = '{other}';"
+    ))
+    .await
+    .unwrap();
+    conn.batch_execute(&down).await.unwrap();
 }

@@ -63,14 +63,15 @@ pub enum OpKind {
         into: Address,
         amount: Amount,
     },
-    /// `invoke_host_function` (type_i 24) calling a Stellar Asset Contract's `transfer`: one
-    /// `asset_balance_changes` entry of type `transfer`. `to` may be a `C…` contract or a muxed
-    /// account (then `to` is the G account and `destination_muxed_id` the id).
+    /// `invoke_host_function` (type_i 24) moving a Stellar Asset Contract's balance from `from`:
+    /// one `asset_balance_changes` entry of type `transfer` per receiver, in order. One receiver
+    /// is a SAC `transfer` call; several are a contract call that pays each (a split payment),
+    /// so one operation id is in every receiver's payments. A receiver may be a `C…` contract or
+    /// a muxed account (then `to` is the G account and `destination_muxed_id` the id).
     SacTransfer {
         from: Address,
-        to: Address,
         asset: Asset,
-        amount: Amount,
+        transfers: Vec<(Address, Amount)>,
     },
     /// `manage_data` (type_i 10): not a payment; only occupies an operation index.
     ManageData { source: Address, name: String },
@@ -192,12 +193,26 @@ impl Op {
         asset: Asset,
         amount: Amount,
     ) -> Op {
+        Op::sac_split(from, asset, [(to, amount)])
+    }
+
+    /// A contract call moving `asset` from `from` to each receiver (a split payment): one
+    /// `invoke_host_function` whose `asset_balance_changes` hold one `transfer` per receiver.
+    pub fn sac_split<A: IntoAddress>(
+        from: impl IntoAddress,
+        asset: Asset,
+        transfers: impl IntoIterator<Item = (A, Amount)>,
+    ) -> Op {
+        let transfers: Vec<(Address, Amount)> = transfers
+            .into_iter()
+            .map(|(to, amount)| (to.into_address(), amount))
+            .collect();
+        assert!(!transfers.is_empty(), "a contract transfer pays someone");
         Op {
             kind: OpKind::SacTransfer {
                 from: from.into_address(),
-                to: to.into_address(),
                 asset,
-                amount,
+                transfers,
             },
         }
     }
@@ -275,7 +290,7 @@ impl Op {
 
     /// Every G account taking part (Horizon's operation participants): the source plus the
     /// receivers. Muxed addresses count as their G account; contracts are not accounts. A SAC
-    /// transfer's receiver comes from its contract events, which a failed transaction lacks.
+    /// transfer's receivers come from its contract events, which a failed transaction lacks.
     pub(crate) fn participants(&self, successful: bool) -> Vec<AccountId> {
         let mut out: Vec<AccountId> = Vec::with_capacity(2);
         let mut push = |a: Option<AccountId>| {
@@ -290,9 +305,11 @@ impl Op {
             OpKind::Payment { to, .. }
             | OpKind::PathPaymentStrictReceive { to, .. }
             | OpKind::PathPaymentStrictSend { to, .. } => push(to.account()),
-            OpKind::SacTransfer { to, .. } => {
+            OpKind::SacTransfer { transfers, .. } => {
                 if successful {
-                    push(to.account())
+                    for (to, _) in transfers {
+                        push(to.account())
+                    }
                 }
             }
             OpKind::CreateAccount { account, .. } => push(Some(*account)),

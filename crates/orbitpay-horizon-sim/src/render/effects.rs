@@ -106,16 +106,17 @@ pub(crate) fn effects(base: &str, st: &StoredTx, op_index: usize, op_id: i64) ->
         ],
         OpKind::SacTransfer {
             from,
-            to,
             asset,
-            amount,
+            transfers,
         } => {
             let mut v = Vec::new();
-            if !matches!(from, Address::Contract(_)) {
-                v.push(E::Debited(from, asset, *amount));
-            }
-            if !matches!(to, Address::Contract(_)) {
-                v.push(E::Credited(to, asset, *amount));
+            for (to, amount) in transfers {
+                if !matches!(from, Address::Contract(_)) {
+                    v.push(E::Debited(from, asset, *amount));
+                }
+                if !matches!(to, Address::Contract(_)) {
+                    v.push(E::Credited(to, asset, *amount));
+                }
             }
             v
         }

@@ -18,7 +18,7 @@ pub(crate) use effects::effects;
 pub use gojson::{to_compact, to_pretty};
 pub(crate) use operations::op_record;
 pub use pages::Problem;
-pub(crate) use pages::{PageSpec, page, root};
+pub(crate) use pages::{PageSpec, ledger_record, page, root};
 pub(crate) use transactions::tx_record;
 
 pub(crate) fn rfc3339(unix: i64) -> String {

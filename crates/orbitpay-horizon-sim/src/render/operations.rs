@@ -169,11 +169,12 @@ fn scval(tag: &[u8], payload: &[u8]) -> String {
     B64.encode(v)
 }
 
+/// The call's parameters: a SAC's `transfer(from, to, amount)` for one receiver; for several,
+/// a splitter contract's `split(from, to, amount, to, amount, ...)`.
 fn sac_parameters(
     from: &Address,
-    to: &Address,
     asset: &Asset,
-    amount: Amount,
+    transfers: &[(Address, Amount)],
 ) -> Vec<HostFunctionParameter> {
     let addr = |a: &Address| -> Vec<u8> {
         let key = match a {
@@ -186,31 +187,37 @@ fn sac_parameters(
         };
         key.to_vec()
     };
-    let contract = sha(&[b"sac", asset.to_string().as_bytes()]);
-    let mut amount_bytes = vec![0u8; 8];
-    amount_bytes.extend_from_slice(&amount.stroops().to_be_bytes());
-    vec![
+    let address = |a: &Address| HostFunctionParameter {
+        value: scval(&[0, 0, 0, 18, 0, 0, 0, 0, 0, 0, 0, 0], &addr(a)),
+        type_: "Address",
+    };
+    let (contract, function): ([u8; 32], &[u8]) = match transfers {
+        [_] => (sha(&[b"sac", asset.to_string().as_bytes()]), b"transfer"),
+        _ => (sha(&[b"split", asset.to_string().as_bytes()]), b"split"),
+    };
+    let mut sym_tag = vec![0, 0, 0, 15, 0, 0, 0];
+    sym_tag.push(function.len() as u8);
+    let mut params = vec![
         HostFunctionParameter {
             value: scval(&[0, 0, 0, 18, 0, 0, 0, 1], &contract),
             type_: "Address",
         },
         HostFunctionParameter {
-            value: scval(&[0, 0, 0, 15, 0, 0, 0, 8], b"transfer"),
+            value: scval(&sym_tag, function),
             type_: "Sym",
         },
-        HostFunctionParameter {
-            value: scval(&[0, 0, 0, 18, 0, 0, 0, 0, 0, 0, 0, 0], &addr(from)),
-            type_: "Address",
-        },
-        HostFunctionParameter {
-            value: scval(&[0, 0, 0, 18, 0, 0, 0, 0, 0, 0, 0, 0], &addr(to)),
-            type_: "Address",
-        },
-        HostFunctionParameter {
+        address(from),
+    ];
+    for (to, amount) in transfers {
+        let mut amount_bytes = vec![0u8; 8];
+        amount_bytes.extend_from_slice(&amount.stroops().to_be_bytes());
+        params.push(address(to));
+        params.push(HostFunctionParameter {
             value: scval(&[0, 0, 0, 10], &amount_bytes),
             type_: "I128",
-        },
-    ]
+        });
+    }
+    params
 }
 
 pub(crate) fn op_record(base: &str, ledger: &Ledger, p: &PaymentRef, join_tx: bool) -> OpRecord {
@@ -312,27 +319,31 @@ pub(crate) fn op_record(base: &str, ledger: &Ledger, p: &PaymentRef, join_tx: bo
         }
         OpKind::SacTransfer {
             from,
-            to,
             asset,
-            amount,
+            transfers,
         } => {
             let (from_s, _, _) = split(from);
-            let (to_s, _, to_id) = split(to);
             OpBody::InvokeHostFunction {
                 function: "HostFunctionTypeHostFunctionTypeInvokeContract",
-                parameters: sac_parameters(from, to, asset, *amount),
+                parameters: sac_parameters(from, asset, transfers),
                 address: String::new(),
                 salt: String::new(),
                 // A failed transaction emitted no events, so no balance changes.
                 asset_balance_changes: if ok {
-                    vec![BalanceChange {
-                        asset: asset_fields(asset),
-                        type_: "transfer",
-                        from: Some(from_s),
-                        to: Some(to_s),
-                        amount: amt(*amount),
-                        destination_muxed_id: to_id,
-                    }]
+                    transfers
+                        .iter()
+                        .map(|(to, amount)| {
+                            let (to_s, _, to_id) = split(to);
+                            BalanceChange {
+                                asset: asset_fields(asset),
+                                type_: "transfer",
+                                from: Some(from_s.clone()),
+                                to: Some(to_s),
+                                amount: amt(*amount),
+                                destination_muxed_id: to_id,
+                            }
+                        })
+                        .collect()
                 } else {
                     Vec::new()
                 },

@@ -266,3 +266,41 @@ impl Problem {
         }
     }
 }
+
+#[derive(Serialize)]
+pub(crate) struct LedgerLinks {
+    #[serde(rename = "self")]
+    self_: Link,
+    transactions: Link,
+    operations: Link,
+    payments: Link,
+}
+
+/// A ledger record (`GET /ledgers/{sequence}`), with the fields a reader of close times needs.
+#[derive(Serialize)]
+pub(crate) struct LedgerRecord {
+    _links: LedgerLinks,
+    id: String,
+    paging_token: String,
+    hash: String,
+    sequence: u32,
+    closed_at: String,
+}
+
+pub(crate) fn ledger_record(base: &str, ledger: &Ledger, sequence: u32) -> LedgerRecord {
+    let hash = hex::encode(crate::model::sha(&[b"ledger", &sequence.to_be_bytes()]));
+    let own = format!("{base}/ledgers/{sequence}");
+    LedgerRecord {
+        _links: LedgerLinks {
+            self_: link(own.clone()),
+            transactions: templated(format!("{own}/transactions{{?cursor,limit,order}}")),
+            operations: templated(format!("{own}/operations{{?cursor,limit,order}}")),
+            payments: templated(format!("{own}/payments{{?cursor,limit,order}}")),
+        },
+        id: hash.clone(),
+        paging_token: (i64::from(sequence) << 32).to_string(),
+        hash,
+        sequence,
+        closed_at: rfc3339(ledger.close_time(sequence)),
+    }
+}

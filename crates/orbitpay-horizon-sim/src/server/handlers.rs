@@ -64,6 +64,34 @@ pub(super) async fn root(State(st): State<AppState>, uri: Uri, headers: HeaderMa
     rest_response(&st, text, latest, HAL, fault)
 }
 
+/// A closed ledger still held; 404 for one not closed yet or past retention, as Horizon.
+pub(super) async fn ledger(
+    State(st): State<AppState>,
+    Path(sequence): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let fault = st.sim.begin_request(RouteKind::Ledger, &uri, &headers);
+    if let Some(r) = pre_fault(&fault).await {
+        return r;
+    }
+    let Ok(sequence) = sequence.parse::<u32>() else {
+        return problem_response(&Problem::invalid_field("sequence", "not a ledger sequence"));
+    };
+    let base = base_url(&st.sim, &headers);
+    let (text, latest) = {
+        let l = st.sim.ledger();
+        if sequence == 0 || sequence > l.latest || !l.retained(sequence) {
+            return problem_response(&Problem::not_found());
+        }
+        (
+            to_pretty(&render::ledger_record(&base, &l, sequence)),
+            l.latest,
+        )
+    };
+    rest_response(&st, text, latest, HAL, fault)
+}
+
 pub(super) async fn fallback(State(st): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
     let fault = st.sim.begin_request(RouteKind::Other, &uri, &headers);
     if let Some(r) = pre_fault(&fault).await {

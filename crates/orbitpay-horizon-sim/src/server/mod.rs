@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 
 use crate::HorizonSim;
 use handlers::{
-    account_payments, fallback, operation_effects, root, transaction, transaction_payments,
+    account_payments, fallback, ledger, operation_effects, root, transaction, transaction_payments,
 };
 pub(crate) use request::parse_query;
 
@@ -35,6 +35,7 @@ pub(crate) fn router(sim: HorizonSim, shutdown: watch::Receiver<bool>) -> Router
         .route("/transactions/{tx_id}", get(transaction))
         .route("/transactions/{tx_id}/payments", get(transaction_payments))
         .route("/operations/{op_id}/effects", get(operation_effects))
+        .route("/ledgers/{sequence}", get(ledger))
         .fallback(fallback)
         .layer(axum::middleware::from_fn_with_state(
             sim.clone(),

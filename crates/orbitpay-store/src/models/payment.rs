@@ -31,9 +31,10 @@ pub struct NewPayment {
     pub inner_tx_hash: Option<String>,
 }
 
-/// An operation credited through a payment; its id can be credited once.
+/// An operation credited through a payment; it can be credited once per account (one contract
+/// operation may pay several watched accounts, each under the same id).
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Identifiable)]
-#[diesel(table_name = payment_operations, primary_key(op_id))]
+#[diesel(table_name = payment_operations, primary_key(account, op_id))]
 #[diesel(check_for_backend(diesel::pg::Pg))]
 pub struct PaymentOperationRow {
     /// Horizon operation id (TOID).
@@ -41,4 +42,6 @@ pub struct PaymentOperationRow {
     pub payment_id: i64,
     /// Stroops.
     pub amount: i64,
+    /// The account whose stream or report carried it (its payment's session's account).
+    pub account: String,
 }

@@ -8,7 +8,7 @@ use crate::numeric::{I128Numeric, U64Numeric};
 use crate::schema::unmatched_payments;
 
 /// Money that reached a watched account but credited no session.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable)]
+#[derive(Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable, Identifiable)]
 #[diesel(table_name = unmatched_payments, check_for_backend(diesel::pg::Pg))]
 pub struct UnmatchedPaymentRow {
     pub id: i64,

@@ -4,14 +4,15 @@
 //! 1. **claim**: lock each named session `FOR NO KEY UPDATE`, check its state, and move
 //!    `pending -> processing` under the paying transaction's hash;
 //! 2. **settle**: under the same locks, re-check everything, insert the payment (one row per
-//!    transaction and session) and its operations (one row per op id), update the session,
+//!    transaction and session) and its operations (one row per account and op id), update the session,
 //!    record unmatched money, write the outbox events and advance the account's cursor, all or
 //!    nothing.
 //!
 //! Every decision is taken again inside the transaction, after the row lock, so a concurrent
 //! instance or a redelivery can never credit twice: the idempotency check (is this op id
-//! already in `payment_operations` or `unmatched_payments`?) runs under the lock, and the unique
-//! constraints back it up.
+//! already in `payment_operations` or `unmatched_payments` for this account?) runs under the
+//! lock, and the unique constraints back it up. Handled is per (account, op id): one contract
+//! operation can pay two watched accounts, and each account's payments carry it under one id.
 //!
 //! A session claimed by another transaction never holds a batch back: a credit from a second
 //! transaction is decided at once, under the lock, and the first claim stays until it resolves
@@ -91,7 +92,7 @@ pub async fn claim(
                 outcome.claimed.push((session.id, item.record.tx_hash));
             }
         }
-        work.flush(conn).await?;
+        work.flush(conn, account).await?;
         Ok(outcome)
     })
     .await
@@ -180,7 +181,7 @@ pub(crate) async fn settle_locking(
             }
         };
         // The cursor rides in the flush's first pipeline: it needs nothing the flush answers.
-        let (conflicts, cursor) = futures::try_join!(work.flush(shared), cursor)?;
+        let (conflicts, cursor) = futures::try_join!(work.flush(shared, account), cursor)?;
         outcome.cursor = cursor;
         // Unmatched rows a concurrent transaction inserted first are its to report.
         for (item, applied) in items.iter().zip(outcome.applied.iter_mut()) {

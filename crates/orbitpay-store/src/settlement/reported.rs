@@ -40,7 +40,7 @@ pub async fn claim_reported(
             (SessionStatus::Pending, _) => {
                 let mut work = Work::empty(ClaimSource::ClientReport);
                 let claimed = take_claim(conn, &session, tx_hash, &mut work).await?;
-                work.flush(conn).await?;
+                work.flush(conn, &session.account).await?;
                 ReportClaim::Claimed(claimed)
             }
             (SessionStatus::Processing, Some(claim)) if claim.tx_hash == tx_hash => {

@@ -92,12 +92,16 @@ impl Work {
                 .load::<(SessionRow, DateTime<Utc>)>(&mut &*shared)
                 .await
         };
+        // Handled is per account: one contract operation paying two watched accounts is in
+        // both accounts' payments under the same id, and each account credits its own part.
         let op_ids: Vec<i64> = items.iter().map(|i| i.record.op_id).collect();
         let handled = payment_operations::table
+            .filter(payment_operations::account.eq(account.to_string()))
             .filter(payment_operations::op_id.eq_any(&op_ids))
             .select(payment_operations::op_id)
             .union_all(
                 unmatched_payments::table
+                    .filter(unmatched_payments::account.eq(account.to_string()))
                     .filter(unmatched_payments::op_id.eq_any(&op_ids))
                     .select(unmatched_payments::op_id),
             )
@@ -266,9 +270,14 @@ impl Work {
         self.unmatched.push(row);
     }
 
-    /// Writes everything decided, one statement per kind. Returns the op ids of unmatched
-    /// rows another transaction had inserted first (their items are already handled).
-    pub(super) async fn flush(self, conn: &AsyncPgConnection) -> Result<HashSet<i64>, StoreError> {
+    /// Writes everything decided for `account`, one statement per kind. Returns the op ids
+    /// of unmatched rows another transaction had inserted first (their items are already
+    /// handled).
+    pub(super) async fn flush(
+        self,
+        conn: &AsyncPgConnection,
+        account: &AccountId,
+    ) -> Result<HashSet<i64>, StoreError> {
         let sessions: Vec<(Uuid, SessionWrite)> = {
             let mut writes = self.session_writes;
             self.session_order
@@ -291,7 +300,7 @@ impl Work {
             .map(|e| e.event)
             .collect();
         futures::try_join!(
-            writes::insert_operations(conn, &self.payments, &keys, &self.operations),
+            writes::insert_operations(conn, account, &self.payments, &keys, &self.operations),
             outbox::insert_all(conn, &events),
         )?;
         Ok(conflicts)

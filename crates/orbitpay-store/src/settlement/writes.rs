@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use orbitpay_core::{Amount, SessionStatus, TxHash};
+use orbitpay_core::{AccountId, Amount, SessionStatus, TxHash};
 use uuid::Uuid;
 
 use std::collections::{HashMap, HashSet};
@@ -220,10 +220,11 @@ pub(super) async fn upsert_payments(
     Ok(keys)
 }
 
-/// Every credited operation of a batch in one insert over arrays; its primary key is the last
-/// guard against crediting an op twice.
+/// Every credited operation of a batch in one insert over arrays; its primary key (account,
+/// op id) is the last guard against crediting an op twice to the account.
 pub(super) async fn insert_operations(
     conn: &AsyncPgConnection,
+    account: &AccountId,
     payments: &[NewPayment],
     keys: &[PaymentKey],
     operations: &[(i64, usize, i64)],
@@ -247,9 +248,10 @@ pub(super) async fn insert_operations(
         amounts.push(amount);
     }
     crate::prepared::prepared(
-        "INSERT INTO payment_operations (op_id, payment_id, amount)
-         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[])",
+        "INSERT INTO payment_operations (account, op_id, payment_id, amount)
+         SELECT $1::text, v.* FROM unnest($2::bigint[], $3::bigint[], $4::bigint[]) AS v",
     )
+    .bind::<diesel::sql_types::Text, _>(account.to_string())
     .bind::<Array<BigInt>, _>(&op_ids)
     .bind::<Array<BigInt>, _>(&payment_ids)
     .bind::<Array<BigInt>, _>(&amounts)
@@ -258,8 +260,9 @@ pub(super) async fn insert_operations(
     Ok(())
 }
 
-/// Every unmatched row of a batch in one insert. Returns the op ids another transaction had
-/// inserted first (no row lock orders unmatched money that names no session).
+/// Every unmatched row of a batch (all of one account) in one insert. Returns the op ids
+/// another transaction had inserted first for that account (no row lock orders unmatched money
+/// that names no session).
 pub(super) async fn insert_unmatched(
     conn: &AsyncPgConnection,
     rows: Vec<NewUnmatchedPayment>,
@@ -270,7 +273,7 @@ pub(super) async fn insert_unmatched(
     let op_ids: Vec<i64> = rows.iter().map(|r| r.op_id).collect();
     let inserted: HashSet<i64> = diesel::insert_into(unmatched_payments::table)
         .values(rows)
-        .on_conflict(unmatched_payments::op_id)
+        .on_conflict((unmatched_payments::account, unmatched_payments::op_id))
         .do_nothing()
         .returning(unmatched_payments::op_id)
         .get_results::<i64>(&mut &*conn)

@@ -3,16 +3,22 @@
 //! By ledger time: a session is expired only once its account's ingestion has handled every
 //! payment whose ledger closed at or before its `expires_at`, so an on-time payment still on
 //! its way (ingestion behind, the daemon down across the expiry) is credited, not turned late.
-//! How far ingestion has got is asked of the ledger, against the stored cursor: the first
-//! record after the cursor (everything that closed before it is handled), or, when there is
-//! none, the close time of the ledger's latest ledger (read first). A quiet account therefore
+//! How far ingestion has got is asked of the ledger, against the stored cursor (or just before
+//! an unreadable record still unresolved, whose payment is not handled yet): the first record
+//! after it (everything that closed before it is handled), or, when there is none, the close
+//! time of the ledger that same page is as of (`PaymentsPage::latest_ledger`, Horizon's
+//! `Latest-Ledger` header). Never another request's latest ledger: behind a load balancer the
+//! page may come from a node behind the one that answered it, and its empty page says nothing
+//! about the ledgers only the other has. A quiet account therefore
 //! expires on time; an account whose ingestion is behind (or a ledger that does not answer)
 //! makes its sessions wait, and the run's notes (in `orbitpay status`) say how many and why.
 //! The matcher does not wait for this sweep: a payment closed after the expiry is late at once.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use orbitpay_core::AccountId;
-use orbitpay_horizon::{LedgerSource, RootInfo, SourceError};
+use orbitpay_horizon::LedgerSource;
 use orbitpay_store::DbPool;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -30,9 +36,8 @@ pub async fn expire_sessions(
     stop: &CancellationToken,
 ) -> anyhow::Result<Report> {
     let mut report = Report::default();
-    // Read once, before any account's page: whatever a page then finds missing closed after
-    // this ledger.
-    let mut root: Option<Result<RootInfo, SourceError>> = None;
+    // Close times of the ledgers pages were as of: the same for every account on one ledger.
+    let mut closed_at: HashMap<u32, i64> = HashMap::new();
     for account in accounts {
         if stop.is_cancelled() {
             break;
@@ -40,7 +45,7 @@ pub async fn expire_sessions(
         let (cursor, (overdue, _)) = {
             let mut conn = pool.get().await?;
             (
-                orbitpay_store::cursors::get(&mut conn, account).await?,
+                orbitpay_store::expiry::handled_up_to(&mut conn, account).await?,
                 orbitpay_store::expiry::waiting(&mut conn, account).await?,
             )
         };
@@ -54,10 +59,7 @@ pub async fn expire_sessions(
             ));
             continue;
         };
-        if root.is_none() {
-            root = Some(source.root().await);
-        }
-        let through = match handled_through(source, account, cursor, root.as_ref()).await {
+        let through = match handled_through(source, account, cursor, &mut closed_at).await {
             Ok(t) => t,
             Err(why) => {
                 warn!(job = "expiry", account = %account, error = %why, "cannot tell how far ingestion got; sessions wait");
@@ -106,22 +108,29 @@ async fn handled_through(
     source: &dyn LedgerSource,
     account: &AccountId,
     cursor: i64,
-    root: Option<&Result<RootInfo, SourceError>>,
+    closed_at: &mut HashMap<u32, i64>,
 ) -> Result<DateTime<Utc>, String> {
-    let root = match root {
-        Some(Ok(root)) => root,
-        Some(Err(e)) => return Err(format!("the ledger source does not answer: {e}")),
-        None => return Err("the ledger source was not asked".into()),
-    };
     let page = source
         .payments_page(account, cursor, 1)
         .await
         .map_err(|e| format!("the ledger source does not answer: {e}"))?;
     let secs = match page.records.first() {
-        // Nothing after the cursor up to the latest ledger: handled through its close.
-        None => root
-            .latest_closed_at
-            .ok_or("the ledger source gave no close time for its latest ledger")?,
+        // Nothing after the cursor up to the ledger this page is as of: handled through its close.
+        None => {
+            let latest = page
+                .latest_ledger
+                .ok_or("the ledger source did not say which ledger its page is as of")?;
+            match closed_at.get(&latest) {
+                Some(&secs) => secs,
+                None => {
+                    let secs = source.ledger_closed_at(latest).await.map_err(|e| {
+                        format!("the ledger source gives no close time for ledger {latest}: {e}")
+                    })?;
+                    closed_at.insert(latest, secs);
+                    secs
+                }
+            }
+        }
         // Not handled yet: everything that closed before it is.
         Some(Ok(first)) => {
             first
@@ -129,7 +138,11 @@ async fn handled_through(
                 .ok_or("the next record to handle has no close time")?
                 - 1
         }
-        Some(Err(_)) => return Err("the next record to handle is unreadable".into()),
+        Some(Err(_)) => {
+            return Err(format!(
+                "the next record to handle (after token {cursor}) is unreadable"
+            ));
+        }
     };
     DateTime::from_timestamp(secs, 0).ok_or_else(|| format!("close time {secs} out of range"))
 }

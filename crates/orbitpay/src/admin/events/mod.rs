@@ -16,10 +16,12 @@ use uuid::Uuid;
 
 use crate::admin::state::AdminState;
 use crate::admin::support::db::conn;
-use crate::admin::support::error::{ApiError, ErrorBody, code};
+use crate::admin::support::error::{ApiError, ErrorBody};
 use crate::admin::support::input::{PathParam, path_id, query};
 use crate::admin::support::json::json_response;
-use crate::admin::support::pagination::{FeedParams, feed_after, next_after, page_limit};
+use crate::admin::support::pagination::{
+    FeedParams, feed_after, next_after, page_limit, unknown_cursor,
+};
 use crate::admin::webhooks::DeliveryStatusView;
 
 /// The outbox event feed in commit order: paging with `next_after` never skips an event,
@@ -40,15 +42,7 @@ pub async fn list_events(
     let mut conn = conn(&state).await?;
     let rows = outbox::list_after(&mut conn, feed_after(params.after)?, limit)
         .await?
-        .map_err(|outbox::FeedError::UnknownCursor(after)| {
-            ApiError::new(
-                StatusCode::GONE,
-                code::UNKNOWN_CURSOR,
-                format!(
-                    "no event {after} in the feed (pruned, or never one): restart from after=0"
-                ),
-            )
-        })?;
+        .map_err(|e| unknown_cursor("event", e))?;
     let next_after = next_after(&rows, limit, |r| r.id);
     let data = rows.iter().map(EventView::from).collect();
     Ok(json_response(

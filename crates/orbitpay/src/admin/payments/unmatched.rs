@@ -18,7 +18,9 @@ use crate::admin::support::db::conn;
 use crate::admin::support::error::{ApiError, ErrorBody};
 use crate::admin::support::input::{PathParam, path_id, query};
 use crate::admin::support::json::json_response;
-use crate::admin::support::pagination::{FeedParams, feed_after, next_after, page_limit};
+use crate::admin::support::pagination::{
+    FeedParams, feed_after, next_after, page_limit, unknown_cursor,
+};
 
 /// Money that reached a watched account but credited no session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -91,11 +93,12 @@ impl From<&UnmatchedPaymentRow> for UnmatchedView {
     }
 }
 
-/// Payments that credited no session, oldest first.
+/// Payments that credited no session, in commit order: paging with `next_after` never skips
+/// a row, however concurrent writers commit. `next_after` is the last row's `id`.
 #[utoipa::path(
     get, path = "/v1/payments/unmatched", tag = "operations",
     params(FeedParams),
-    responses((status = 200, body = UnmatchedPage), (status = 400, description = "INVALID_REQUEST", body = ErrorBody))
+    responses((status = 200, body = UnmatchedPage), (status = 400, description = "INVALID_REQUEST", body = ErrorBody), (status = 410, description = "UNKNOWN_CURSOR: `after` names no unmatched payment", body = ErrorBody))
 )]
 pub async fn list_unmatched(
     State(state): State<Arc<AdminState>>,
@@ -104,8 +107,9 @@ pub async fn list_unmatched(
     let params: FeedParams = query(&uri)?;
     let limit = page_limit(params.limit)?;
     let mut conn = conn(&state).await?;
-    let rows =
-        orbitpay_store::unmatched::list_after(&mut conn, feed_after(params.after)?, limit).await?;
+    let rows = orbitpay_store::unmatched::list_after(&mut conn, feed_after(params.after)?, limit)
+        .await?
+        .map_err(|e| unknown_cursor("unmatched payment", e))?;
     let next_after = next_after(&rows, limit, |r| r.id);
     let data = rows.iter().map(UnmatchedView::from).collect();
     Ok(json_response(

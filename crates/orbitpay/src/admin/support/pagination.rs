@@ -1,5 +1,7 @@
 //! Keyset pagination: a page size and the cursor a page hands back. Lists never page by offset.
 
+use axum::http::StatusCode;
+use orbitpay_store::feed::FeedError;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -39,6 +41,15 @@ pub(crate) fn next_after<T, K>(rows: &[T], limit: i64, key: impl FnOnce(&T) -> K
     (rows.len() as i64 == limit)
         .then(|| rows.last().map(key))
         .flatten()
+}
+
+/// A feed's answer to an `after` that names no row of it (`what`: "event"): 410, restart.
+pub(crate) fn unknown_cursor(what: &str, FeedError::UnknownCursor(after): FeedError) -> ApiError {
+    ApiError::new(
+        StatusCode::GONE,
+        code::UNKNOWN_CURSOR,
+        format!("no {what} {after} in the feed (pruned, or never one): restart from after=0"),
+    )
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -12,6 +12,7 @@
 //! machine's `initdb`/`pg_ctl` and shared by every test process. Set
 //! `ORBITPAY_TEST_KEEP_DB=1` to keep test databases for inspection.
 
+pub mod certs;
 mod cluster;
 pub mod daemon;
 pub mod receiver;
@@ -21,7 +22,7 @@ use anyhow::Context as _;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, SimpleAsyncConnection as _};
 use orbitpay_store::{DbPool, PoolConfig, SessionSettings};
 
-pub use cluster::{Cluster, ClusterError};
+pub use cluster::{Cluster, ClusterError, ServerTls};
 pub use server::{Server, ServerKind, server};
 
 /// A database that exists for the lifetime of this value.

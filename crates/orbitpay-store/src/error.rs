@@ -26,6 +26,9 @@ pub enum StoreError {
     /// by a newer release. Running against it could misread its data.
     #[error("database schema is newer than this binary (unknown migrations: {})", unknown.join(", "))]
     SchemaTooNew { unknown: Vec<String> },
+    /// The LISTEN of a [`crate::listen::Listener`] failed.
+    #[error("cannot LISTEN: {0}")]
+    Listen(String),
     /// A row that passed the table's constraints still failed the domain's
     /// stricter parsing (or the other way round): a bug or a manual edit.
     #[error("stored row violates a domain invariant: {0}")]
@@ -62,6 +65,7 @@ impl StoreError {
             StoreError::IllegalTransition(_) => Fatal(FatalKind::IllegalTransition),
             // References are drawn at random: another round may find one.
             StoreError::ReferenceSpaceExhausted { .. } => Transient(TransientKind::Resources),
+            StoreError::Listen(_) => Transient(TransientKind::Connection),
             StoreError::PoolConfig(_)
             | StoreError::Migration(_)
             | StoreError::SchemaTooNew { .. }

@@ -1,0 +1,310 @@
+//! TLS to PostgreSQL, against a private cluster with `ssl = on` and a CA made in the test:
+//! each `sslmode` connects or is refused as libpq's would, a refusal names its cause, and
+//! every kind of connection the store opens (one-off, pooled, LISTEN, migrations) uses it.
+
+use std::path::{Path, PathBuf};
+
+use diesel::sql_types::Bool;
+use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use orbitpay_store::listen::Listener;
+use orbitpay_store::{PoolConfig, SessionSettings, StoreError, establish};
+use orbitpay_testkit::certs::{KeyedCert, TestCa};
+use orbitpay_testkit::{Cluster, ServerTls};
+
+/// A running private cluster, stopped when dropped.
+struct Server {
+    cluster: Cluster,
+    dir: tempfile::TempDir,
+}
+
+impl Server {
+    async fn start(cluster: Cluster, dir: tempfile::TempDir) -> Server {
+        let cluster = tokio::task::spawn_blocking(move || cluster.ensure_running())
+            .await
+            .unwrap()
+            .unwrap();
+        Server { cluster, dir }
+    }
+
+    /// `ssl = on` with a certificate for `localhost` from `ca`, client certificates from `ca`
+    /// accepted, and `pg_hba.conf` demanding one from the user `certuser`.
+    async fn with_tls(ca: &TestCa) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = Cluster::at(dir.path().join("pg"))
+            .tcp()
+            .tls(ServerTls {
+                server: ca.server(&["localhost"]),
+                client_ca_pem: ca.cert_pem(),
+            })
+            .hba(
+                "hostssl all certuser 127.0.0.1/32 cert\n\
+                 host all certuser 127.0.0.1/32 reject\n\
+                 host all all 127.0.0.1/32 trust",
+            );
+        let server = Server::start(cluster, dir).await;
+        let mut admin = establish(&server.cluster.url(), &SessionSettings::default())
+            .await
+            .unwrap();
+        admin
+            .batch_execute("CREATE ROLE certuser LOGIN")
+            .await
+            .unwrap();
+        server
+    }
+
+    /// TCP without TLS.
+    async fn without_tls() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = Cluster::at(dir.path().join("pg")).tcp();
+        Server::start(cluster, dir).await
+    }
+
+    /// A URL to `host` over TCP, as `user`, with these query parameters.
+    fn url(&self, user: &str, host: &str, params: &str) -> String {
+        format!(
+            "postgres://{user}@{host}:{}/postgres?{params}",
+            self.cluster.port()
+        )
+    }
+
+    /// Writes a PEM file the client reads (keys as 0600, as libpq demands).
+    fn file(&self, name: &str, pem: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, pem).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        path
+    }
+
+    fn client_files(&self, name: &str, cert: &KeyedCert) -> String {
+        let crt = self.file(&format!("{name}.crt"), &cert.cert_pem);
+        let key = self.file(&format!("{name}.key"), &cert.key_pem);
+        format!("sslcert={}&sslkey={}", crt.display(), key.display())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.cluster.stop();
+    }
+}
+
+fn p(path: &Path) -> String {
+    path.display().to_string()
+}
+
+async fn connect(url: &str) -> Result<AsyncPgConnection, StoreError> {
+    Ok(establish(url, &SessionSettings::default()).await?)
+}
+
+async fn encrypted(conn: &mut AsyncPgConnection) -> bool {
+    #[derive(diesel::QueryableByName)]
+    struct Ssl {
+        #[diesel(sql_type = Bool)]
+        ssl: bool,
+    }
+    diesel::sql_query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        .get_result::<Ssl>(conn)
+        .await
+        .unwrap()
+        .ssl
+}
+
+async fn refusal(url: &str) -> String {
+    match connect(url).await {
+        Ok(_) => panic!("{url}: connected"),
+        Err(e) => {
+            eprintln!("{url}: {e}");
+            e.to_string()
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_sslmode_connects_to_a_server_with_tls_and_only_disable_is_plain() {
+    let ca = TestCa::new("orbitpay test CA");
+    let pg = Server::with_tls(&ca).await;
+    let root = p(&pg.file("root.crt", &ca.cert_pem()));
+    for (params, tls) in [
+        (format!("sslmode=verify-full&sslrootcert={root}"), true),
+        (format!("sslmode=verify-ca&sslrootcert={root}"), true),
+        ("sslmode=require".to_owned(), true),
+        (String::new(), true),
+        ("sslmode=prefer".to_owned(), true),
+        ("sslmode=disable".to_owned(), false),
+    ] {
+        let url = pg.url("postgres", "localhost", &params);
+        let mut conn = connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{params}: {e}"));
+        assert_eq!(encrypted(&mut conn).await, tls, "{params}");
+    }
+}
+
+#[tokio::test]
+async fn server_errors_keep_their_sqlstate_over_tls_in_the_pool_too() {
+    let ca = TestCa::new("orbitpay test CA");
+    let pg = Server::with_tls(&ca).await;
+    let root = p(&pg.file("root.crt", &ca.cert_pem()));
+    let url = pg.url(
+        "postgres",
+        "localhost",
+        &format!("sslmode=verify-full&sslrootcert={root}"),
+    );
+    let pool = orbitpay_store::build_pool(&url, &PoolConfig::default()).unwrap();
+    let mut conn = pool.get().await.unwrap();
+    assert!(encrypted(&mut conn).await);
+    let err = StoreError::from(conn.batch_execute("SELECT 1/0").await.unwrap_err());
+    assert_eq!(err.sqlstate(), Some("22012"), "{err}");
+}
+
+#[tokio::test]
+async fn a_certificate_from_another_ca_or_for_another_host_is_refused_with_its_reason() {
+    let ca = TestCa::new("orbitpay test CA");
+    let pg = Server::with_tls(&ca).await;
+    let root = p(&pg.file("root.crt", &ca.cert_pem()));
+    let other = p(&pg.file("other.crt", &TestCa::new("someone else").cert_pem()));
+
+    for mode in ["verify-full", "verify-ca", "require"] {
+        let url = pg.url(
+            "postgres",
+            "localhost",
+            &format!("sslmode={mode}&sslrootcert={other}"),
+        );
+        let e = refusal(&url).await;
+        assert!(
+            e.contains("signed by an unknown authority") && e.contains(&other),
+            "{mode}: {e}"
+        );
+    }
+
+    // The certificate names localhost, not 127.0.0.1: only verify-full looks at the name.
+    let by_address = |mode: &str| {
+        pg.url(
+            "postgres",
+            "127.0.0.1",
+            &format!("sslmode={mode}&sslrootcert={root}"),
+        )
+    };
+    let e = refusal(&by_address("verify-full")).await;
+    assert!(
+        e.contains("host name mismatch") && e.contains("127.0.0.1") && e.contains("localhost"),
+        "{e}"
+    );
+    connect(&by_address("verify-ca")).await.unwrap();
+    // A name checked while connecting to an address (`hostaddr`), as behind a private DNS.
+    let elsewhere = format!(
+        "postgres://postgres@db.example.com:{}/postgres?hostaddr=127.0.0.1\
+         &sslmode=verify-full&sslrootcert={root}",
+        pg.cluster.port()
+    );
+    let e = refusal(&elsewhere).await;
+    assert!(
+        e.contains("host name mismatch") && e.contains("db.example.com"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn a_client_certificate_is_accepted_where_pg_hba_demands_cert() {
+    let ca = TestCa::new("orbitpay test CA");
+    let pg = Server::with_tls(&ca).await;
+    let root = p(&pg.file("root.crt", &ca.cert_pem()));
+    let verify = format!("sslmode=verify-full&sslrootcert={root}");
+
+    let ours = pg.client_files("certuser", &ca.client("certuser"));
+    let mut conn = connect(&pg.url("certuser", "localhost", &format!("{verify}&{ours}")))
+        .await
+        .unwrap();
+    assert!(encrypted(&mut conn).await);
+
+    // Without one, the server's refusal (28000) comes through with its code.
+    let err = connect(&pg.url("certuser", "localhost", &verify))
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(err.sqlstate(), Some("28000"), "{err}");
+
+    let stranger = TestCa::new("someone else").client("certuser");
+    let theirs = pg.client_files("stranger", &stranger);
+    let e = refusal(&pg.url("certuser", "localhost", &format!("{verify}&{theirs}"))).await;
+    assert!(e.contains("refused our client certificate"), "{e}");
+}
+
+#[tokio::test]
+async fn a_key_others_can_read_is_refused_as_libpq_refuses_it() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let ca = TestCa::new("orbitpay test CA");
+    let pg = Server::with_tls(&ca).await;
+    let files = pg.client_files("certuser", &ca.client("certuser"));
+    let key = pg.dir.path().join("certuser.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let e = refusal(&pg.url("certuser", "localhost", &format!("sslmode=require&{files}"))).await;
+    assert!(e.contains("group or world access"), "{e}");
+}
+
+#[tokio::test]
+async fn require_is_refused_by_a_server_without_tls_and_prefer_goes_on_in_plain_text() {
+    let pg = Server::without_tls().await;
+    for mode in ["require", "verify-ca", "verify-full"] {
+        let e = refusal(&pg.url("postgres", "localhost", &format!("sslmode={mode}"))).await;
+        assert!(e.contains("server does not support TLS"), "{mode}: {e}");
+    }
+    for params in ["sslmode=prefer", ""] {
+        let mut conn = connect(&pg.url("postgres", "localhost", params))
+            .await
+            .unwrap();
+        assert!(!encrypted(&mut conn).await, "{params}");
+    }
+}
+
+#[tokio::test]
+async fn the_listen_connection_uses_tls_and_hears_notify() {
+    let ca = TestCa::new("orbitpay test CA");
+    let pg = Server::with_tls(&ca).await;
+    let root = p(&pg.file("root.crt", &ca.cert_pem()));
+    let url = pg.url(
+        "postgres",
+        "localhost",
+        &format!("sslmode=verify-full&sslrootcert={root}"),
+    );
+    let mut listener = Listener::open(&url, "orbitpay_test").await.unwrap();
+    let mut conn = connect(&url).await.unwrap();
+    conn.batch_execute("NOTIFY orbitpay_test, 'hello'")
+        .await
+        .unwrap();
+    let heard = tokio::time::timeout(std::time::Duration::from_secs(5), listener.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(heard.channel, "orbitpay_test");
+    assert_eq!(heard.payload, "hello");
+
+    #[derive(diesel::QueryableByName)]
+    struct Listening {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        encrypted: i64,
+    }
+    let listening = diesel::sql_query(
+        "SELECT count(*) AS encrypted FROM pg_stat_activity JOIN pg_stat_ssl USING (pid) \
+         WHERE query LIKE 'LISTEN%' AND ssl",
+    )
+    .get_result::<Listening>(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(listening.encrypted, 1, "the LISTEN session is encrypted");
+}
+
+#[tokio::test]
+async fn migrations_run_over_tls() {
+    let ca = TestCa::new("orbitpay test CA");
+    let pg = Server::with_tls(&ca).await;
+    let root = p(&pg.file("root.crt", &ca.cert_pem()));
+    let url = pg.url(
+        "postgres",
+        "localhost",
+        &format!("sslmode=verify-full&sslrootcert={root}"),
+    );
+    let applied = orbitpay_store::run_migrations(&url).await.unwrap();
+    assert!(!applied.is_empty());
+}

@@ -9,6 +9,7 @@ mod connect;
 pub mod crash;
 pub mod cursors;
 pub mod deliveries;
+pub mod encoding;
 pub mod error;
 pub mod events;
 pub mod expiry;

@@ -50,9 +50,11 @@ pub fn known_versions() -> Result<Vec<String>, StoreError> {
 }
 
 /// Applies pending migrations; returns the versions applied. Refuses a
-/// database that a newer release has migrated.
+/// database that a newer release has migrated, or one that is not UTF8
+/// ([`crate::encoding`]): every start migrates first.
 pub async fn run_migrations(database_url: &str) -> Result<Vec<String>, StoreError> {
-    let conn = crate::connect::connect(database_url).await?;
+    let mut conn = crate::connect::connect(database_url).await?;
+    crate::encoding::check_utf8(&mut conn).await?;
     with_sync_connection(conn, |conn| {
         let applied = conn.applied_migrations().map_err(StoreError::Migration)?;
         let unknown = unknown_versions(&known_versions()?, applied.iter().map(|v| v.to_string()));

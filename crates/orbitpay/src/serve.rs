@@ -382,6 +382,9 @@ async fn migrate_with_retry(
                 return Err(anyhow::Error::new(e)
                     .context("refusing to start: the database was migrated by a newer orbitpay"));
             }
+            Err(e @ StoreError::DatabaseEncoding { .. }) => {
+                return Err(anyhow::Error::new(e).context("refusing to start"));
+            }
             Err(e) if is_connect_error(&e) => {
                 tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "database not reachable yet");
                 notifier.status(&format!(

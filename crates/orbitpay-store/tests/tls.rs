@@ -2,96 +2,12 @@
 //! each `sslmode` connects or is refused as libpq's would, a refusal names its cause, and
 //! every kind of connection the store opens (one-off, pooled, LISTEN, migrations) uses it.
 
-use std::path::{Path, PathBuf};
-
 use diesel::sql_types::Bool;
 use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use orbitpay_store::listen::Listener;
 use orbitpay_store::{PoolConfig, SessionSettings, StoreError, establish};
-use orbitpay_testkit::certs::{KeyedCert, TestCa};
-use orbitpay_testkit::{Cluster, ServerTls};
-
-/// A running private cluster, stopped when dropped.
-struct Server {
-    cluster: Cluster,
-    dir: tempfile::TempDir,
-}
-
-impl Server {
-    async fn start(cluster: Cluster, dir: tempfile::TempDir) -> Server {
-        let cluster = tokio::task::spawn_blocking(move || cluster.ensure_running())
-            .await
-            .unwrap()
-            .unwrap();
-        Server { cluster, dir }
-    }
-
-    /// `ssl = on` with a certificate for `localhost` from `ca`, client certificates from `ca`
-    /// accepted, and `pg_hba.conf` demanding one from the user `certuser`.
-    async fn with_tls(ca: &TestCa) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let cluster = Cluster::at(dir.path().join("pg"))
-            .tcp()
-            .tls(ServerTls {
-                server: ca.server(&["localhost"]),
-                client_ca_pem: ca.cert_pem(),
-            })
-            .hba(
-                "hostssl all certuser 127.0.0.1/32 cert\n\
-                 host all certuser 127.0.0.1/32 reject\n\
-                 host all all 127.0.0.1/32 trust",
-            );
-        let server = Server::start(cluster, dir).await;
-        let mut admin = establish(&server.cluster.url(), &SessionSettings::default())
-            .await
-            .unwrap();
-        admin
-            .batch_execute("CREATE ROLE certuser LOGIN")
-            .await
-            .unwrap();
-        server
-    }
-
-    /// TCP without TLS.
-    async fn without_tls() -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let cluster = Cluster::at(dir.path().join("pg")).tcp();
-        Server::start(cluster, dir).await
-    }
-
-    /// A URL to `host` over TCP, as `user`, with these query parameters.
-    fn url(&self, user: &str, host: &str, params: &str) -> String {
-        format!(
-            "postgres://{user}@{host}:{}/postgres?{params}",
-            self.cluster.port()
-        )
-    }
-
-    /// Writes a PEM file the client reads (keys as 0600, as libpq demands).
-    fn file(&self, name: &str, pem: &str) -> PathBuf {
-        use std::os::unix::fs::PermissionsExt as _;
-        let path = self.dir.path().join(name);
-        std::fs::write(&path, pem).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        path
-    }
-
-    fn client_files(&self, name: &str, cert: &KeyedCert) -> String {
-        let crt = self.file(&format!("{name}.crt"), &cert.cert_pem);
-        let key = self.file(&format!("{name}.key"), &cert.key_pem);
-        format!("sslcert={}&sslkey={}", crt.display(), key.display())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.cluster.stop();
-    }
-}
-
-fn p(path: &Path) -> String {
-    path.display().to_string()
-}
+use orbitpay_testkit::TlsServer;
+use orbitpay_testkit::certs::TestCa;
 
 async fn connect(url: &str) -> Result<AsyncPgConnection, StoreError> {
     Ok(establish(url, &SessionSettings::default()).await?)
@@ -122,9 +38,8 @@ async fn refusal(url: &str) -> String {
 
 #[tokio::test]
 async fn every_sslmode_connects_to_a_server_with_tls_and_only_disable_is_plain() {
-    let ca = TestCa::new("orbitpay test CA");
-    let pg = Server::with_tls(&ca).await;
-    let root = p(&pg.file("root.crt", &ca.cert_pem()));
+    let pg = TlsServer::start().await;
+    let root = pg.root_cert().display().to_string();
     for (params, tls) in [
         (format!("sslmode=verify-full&sslrootcert={root}"), true),
         (format!("sslmode=verify-ca&sslrootcert={root}"), true),
@@ -143,9 +58,8 @@ async fn every_sslmode_connects_to_a_server_with_tls_and_only_disable_is_plain()
 
 #[tokio::test]
 async fn server_errors_keep_their_sqlstate_over_tls_in_the_pool_too() {
-    let ca = TestCa::new("orbitpay test CA");
-    let pg = Server::with_tls(&ca).await;
-    let root = p(&pg.file("root.crt", &ca.cert_pem()));
+    let pg = TlsServer::start().await;
+    let root = pg.root_cert().display().to_string();
     let url = pg.url(
         "postgres",
         "localhost",
@@ -160,10 +74,12 @@ async fn server_errors_keep_their_sqlstate_over_tls_in_the_pool_too() {
 
 #[tokio::test]
 async fn a_certificate_from_another_ca_or_for_another_host_is_refused_with_its_reason() {
-    let ca = TestCa::new("orbitpay test CA");
-    let pg = Server::with_tls(&ca).await;
-    let root = p(&pg.file("root.crt", &ca.cert_pem()));
-    let other = p(&pg.file("other.crt", &TestCa::new("someone else").cert_pem()));
+    let pg = TlsServer::start().await;
+    let root = pg.root_cert().display().to_string();
+    let other = pg
+        .file("other.crt", &TestCa::new("someone else").cert_pem())
+        .display()
+        .to_string();
 
     for mode in ["verify-full", "verify-ca", "require"] {
         let url = pg.url(
@@ -207,12 +123,11 @@ async fn a_certificate_from_another_ca_or_for_another_host_is_refused_with_its_r
 
 #[tokio::test]
 async fn a_client_certificate_is_accepted_where_pg_hba_demands_cert() {
-    let ca = TestCa::new("orbitpay test CA");
-    let pg = Server::with_tls(&ca).await;
-    let root = p(&pg.file("root.crt", &ca.cert_pem()));
+    let pg = TlsServer::start().await;
+    let root = pg.root_cert().display().to_string();
     let verify = format!("sslmode=verify-full&sslrootcert={root}");
 
-    let ours = pg.client_files("certuser", &ca.client("certuser"));
+    let ours = pg.client_files("certuser", &pg.ca.as_ref().unwrap().client("certuser"));
     let mut conn = connect(&pg.url("certuser", "localhost", &format!("{verify}&{ours}")))
         .await
         .unwrap();
@@ -234,18 +149,19 @@ async fn a_client_certificate_is_accepted_where_pg_hba_demands_cert() {
 #[tokio::test]
 async fn a_key_others_can_read_is_refused_as_libpq_refuses_it() {
     use std::os::unix::fs::PermissionsExt as _;
-    let ca = TestCa::new("orbitpay test CA");
-    let pg = Server::with_tls(&ca).await;
-    let files = pg.client_files("certuser", &ca.client("certuser"));
-    let key = pg.dir.path().join("certuser.key");
+    let pg = TlsServer::start().await;
+    let cert = pg.ca.as_ref().unwrap().client("certuser");
+    let crt = pg.file("loose.crt", &cert.cert_pem);
+    let key = pg.file("loose.key", &cert.key_pem);
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let files = format!("sslcert={}&sslkey={}", crt.display(), key.display());
     let e = refusal(&pg.url("certuser", "localhost", &format!("sslmode=require&{files}"))).await;
     assert!(e.contains("group or world access"), "{e}");
 }
 
 #[tokio::test]
 async fn require_is_refused_by_a_server_without_tls_and_prefer_goes_on_in_plain_text() {
-    let pg = Server::without_tls().await;
+    let pg = TlsServer::without_tls().await;
     for mode in ["require", "verify-ca", "verify-full"] {
         let e = refusal(&pg.url("postgres", "localhost", &format!("sslmode={mode}"))).await;
         assert!(e.contains("server does not support TLS"), "{mode}: {e}");
@@ -260,9 +176,8 @@ async fn require_is_refused_by_a_server_without_tls_and_prefer_goes_on_in_plain_
 
 #[tokio::test]
 async fn the_listen_connection_uses_tls_and_hears_notify() {
-    let ca = TestCa::new("orbitpay test CA");
-    let pg = Server::with_tls(&ca).await;
-    let root = p(&pg.file("root.crt", &ca.cert_pem()));
+    let pg = TlsServer::start().await;
+    let root = pg.root_cert().display().to_string();
     let url = pg.url(
         "postgres",
         "localhost",
@@ -297,9 +212,8 @@ async fn the_listen_connection_uses_tls_and_hears_notify() {
 
 #[tokio::test]
 async fn migrations_run_over_tls() {
-    let ca = TestCa::new("orbitpay test CA");
-    let pg = Server::with_tls(&ca).await;
-    let root = p(&pg.file("root.crt", &ca.cert_pem()));
+    let pg = TlsServer::start().await;
+    let root = pg.root_cert().display().to_string();
     let url = pg.url(
         "postgres",
         "localhost",

@@ -17,6 +17,7 @@ mod cluster;
 pub mod daemon;
 pub mod receiver;
 mod server;
+mod tls_server;
 
 use anyhow::Context as _;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, SimpleAsyncConnection as _};
@@ -24,6 +25,7 @@ use orbitpay_store::{DbPool, PoolConfig, SessionSettings};
 
 pub use cluster::{Cluster, ClusterError, ServerTls};
 pub use server::{Server, ServerKind, server};
+pub use tls_server::TlsServer;
 
 /// A database that exists for the lifetime of this value.
 pub struct TestDb {

@@ -118,9 +118,11 @@ pub async fn run(config: Config, mut options: ServeOptions) -> anyhow::Result<()
     }
     let notifier = options.notifier.clone();
     let accounts = config.watched_accounts()?;
+    let database_tls = config.database.check_tls()?;
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         accounts = accounts.len(),
+        database_tls = %database_tls,
         horizon = %config.horizon.url,
         network = %config.stellar.network,
         "starting orbitpay"

@@ -145,8 +145,12 @@ async fn secure(
         Ok(Offer::Accepted(tls)) => Ok(Either::Right(tls)),
         Ok(Offer::Declined(socket)) if tls.mode == SslMode::Prefer => Ok(Either::Left(socket)),
         Ok(Offer::Declined(_)) => Err(refused(TlsError::NotOffered(tls.mode))),
-        Err(e @ (TlsError::Option(_) | TlsError::File { .. } | TlsError::NoSystemRoots(_))) => {
-            Err(ConnectionError::InvalidConnectionUrl(e.to_string()))
+        // The string itself is wrong: no host or retry can help.
+        Err(e @ TlsError::Option(_)) => Err(ConnectionError::InvalidConnectionUrl(e.to_string())),
+        // A file the start-up check read (`TlsOptions::check`) may be mid-rotation now: a
+        // connection error, retried like any other, never a fatal one that halts an account.
+        Err(e @ (TlsError::File { .. } | TlsError::NoSystemRoots(_))) => {
+            Err(ConnectionError::BadConnection(e.to_string()))
         }
         Err(e) if tls.mode == SslMode::Prefer => {
             tracing::debug!(error = %e, host, "TLS handshake failed; sslmode=prefer goes on in plain text");

@@ -155,8 +155,25 @@ async fn a_key_others_can_read_is_refused_as_libpq_refuses_it() {
     let key = pg.file("loose.key", &cert.key_pem);
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
     let files = format!("sslcert={}&sslkey={}", crt.display(), key.display());
-    let e = refusal(&pg.url("certuser", "localhost", &format!("sslmode=require&{files}"))).await;
-    assert!(e.contains("group or world access"), "{e}");
+    let url = pg.url("certuser", "localhost", &format!("sslmode=require&{files}"));
+    // Found by the start-up check ...
+    let at_start = orbitpay_store::tls::TlsOptions::from_database_url(&url)
+        .unwrap()
+        .check()
+        .unwrap_err()
+        .to_string();
+    assert!(at_start.contains("group or world access"), "{at_start}");
+    // ... and, should the file change later, a connection error that is retried (a file
+    // mid-rotation must not halt an account).
+    let later = connect(&url).await.map(|_| ()).unwrap_err();
+    assert!(
+        later.to_string().contains("group or world access"),
+        "{later}"
+    );
+    assert_eq!(
+        later.class(),
+        orbitpay_store::ErrorClass::Transient(orbitpay_store::TransientKind::Connection)
+    );
 }
 
 #[tokio::test]

@@ -46,8 +46,15 @@ pub(crate) async fn open_client(
     let mut config: Config = rest
         .parse()
         .map_err(|e: tokio_postgres::Error| ConnectionError::InvalidConnectionUrl(e.to_string()))?;
-    // TLS is ours: tokio-postgres sees a plain stream.
+    // TLS is ours: tokio-postgres sees a plain stream, so it has no channel binding to offer.
     config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+    if config.get_channel_binding() == tokio_postgres::config::ChannelBinding::Require {
+        return Err(ConnectionError::InvalidConnectionUrl(
+            "channel_binding=require is not supported; sslmode=verify-full authenticates the \
+             server by its certificate"
+                .into(),
+        ));
+    }
     let hosts = config.get_hosts();
     let hostaddrs = config.get_hostaddrs();
     let count = hosts.len().max(hostaddrs.len());

@@ -239,3 +239,15 @@ async fn migrations_run_over_tls() {
     let applied = orbitpay_store::run_migrations(&url).await.unwrap();
     assert!(!applied.is_empty());
 }
+
+#[tokio::test]
+async fn channel_binding_which_orbitpay_cannot_offer_is_refused_by_name() {
+    // Refused before any host is tried: nothing listens on port 1.
+    let e =
+        refusal("postgres://postgres@127.0.0.1:1/x?sslmode=verify-full&channel_binding=require")
+            .await;
+    assert!(
+        e.contains("channel_binding=require is not supported"),
+        "{e}"
+    );
+}

@@ -26,6 +26,18 @@ pub enum StoreError {
     /// by a newer release. Running against it could misread its data.
     #[error("database schema is newer than this binary (unknown migrations: {})", unknown.join(", "))]
     SchemaTooNew { unknown: Vec<String> },
+    /// See [`crate::encoding`].
+    #[error(
+        "database {database:?} has encoding {encoding}, not UTF8: payers' text that {encoding} \
+         cannot hold would fail to store (22P05) and halt its account. Create a UTF8 database \
+         (CREATE DATABASE ... ENCODING 'UTF8' LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8' \
+         TEMPLATE template0), move any data into it (pg_dump, then pg_restore), and point \
+         database.url at it"
+    )]
+    DatabaseEncoding { database: String, encoding: String },
+    /// The LISTEN of a [`crate::listen::Listener`] failed.
+    #[error("cannot LISTEN: {0}")]
+    Listen(String),
     /// A row that passed the table's constraints still failed the domain's
     /// stricter parsing (or the other way round): a bug or a manual edit.
     #[error("stored row violates a domain invariant: {0}")]
@@ -62,9 +74,11 @@ impl StoreError {
             StoreError::IllegalTransition(_) => Fatal(FatalKind::IllegalTransition),
             // References are drawn at random: another round may find one.
             StoreError::ReferenceSpaceExhausted { .. } => Transient(TransientKind::Resources),
+            StoreError::Listen(_) => Transient(TransientKind::Connection),
             StoreError::PoolConfig(_)
             | StoreError::Migration(_)
             | StoreError::SchemaTooNew { .. }
+            | StoreError::DatabaseEncoding { .. }
             | StoreError::Task(_) => Fatal(FatalKind::Internal),
         }
     }

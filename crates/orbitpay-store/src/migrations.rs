@@ -50,9 +50,12 @@ pub fn known_versions() -> Result<Vec<String>, StoreError> {
 }
 
 /// Applies pending migrations; returns the versions applied. Refuses a
-/// database that a newer release has migrated.
+/// database that a newer release has migrated, or one that is not UTF8
+/// ([`crate::encoding`]): every start migrates first.
 pub async fn run_migrations(database_url: &str) -> Result<Vec<String>, StoreError> {
-    with_sync_connection(database_url, |conn| {
+    let mut conn = crate::connect::connect(database_url).await?;
+    crate::encoding::check_utf8(&mut conn).await?;
+    with_sync_connection(conn, |conn| {
         let applied = conn.applied_migrations().map_err(StoreError::Migration)?;
         let unknown = unknown_versions(&known_versions()?, applied.iter().map(|v| v.to_string()));
         if !unknown.is_empty() {
@@ -68,7 +71,8 @@ pub async fn run_migrations(database_url: &str) -> Result<Vec<String>, StoreErro
 
 /// Reverts every applied migration, newest first. For tests of down.sql.
 pub async fn revert_all_migrations(database_url: &str) -> Result<Vec<String>, StoreError> {
-    with_sync_connection(database_url, |conn| {
+    let conn = crate::connect::connect(database_url).await?;
+    with_sync_connection(conn, |conn| {
         let reverted = conn
             .revert_all_migrations(MIGRATIONS)
             .map_err(StoreError::Migration)?;
@@ -127,16 +131,18 @@ fn unknown_versions(known: &[String], applied: impl Iterator<Item = String>) -> 
     unknown
 }
 
-async fn with_sync_connection<T, F>(database_url: &str, work: F) -> Result<T, StoreError>
+/// `conn` is opened by the store ([`crate::connect`], with TLS): the wrapper's own `establish`
+/// would open a plain one.
+async fn with_sync_connection<T, F>(conn: AsyncPgConnection, work: F) -> Result<T, StoreError>
 where
     T: Send + 'static,
     F: FnOnce(&mut SyncPg) -> Result<T, StoreError> + Send + 'static,
 {
-    let url = database_url.to_owned();
     tokio::task::spawn_blocking(move || {
         use diesel::RunQueryDsl as _;
 
-        let mut conn = <SyncPg as diesel::Connection>::establish(&url)?;
+        // Made here, on the blocking thread, so it blocks on the caller's runtime's handle.
+        let mut conn = SyncPg::from(conn);
         diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
             .execute(&mut conn)?;
         let result = work(&mut conn);

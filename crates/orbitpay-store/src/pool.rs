@@ -116,10 +116,8 @@ pub fn build_pool(database_url: &str, config: &PoolConfig) -> Result<DbPool, Sto
 
 /// Opens one connection with the session limits applied. The pool and the
 /// test harness both connect through here, so every connection's server errors
-/// carry their SQLSTATE (see [`crate::sqlstate`]).
-///
-/// TLS seam: [`crate::connect`] opens the socket; a TLS stream would go between
-/// it and the SQLSTATE tap.
+/// carry their SQLSTATE (see [`crate::sqlstate`]), and TLS as the URL's `sslmode` asks (see
+/// [`crate::tls`]).
 pub async fn establish(
     database_url: &str,
     settings: &SessionSettings,

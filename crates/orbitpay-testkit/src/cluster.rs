@@ -5,12 +5,17 @@
 //! running. It listens on a Unix socket only, so it never collides with a
 //! real server's port. It is left running for the next run ([`Cluster::stop`]
 //! removes it from memory; deleting the directory resets it).
+//!
+//! A test's private cluster may also listen on TCP (a free port on 127.0.0.1) with TLS and a
+//! `pg_hba.conf` of its own, for the TLS tests; see [`Cluster::tcp`] and [`Cluster::tls`].
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// Port number in the socket's file name (`.s.PGSQL.<port>`); no TCP.
+use crate::certs::KeyedCert;
+
+/// Port number in the socket's file name (`.s.PGSQL.<port>`), unless [`Cluster::tcp`] picks one.
 const PORT: u16 = 5432;
 const SERVICE_USER: &str = "postgres";
 
@@ -40,6 +45,20 @@ pub struct Cluster {
     extra_conf: String,
     /// Environment of the server process (e.g. `LANGUAGE` for translated messages).
     env: Vec<(String, String)>,
+    port: u16,
+    /// Also listen on 127.0.0.1 at `port`.
+    tcp: bool,
+    tls: Option<ServerTls>,
+    /// Replaces `pg_hba.conf` (after a `local all all trust` line, so [`Cluster::url`] works).
+    hba: Option<String>,
+}
+
+/// The server side of TLS: its certificate, and the CA whose client certificates it accepts
+/// (`ssl_ca_file`, what `cert` authentication checks against).
+#[derive(Debug, Clone)]
+pub struct ServerTls {
+    pub server: KeyedCert,
+    pub client_ca_pem: String,
 }
 
 impl Cluster {
@@ -59,7 +78,40 @@ impl Cluster {
             dir: dir.into(),
             extra_conf: String::new(),
             env: Vec::new(),
+            port: PORT,
+            tcp: false,
+            tls: None,
+            hba: None,
         }
+    }
+
+    /// Also listens on TCP, on 127.0.0.1 at a port free when this is called ([`Cluster::port`]).
+    pub fn tcp(mut self) -> Cluster {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free TCP port on 127.0.0.1")
+            .port();
+        self.port = port;
+        self.tcp = true;
+        self
+    }
+
+    /// `ssl = on` with this certificate; applied when the cluster is first initialised.
+    pub fn tls(mut self, tls: ServerTls) -> Cluster {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// These `pg_hba.conf` lines instead of initdb's (`hostssl all all 127.0.0.1/32 cert`);
+    /// applied when the cluster is first initialised.
+    pub fn hba(mut self, lines: &str) -> Cluster {
+        self.hba = Some(lines.to_owned());
+        self
+    }
+
+    /// The TCP port (with [`Cluster::tcp`]), and the number in the socket's file name.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// Adds a `postgresql.conf` line (`max_connections = 5`), applied when the cluster is
@@ -83,8 +135,9 @@ impl Cluster {
     /// Connection URL of the maintenance database, over the Unix socket.
     pub fn url(&self) -> String {
         format!(
-            "postgres:///postgres?user=postgres&host={}&port={PORT}",
-            self.dir.display()
+            "postgres:///postgres?user=postgres&host={}&port={}",
+            self.dir.display(),
+            self.port
         )
     }
 
@@ -197,13 +250,44 @@ impl Cluster {
                 .args(["--locale=C", "--encoding=UTF8"]),
             as_root,
         )?;
-        let settings = format!(
-            "\n# orbitpay-testkit\nlisten_addresses = ''\nunix_socket_directories = '{}'\n\
-             port = {PORT}\nmax_connections = 300\nfsync = off\nsynchronous_commit = off\n\
-             full_page_writes = off\n{}",
+        let mut settings = format!(
+            "\n# orbitpay-testkit\nlisten_addresses = '{}'\nunix_socket_directories = '{}'\n\
+             port = {}\nmax_connections = 300\nfsync = off\nsynchronous_commit = off\n\
+             full_page_writes = off\n",
+            if self.tcp { "127.0.0.1" } else { "" },
             self.dir.display(),
-            self.extra_conf
+            self.port,
         );
+        if let Some(tls) = &self.tls {
+            // Relative paths are read from the data directory.
+            write_owned(
+                &data.join("server.crt"),
+                &tls.server.cert_pem,
+                0o644,
+                as_root,
+            )?;
+            write_owned(
+                &data.join("server.key"),
+                &tls.server.key_pem,
+                0o600,
+                as_root,
+            )?;
+            write_owned(
+                &data.join("client-ca.crt"),
+                &tls.client_ca_pem,
+                0o644,
+                as_root,
+            )?;
+            settings.push_str(
+                "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n\
+                 ssl_ca_file = 'client-ca.crt'\n",
+            );
+        }
+        if let Some(hba) = &self.hba {
+            let hba = format!("local all all trust\n{hba}\n");
+            write_owned(&data.join("pg_hba.conf"), &hba, 0o600, as_root)?;
+        }
+        settings.push_str(&self.extra_conf);
         let conf = data.join("postgresql.conf");
         let mut existing = std::fs::read_to_string(&conf).map_err(|source| ClusterError::Io {
             what: format!("reading {}", conf.display()),
@@ -215,6 +299,27 @@ impl Cluster {
             source,
         })
     }
+}
+
+/// A file the server reads: owned by the service user when we are root (the server refuses a
+/// key that others can read).
+fn write_owned(path: &Path, contents: &str, mode: u32, as_root: bool) -> Result<(), ClusterError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let io = |source| ClusterError::Io {
+        what: format!("writing {}", path.display()),
+        source,
+    };
+    std::fs::write(path, contents).map_err(io)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io)?;
+    if as_root {
+        checked(
+            Command::new("chown")
+                .arg(format!("{SERVICE_USER}:"))
+                .arg(path),
+            false,
+        )?;
+    }
+    Ok(())
 }
 
 fn running_as_root() -> Result<bool, ClusterError> {

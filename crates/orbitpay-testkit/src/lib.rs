@@ -12,17 +12,20 @@
 //! machine's `initdb`/`pg_ctl` and shared by every test process. Set
 //! `ORBITPAY_TEST_KEEP_DB=1` to keep test databases for inspection.
 
+pub mod certs;
 mod cluster;
 pub mod daemon;
 pub mod receiver;
 mod server;
+mod tls_server;
 
 use anyhow::Context as _;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, SimpleAsyncConnection as _};
 use orbitpay_store::{DbPool, PoolConfig, SessionSettings};
 
-pub use cluster::{Cluster, ClusterError};
+pub use cluster::{Cluster, ClusterError, ServerTls};
 pub use server::{Server, ServerKind, server};
+pub use tls_server::TlsServer;
 
 /// A database that exists for the lifetime of this value.
 pub struct TestDb {
@@ -43,28 +46,33 @@ impl TestDb {
 
     /// A database with no schema at all, for migration tests.
     pub async fn empty() -> TestDb {
-        match Self::create(false).await {
+        match Self::create("template0", "").await {
             Ok(db) => db,
             Err(e) => panic!("cannot create an empty test database: {e:#}"),
         }
     }
 
-    pub async fn try_new() -> anyhow::Result<TestDb> {
-        Self::create(true).await
+    /// An empty database in another encoding (`LATIN1`), with the C locale (which fits any
+    /// encoding), for the start-up check that refuses it.
+    pub async fn empty_with_encoding(encoding: &str) -> TestDb {
+        let options = format!("ENCODING '{encoding}' LC_COLLATE 'C' LC_CTYPE 'C'");
+        match Self::create("template0", &options).await {
+            Ok(db) => db,
+            Err(e) => panic!("cannot create a {encoding} test database: {e:#}"),
+        }
     }
 
-    async fn create(migrated: bool) -> anyhow::Result<TestDb> {
+    pub async fn try_new() -> anyhow::Result<TestDb> {
+        Self::create(&server().await?.template, "").await
+    }
+
+    async fn create(template: &str, options: &str) -> anyhow::Result<TestDb> {
         let server = server().await?;
-        let template = if migrated {
-            server.template.as_str()
-        } else {
-            "template0"
-        };
         let name = format!("orbitpay_test_{}", uuid::Uuid::new_v4().simple());
         let mut admin = AsyncPgConnection::establish(&server.admin_url)
             .await
             .context("connecting to the maintenance database")?;
-        server::create_database(&mut admin, &name, template).await?;
+        server::create_database(&mut admin, &name, template, options).await?;
         let url = server::database_url(&server.admin_url, &name)?;
         let pool = orbitpay_store::build_pool(
             &url,

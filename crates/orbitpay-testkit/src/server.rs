@@ -125,7 +125,7 @@ async fn build_template_if_missing(
             quote_ident(&building)
         ))
         .await?;
-    create_database(admin, &building, "template0").await?;
+    create_database(admin, &building, "template0", "").await?;
     let url = database_url(admin_url, &building)?;
     orbitpay_store::run_migrations(&url)
         .await
@@ -161,13 +161,15 @@ async fn database_exists(admin: &mut AsyncPgConnection, name: &str) -> anyhow::R
     Ok(row.exists)
 }
 
+/// `options` follow the template (`ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C'`).
 pub(crate) async fn create_database(
     admin: &mut AsyncPgConnection,
     name: &str,
     template: &str,
+    options: &str,
 ) -> anyhow::Result<()> {
     let sql = format!(
-        "CREATE DATABASE {} TEMPLATE {}",
+        "CREATE DATABASE {} TEMPLATE {} {options}",
         quote_ident(name),
         quote_ident(template)
     );

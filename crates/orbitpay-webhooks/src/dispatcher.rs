@@ -161,13 +161,10 @@ impl Dispatcher {
             let poll = tokio::time::sleep(self.config.poll_interval);
             match listener.as_mut() {
                 Some(conn) => {
-                    let woke = {
-                        let mut stream = std::pin::pin!(conn.notifications_stream());
-                        tokio::select! {
-                            () = shutdown.cancelled() => return,
-                            () = poll => true,
-                            n = stream.next() => matches!(n, Some(Ok(_))),
-                        }
+                    let woke = tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        () = poll => true,
+                        n = orbitpay_store::listen::Listener::next(conn) => n.is_some(),
                     };
                     if !woke {
                         // The connection failed: poll until it is re-established.
@@ -335,16 +332,11 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-async fn listen(url: &str) -> Option<diesel_async::AsyncPgConnection> {
-    use diesel_async::{AsyncConnection as _, SimpleAsyncConnection as _};
-    let attempt = async {
-        let mut conn = diesel_async::AsyncPgConnection::establish(url).await?;
-        conn.batch_execute(&format!("LISTEN {}", deliveries::CHANNEL))
-            .await?;
-        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(conn)
-    };
-    match attempt.await {
-        Ok(conn) => Some(conn),
+/// The LISTEN connection is the store's: the same connect as every other (TLS, multi-host,
+/// SQLSTATE tags).
+async fn listen(url: &str) -> Option<orbitpay_store::listen::Listener> {
+    match orbitpay_store::listen::Listener::open(url, deliveries::CHANNEL).await {
+        Ok(listener) => Some(listener),
         Err(e) => {
             tracing::warn!(error = %e, "webhook dispatcher cannot LISTEN; polling only");
             None

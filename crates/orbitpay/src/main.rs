@@ -88,6 +88,7 @@ async fn serve_command(path: Option<PathBuf>) -> anyhow::Result<()> {
 async fn migrate_command(path: Option<PathBuf>) -> anyhow::Result<()> {
     let config = load(path)?;
     orbitpay::telemetry::init(&config.log)?;
+    config.database.check_tls()?;
     let applied = orbitpay_store::run_migrations(config.database_url().expose())
         .await
         .context("migrating the database")?;
@@ -103,6 +104,9 @@ async fn migrate_command(path: Option<PathBuf>) -> anyhow::Result<()> {
 
 fn check_config(path: Option<PathBuf>) -> anyhow::Result<()> {
     let config = load(path)?;
+    let tls = config.database.check_tls()?;
+    // A comment: the output stays the effective configuration, as TOML.
+    println!("# database TLS: {tls}");
     print!("{}", config.to_redacted_toml());
     eprintln!("configuration OK");
     Ok(())

@@ -118,9 +118,11 @@ pub async fn run(config: Config, mut options: ServeOptions) -> anyhow::Result<()
     }
     let notifier = options.notifier.clone();
     let accounts = config.watched_accounts()?;
+    let database_tls = config.database.check_tls()?;
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         accounts = accounts.len(),
+        database_tls = %database_tls,
         horizon = %config.horizon.url,
         network = %config.stellar.network,
         "starting orbitpay"
@@ -381,6 +383,9 @@ async fn migrate_with_retry(
             Err(e @ StoreError::SchemaTooNew { .. }) => {
                 return Err(anyhow::Error::new(e)
                     .context("refusing to start: the database was migrated by a newer orbitpay"));
+            }
+            Err(e @ StoreError::DatabaseEncoding { .. }) => {
+                return Err(anyhow::Error::new(e).context("refusing to start"));
             }
             Err(e) if is_connect_error(&e) => {
                 tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "database not reachable yet");

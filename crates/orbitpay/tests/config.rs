@@ -437,3 +437,55 @@ fn validation_messages_are_pinned() {
         "{err}"
     );
 }
+
+#[test]
+fn check_config_shows_the_effective_sslmode_and_never_the_password() {
+    let (ok, out, err) = check_config(
+        "[database]\nurl = \"postgres://orbitpay@db.example.com/pay\"\npassword = \"hunter2-tls\"\n",
+        &[],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("# database TLS: sslmode=prefer"), "{out}");
+    assert!(!out.contains("hunter2-tls") && !err.contains("hunter2-tls"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(
+        &ca,
+        orbitpay_testkit::certs::TestCa::new("db CA").cert_pem(),
+    )
+    .unwrap();
+    let url = format!(
+        "postgres://orbitpay@db.example.com/pay?sslmode=verify-full&sslrootcert={}",
+        ca.display()
+    );
+    let (ok, out, err) = check_config(&format!("[database]\nurl = \"{url}\"\n"), &[]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(&format!(
+            "# database TLS: sslmode=verify-full (TLS; certificate chain checked against \
+             sslrootcert {}, and the host name)",
+            ca.display()
+        )),
+        "{out}"
+    );
+}
+
+#[test]
+fn check_config_refuses_tls_it_could_not_use() {
+    for (url, words) in [
+        (
+            "postgres://db/pay?sslmode=verify-fool",
+            "sslmode=\"verify-fool\"",
+        ),
+        (
+            "postgres://db/pay?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem",
+            "sslrootcert /nonexistent/ca.pem",
+        ),
+        ("postgres://db/pay?sslcert=/c.pem", "sslcert and sslkey"),
+    ] {
+        let (ok, _, err) = check_config(&format!("[database]\nurl = \"{url}\"\n"), &[]);
+        assert!(!ok, "{url} accepted");
+        assert!(err.contains(words), "{url}: {err}");
+    }
+}

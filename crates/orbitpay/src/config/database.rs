@@ -11,7 +11,9 @@ use super::{ConfigError, Secret, invalid};
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
     /// Without a password; the password comes from `password`, `password_file` or the systemd
-    /// credential `database-password`, and is spliced in at connect time.
+    /// credential `database-password`, and is spliced in at connect time. TLS is libpq's, in
+    /// the URL: `?sslmode=verify-full&sslrootcert=/etc/orbitpay/db-ca.pem` (and `sslcert`,
+    /// `sslkey` for a client certificate); see `orbitpay_store::tls`.
     pub url: String,
     pub password: Secret,
     pub password_file: Option<PathBuf>,
@@ -61,7 +63,24 @@ impl DatabaseConfig {
         if self.pool_size < 2 {
             return Err(invalid("database.pool_size must be at least 2"));
         }
+        self.tls()?;
         Ok(())
+    }
+
+    /// The URL's TLS options. Their files are read by [`DatabaseConfig::check_tls`], not here:
+    /// the admin CLI loads this configuration too, as a user who may not read the daemon's key.
+    pub fn tls(&self) -> Result<orbitpay_store::tls::TlsOptions, ConfigError> {
+        orbitpay_store::tls::TlsOptions::from_database_url(&self.url)
+            .map_err(|e| invalid(format!("database.url: {e}")))
+    }
+
+    /// The TLS options with their files read (CA, client certificate and key), for `serve`,
+    /// `migrate` and `check-config`: a missing file is found at start.
+    pub fn check_tls(&self) -> Result<orbitpay_store::tls::TlsOptions, ConfigError> {
+        let tls = self.tls()?;
+        tls.check()
+            .map_err(|e| invalid(format!("database.url: {e}")))?;
+        Ok(tls)
     }
 
     pub fn session_settings(&self) -> orbitpay_store::SessionSettings {

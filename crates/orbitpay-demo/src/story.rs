@@ -24,19 +24,26 @@ pub(crate) struct Demo<'a> {
 impl Demo<'_> {
     pub(crate) async fn steps(&self, out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
         writeln!(out, "\n1. A session for 12.5 XLM, paid in full")?;
-        let a = self.create("12.5", "demo-order-1").await?;
-        let a_id = str_field(&a, "id")?;
+        // What the customer's wallet was handed at creation; a paid session hands out nothing.
+        let a_created = self.create("12.5", "demo-order-1").await?;
+        let a_id = str_field(&a_created, "id")?;
         writeln!(out, "   created session {a_id}")?;
         writeln!(
             out,
             "   pay: {}",
-            a["payment_instructions"]["pay_uri"].as_str().unwrap_or("?")
+            a_created["payment_instructions"]["pay_uri"]
+                .as_str()
+                .unwrap_or("?")
         )?;
-        let hash = self.pay(&a, 125_000_000)?;
+        let hash = self.pay(&a_created, 125_000_000)?;
         writeln!(out, "   the customer pays 12.5 XLM (tx {})", short(&hash))?;
         let a = self.wait_session(&a_id, |s| s["status"] == "paid").await?;
         writeln!(out, "   status: {}", self.transitions(&a_id).await?)?;
         writeln!(out, "   received {} XLM", xlm(&a["amount_received"]))?;
+        if a["payable"] != false || !a["payment_instructions"].is_null() {
+            bail!("the paid session still hands out payment instructions");
+        }
+        writeln!(out, "   no longer payable: it hands out no pay URI")?;
 
         writeln!(out, "\n2. An underpayment, topped up")?;
         let b = self.create("10", "demo-order-2").await?;
@@ -62,7 +69,8 @@ impl Demo<'_> {
         writeln!(out, "   received {} XLM", xlm(&b_now["amount_received"]))?;
 
         writeln!(out, "\n3. A duplicate payment to the paid session")?;
-        let hash = self.pay(&a, 125_000_000)?;
+        // A wallet re-sending what it was handed at creation.
+        let hash = self.pay(&a_created, 125_000_000)?;
         writeln!(
             out,
             "   the customer pays 12.5 XLM again (tx {})",

@@ -338,30 +338,16 @@ impl HorizonSource {
     }
 }
 
-#[async_trait]
-impl LedgerSource for HorizonSource {
-    fn name(&self) -> &str {
-        "horizon"
-    }
-
-    async fn root(&self) -> Result<RootInfo, SourceError> {
-        let r: RootResponse = self.get_json(self.inner.cfg.base_url.clone()).await?;
-        Ok(RootInfo {
-            elder_ledger: r.history_elder_ledger,
-            latest_ledger: r.history_latest_ledger,
-            network_passphrase: r.network_passphrase,
-            version: r.horizon_version,
-        })
-    }
-
-    async fn payments_page(
+impl HorizonSource {
+    /// A page of `path`'s payments (an account's or the network's) from `cursor`.
+    async fn page_at(
         &self,
-        account: &AccountId,
+        path: &[&str],
         cursor: i64,
         limit: u32,
     ) -> Result<PaymentsPage, SourceError> {
         let url = self.url(
-            &["accounts", &account.to_string(), "payments"],
+            path,
             &[
                 ("cursor", cursor.to_string()),
                 ("order", "asc".into()),
@@ -379,28 +365,11 @@ impl LedgerSource for HorizonSource {
         })
     }
 
-    async fn ledger_closed_at(&self, sequence: u32) -> Result<i64, SourceError> {
-        let url = self.url(&["ledgers", &sequence.to_string()], &[]);
-        let ledger: LedgerResponse = self.get_json(url).await?;
-        if ledger.sequence != sequence {
-            return Err(SourceError::Malformed(format!(
-                "asked for ledger {sequence}, got {}",
-                ledger.sequence
-            )));
-        }
-        chrono::DateTime::parse_from_rfc3339(&ledger.closed_at)
-            .map(|t| t.timestamp())
-            .map_err(|e| SourceError::Malformed(format!("closed_at {:?}: {e}", ledger.closed_at)))
-    }
-
-    async fn stream_payments(
-        &self,
-        account: &AccountId,
-        cursor: i64,
-    ) -> Result<EventStream, SourceError> {
+    /// The live stream of `path`'s payments (an account's or the network's) from `cursor`.
+    async fn stream_at(&self, path: &[&str], cursor: i64) -> Result<EventStream, SourceError> {
         let cfg = &self.inner.cfg;
         let url = self.url(
-            &["accounts", &account.to_string(), "payments"],
+            path,
             &[
                 ("cursor", cursor.to_string()),
                 ("limit", cfg.stream_limit.clamp(1, 200).to_string()),
@@ -459,6 +428,72 @@ impl LedgerSource for HorizonSource {
                 }
             });
         Ok(events.boxed())
+    }
+}
+
+#[async_trait]
+impl LedgerSource for HorizonSource {
+    fn name(&self) -> &str {
+        "horizon"
+    }
+
+    async fn root(&self) -> Result<RootInfo, SourceError> {
+        let r: RootResponse = self.get_json(self.inner.cfg.base_url.clone()).await?;
+        Ok(RootInfo {
+            elder_ledger: r.history_elder_ledger,
+            latest_ledger: r.history_latest_ledger,
+            network_passphrase: r.network_passphrase,
+            version: r.horizon_version,
+        })
+    }
+
+    async fn payments_page(
+        &self,
+        account: &AccountId,
+        cursor: i64,
+        limit: u32,
+    ) -> Result<PaymentsPage, SourceError> {
+        self.page_at(
+            &["accounts", &account.to_string(), "payments"],
+            cursor,
+            limit,
+        )
+        .await
+    }
+
+    async fn network_payments_page(
+        &self,
+        cursor: i64,
+        limit: u32,
+    ) -> Result<PaymentsPage, SourceError> {
+        self.page_at(&["payments"], cursor, limit).await
+    }
+
+    async fn ledger_closed_at(&self, sequence: u32) -> Result<i64, SourceError> {
+        let url = self.url(&["ledgers", &sequence.to_string()], &[]);
+        let ledger: LedgerResponse = self.get_json(url).await?;
+        if ledger.sequence != sequence {
+            return Err(SourceError::Malformed(format!(
+                "asked for ledger {sequence}, got {}",
+                ledger.sequence
+            )));
+        }
+        chrono::DateTime::parse_from_rfc3339(&ledger.closed_at)
+            .map(|t| t.timestamp())
+            .map_err(|e| SourceError::Malformed(format!("closed_at {:?}: {e}", ledger.closed_at)))
+    }
+
+    async fn stream_payments(
+        &self,
+        account: &AccountId,
+        cursor: i64,
+    ) -> Result<EventStream, SourceError> {
+        self.stream_at(&["accounts", &account.to_string(), "payments"], cursor)
+            .await
+    }
+
+    async fn stream_network_payments(&self, cursor: i64) -> Result<EventStream, SourceError> {
+        self.stream_at(&["payments"], cursor).await
     }
 
     async fn lookup_transaction(&self, hash: &TxHash) -> TxLookup {

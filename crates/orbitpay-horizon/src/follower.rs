@@ -199,12 +199,8 @@ impl<N: NetworkSink> Follower<NetworkTarget<N>> {
         cfg: FollowConfig,
         stored_cursor: Option<i64>,
     ) -> Self {
-        Follower::following(
-            NetworkTarget::new(sink, watched),
-            source,
-            cfg,
-            stored_cursor,
-        )
+        let target = NetworkTarget::new(sink, watched, source.clone());
+        Follower::following(target, source, cfg, stored_cursor)
     }
 }
 

@@ -322,14 +322,19 @@ impl HorizonSource {
             .and_then(|a| Amount::from_str(a).ok()))
     }
 
+    /// `complete`: fill each `account_merge`'s amount (one effects request each); the
+    /// network's lists leave that to the caller, for the few records it keeps.
     async fn records_of(
         &self,
         values: Vec<Value>,
+        complete: bool,
     ) -> Result<Vec<crate::source::FetchedRecord>, SourceError> {
         let mut out = Vec::with_capacity(values.len());
         for v in values {
             let mut r = record_from_value(v, None);
-            if let Ok(rec) = &mut r {
+            if let Ok(rec) = &mut r
+                && complete
+            {
                 self.fill_merge_amount(rec).await?;
             }
             out.push(r);
@@ -339,12 +344,14 @@ impl HorizonSource {
 }
 
 impl HorizonSource {
-    /// A page of `path`'s payments (an account's or the network's) from `cursor`.
+    /// A page of `path`'s payments (an account's or the network's) from `cursor`;
+    /// `complete` as in `records_of`.
     async fn page_at(
         &self,
         path: &[&str],
         cursor: i64,
         limit: u32,
+        complete: bool,
     ) -> Result<PaymentsPage, SourceError> {
         let url = self.url(
             path,
@@ -357,7 +364,7 @@ impl HorizonSource {
         );
         let (page, latest_ledger): (Page<Value>, _) = self.get_json_at(url).await?;
         let next_cursor = page.next_cursor();
-        let records = self.records_of(page.embedded.records).await?;
+        let records = self.records_of(page.embedded.records, complete).await?;
         Ok(PaymentsPage {
             records,
             next_cursor,
@@ -365,8 +372,14 @@ impl HorizonSource {
         })
     }
 
-    /// The live stream of `path`'s payments (an account's or the network's) from `cursor`.
-    async fn stream_at(&self, path: &[&str], cursor: i64) -> Result<EventStream, SourceError> {
+    /// The live stream of `path`'s payments (an account's or the network's) from `cursor`;
+    /// `complete` as in `records_of`.
+    async fn stream_at(
+        &self,
+        path: &[&str],
+        cursor: i64,
+        complete: bool,
+    ) -> Result<EventStream, SourceError> {
         let cfg = &self.inner.cfg;
         let url = self.url(
             path,
@@ -419,7 +432,7 @@ impl HorizonSource {
                 async move {
                     match item {
                         // An error item ends the stream; the follower reconnects from its cursor.
-                        Ok(StreamEvent::Record(Ok(mut rec))) => this
+                        Ok(StreamEvent::Record(Ok(mut rec))) if complete => this
                             .fill_merge_amount(&mut rec)
                             .await
                             .map(|()| StreamEvent::Record(Ok(rec))),
@@ -457,6 +470,7 @@ impl LedgerSource for HorizonSource {
             &["accounts", &account.to_string(), "payments"],
             cursor,
             limit,
+            true,
         )
         .await
     }
@@ -466,7 +480,7 @@ impl LedgerSource for HorizonSource {
         cursor: i64,
         limit: u32,
     ) -> Result<PaymentsPage, SourceError> {
-        self.page_at(&["payments"], cursor, limit).await
+        self.page_at(&["payments"], cursor, limit, false).await
     }
 
     async fn ledger_closed_at(&self, sequence: u32) -> Result<i64, SourceError> {
@@ -488,12 +502,20 @@ impl LedgerSource for HorizonSource {
         account: &AccountId,
         cursor: i64,
     ) -> Result<EventStream, SourceError> {
-        self.stream_at(&["accounts", &account.to_string(), "payments"], cursor)
-            .await
+        self.stream_at(
+            &["accounts", &account.to_string(), "payments"],
+            cursor,
+            true,
+        )
+        .await
     }
 
     async fn stream_network_payments(&self, cursor: i64) -> Result<EventStream, SourceError> {
-        self.stream_at(&["payments"], cursor).await
+        self.stream_at(&["payments"], cursor, false).await
+    }
+
+    async fn complete_record(&self, rec: &mut LedgerRecord) -> Result<(), SourceError> {
+        self.fill_merge_amount(rec).await
     }
 
     async fn lookup_transaction(&self, hash: &TxHash) -> TxLookup {
@@ -523,7 +545,7 @@ impl LedgerSource for HorizonSource {
             Ok(p) => p,
             Err(e) => return TxLookup::Unavailable(format!("payments of {hex}: {e}")),
         };
-        let fetched = match self.records_of(page.embedded.records).await {
+        let fetched = match self.records_of(page.embedded.records, true).await {
             Ok(f) => f,
             Err(e) => return TxLookup::Unavailable(format!("effects of {hex}: {e}")),
         };

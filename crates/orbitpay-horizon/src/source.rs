@@ -204,8 +204,9 @@ pub trait LedgerSource: Send + Sync + 'static {
     ) -> Result<EventStream, SourceError>;
 
     /// Every payment operation of the network strictly after `cursor`, ascending, at most
-    /// `limit`, each once whoever it pays (Horizon's `GET /payments`). A source without a
-    /// network-wide list answers `Unsupported` (the default).
+    /// `limit`, each once whoever it pays (Horizon's `GET /payments`), not completed (see
+    /// [`LedgerSource::complete_record`]). A source without a network-wide list answers
+    /// `Unsupported` (the default).
     async fn network_payments_page(
         &self,
         _cursor: i64,
@@ -224,6 +225,14 @@ pub trait LedgerSource: Send + Sync + 'static {
             "{}: network-wide payments stream",
             self.name()
         )))
+    }
+
+    /// Fills in what the network-wide lists leave out of a record (Horizon: an
+    /// `account_merge`'s amount, from its effects: one request per merge, so the network's
+    /// lists leave it to the caller, for the records routed to a watched account). An error
+    /// means "try again later", never "there is nothing". The default has nothing to fill.
+    async fn complete_record(&self, _rec: &mut LedgerRecord) -> Result<(), SourceError> {
+        Ok(())
     }
 
     /// Looks a transaction up by hash (see [`TxLookup`]).

@@ -124,7 +124,7 @@ fn start(
     let (tx, rx) = watch::channel(Arc::new(watched.iter().copied().collect::<HashSet<_>>()));
     let follow = cfg.follow.clone();
     let source: Arc<dyn LedgerSource> = Arc::new(HorizonSource::new(cfg).unwrap());
-    let target = NetworkTarget::new(sink.clone(), rx).cursor_flush(cursor_flush);
+    let target = NetworkTarget::new(sink.clone(), rx, source.clone()).cursor_flush(cursor_flush);
     let f = Follower::following(target, source, follow, stored);
     let cancel = CancellationToken::new();
     let task = tokio::spawn(f.run(cancel.clone()));
@@ -221,6 +221,43 @@ async fn a_contract_payment_to_several_watched_accounts_goes_to_each_of_them() {
         .collect();
     // One record, handed whole to each watched recipient (c is not watched).
     assert_eq!(routed, BTreeMap::from([(a, vec![id]), (b, vec![id])]));
+    e.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn only_a_merge_into_a_watched_account_costs_an_effects_request() {
+    let e = env(65).await;
+    let a = derive_account(65, 1);
+    let (gone, stranger, other) = (
+        derive_account(65, 7),
+        derive_account(65, 8),
+        derive_account(65, 9),
+    );
+    let start_cursor = (i64::from(e.sim.latest_ledger() + 1) << 32) - 1;
+    let closed = e.sim.close_ledger(vec![
+        Tx::new(stranger).op(Op::account_merge(stranger, other, units(5))),
+        Tx::new(gone).op(Op::account_merge(gone, a, units(7))),
+    ]);
+    let id = closed.txs[1].op_ids[0];
+    let r = start(e.config(200), &[a], Some(start_cursor), NEVER);
+    wait_until(Duration::from_secs(10), "the merge routed", || {
+        r.sink.last_up_to() == Some(id)
+    })
+    .await;
+    let sink = r.stop().await;
+    let routed = sink.batches()[0].accounts[&a].clone();
+    let rec = routed[0].as_ref().unwrap();
+    assert_eq!(rec.op_id, id);
+    match &rec.operation {
+        orbitpay_core::Operation::AccountMerge { amount, .. } => {
+            assert_eq!(*amount, Some(units(7)));
+        }
+        other => panic!("{other:?}"),
+    }
+    // The strangers' merge was dropped without asking for its effects.
+    let effects = e.sim.requests_for(RouteKind::OperationEffects);
+    assert_eq!(effects.len(), 1, "{effects:?}");
+    assert!(effects[0].path.contains(&id.to_string()));
     e.server.shutdown().await;
 }
 

@@ -29,7 +29,7 @@ use tokio::time::Instant;
 
 use super::{Batch, Phase, SinkError, Target};
 use crate::convert::RecordError;
-use crate::source::{FetchedRecord, Scope};
+use crate::source::{FetchedRecord, LedgerSource, Scope};
 
 /// The accounts a network follower routes to; replace the set to add or remove accounts.
 pub type WatchedSet = Arc<HashSet<AccountId>>;
@@ -88,6 +88,9 @@ pub struct RouteCounters {
 /// The network's payments, routed to the watched accounts (see the module docs).
 pub struct NetworkTarget<N> {
     sink: N,
+    /// Completes the routed records (an `account_merge`'s amount) that the network's list
+    /// leaves out: one request per merge to a watched account, none for anyone else's.
+    source: Arc<dyn LedgerSource>,
     watched: watch::Receiver<WatchedSet>,
     cursor_flush: Duration,
     last_write: Instant,
@@ -97,9 +100,14 @@ pub struct NetworkTarget<N> {
 impl<N: NetworkSink> NetworkTarget<N> {
     /// Routes to the set `watched` holds at each batch. The cursor is written at least every
     /// 30 s of traffic for nobody ([`NetworkTarget::cursor_flush`]).
-    pub fn new(sink: N, watched: watch::Receiver<WatchedSet>) -> Self {
+    pub fn new(
+        sink: N,
+        watched: watch::Receiver<WatchedSet>,
+        source: Arc<dyn LedgerSource>,
+    ) -> Self {
         NetworkTarget {
             sink,
+            source,
             watched,
             cursor_flush: Duration::from_secs(30),
             last_write: Instant::now(),
@@ -169,7 +177,23 @@ impl<N: NetworkSink> Target for NetworkTarget<N> {
     }
 
     async fn handle_batch(&mut self, batch: &Batch) -> Result<(), SinkError> {
-        let routed = self.route(batch);
+        let mut routed = self.route(batch);
+        for rec in routed
+            .accounts
+            .values_mut()
+            .flatten()
+            .flat_map(|r| r.as_mut().ok())
+        {
+            // Unlike the account's stream, which would fail and reconnect, a merge that cannot
+            // be completed now is the batch failing: retried whole after a backoff.
+            self.source.complete_record(rec).await.map_err(|e| {
+                SinkError::Retryable(format!(
+                    "completing record {} ({}): {e}",
+                    rec.op_id,
+                    rec.operation.type_name()
+                ))
+            })?;
+        }
         if routed.is_cursor_only() {
             if self.last_write.elapsed() < self.cursor_flush {
                 return Ok(());

@@ -12,6 +12,10 @@ pub enum RouteKind {
     AccountPayments,
     /// `GET /accounts/{G}/payments` with `Accept: text/event-stream`.
     AccountPaymentsStream,
+    /// `GET /payments` (the network's) without `Accept: text/event-stream`.
+    Payments,
+    /// `GET /payments` with `Accept: text/event-stream`.
+    PaymentsStream,
     /// `GET /transactions/{hash}`
     Transaction,
     /// `GET /transactions/{hash}/payments`
@@ -26,7 +30,10 @@ pub enum RouteKind {
 
 impl RouteKind {
     pub fn is_stream(self) -> bool {
-        matches!(self, RouteKind::AccountPaymentsStream)
+        matches!(
+            self,
+            RouteKind::AccountPaymentsStream | RouteKind::PaymentsStream
+        )
     }
 }
 

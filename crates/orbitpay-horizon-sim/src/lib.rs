@@ -31,6 +31,7 @@
 //! |---|---|
 //! | `GET /` | `history_latest_ledger`, `history_elder_ledger`, `core_latest_ledger`, `ingest_latest_ledger`, `history_latest_ledger_closed_at`, `network_passphrase`, protocol versions |
 //! | `GET /accounts/{G}/payments` | `cursor`, `order`, `limit` (default 10, 1..=200), `include_failed`, `join=transactions`; REST page or SSE stream (`Accept: text/event-stream`) |
+//! | `GET /payments` | the network's: every payment operation of every account, each once, with the same parameters, paging, streams, headers and faults as an account's |
 //! | `GET /transactions/{hash}` | lowercase hex only (uppercase → 400); failed transactions too; unknown or past retention → 404 |
 //! | `GET /transactions/{hash}/payments` | the payment ops of one transaction (failed included, as Horizon does) |
 //! | `GET /operations/{id}/effects` | `account_created/removed/credited/debited` effects (the merge amount lives here) |
@@ -61,6 +62,18 @@
 //! when the connection timeout ([`SimConfig::stream_timeout`], default 55 s) fires. No
 //! heartbeats. Streams are always ascending.
 //!
+//! ## The network's payments
+//! `GET /payments` lists what Horizon's `history_operations` holds of the payment types: each
+//! operation once, in paging-token order, whoever it pays. An account's list is the same
+//! records filtered to the operations it takes part in (source or receiver), in the same
+//! order and byte for byte. A contract (SAC) `invoke_host_function` that pays several accounts
+//! is one record on `/payments` whose `asset_balance_changes` names every recipient, and
+//! appears under the same id on each of their account lists (Horizon's participants). No
+//! account is ever a 404 here. Its routes are [`RouteKind::Payments`] and
+//! [`RouteKind::PaymentsStream`]; the rate limit, `Latest-Ledger`, the stream limits and
+//! every fault apply as to an account's. [`HorizonSim::start_network_traffic`] makes a busy
+//! network of it.
+//!
 //! ## Faults and the request log
 //! [`HorizonSim::inject`] / [`HorizonSim::inject_for`] / [`HorizonSim::inject_times`] queue
 //! [`Fault`]s; each is consumed by one matching request (FIFO): `Stall`, `DropMidEvent`,
@@ -83,8 +96,7 @@
 //! ## Not modelled
 //! XDR fields (`envelope_xdr`, `result_xdr`, `fee_meta_xdr`, signatures, host-function
 //! parameters) are deterministic opaque base64, NOT decodable XDR; `result_meta_xdr` is omitted
-//! as SDF's public Horizon omits it. No `/payments`, `/operations`, `/ledgers` collection
-//! endpoints, no claimable balances, no sponsorship fields, no fee-bump transactions.
+//! as SDF's public Horizon omits it. No `/operations`, `/ledgers` collection endpoints, no claimable balances, no sponsorship fields, no fee-bump transactions.
 
 mod fault;
 mod model;
@@ -167,6 +179,45 @@ pub(crate) struct Inner {
     pub stream_skips: Mutex<std::collections::HashSet<i64>>,
     /// Transaction hashes whose lookups answer with this status.
     pub failing_lookups: Mutex<std::collections::HashMap<String, u16>>,
+}
+
+/// Network-wide background traffic for [`HorizonSim::start_network_traffic`].
+#[derive(Debug, Clone)]
+pub struct NetworkTraffic {
+    /// Payments across the whole network per second (e.g. 200).
+    pub payments_per_second: u32,
+    /// Of those, how many in a thousand pay one of `watched` (10 = 1%).
+    pub watched_per_mille: u32,
+    pub watched: Vec<AccountId>,
+    /// How often a ledger closes (Stellar: about 5 s).
+    pub ledger_interval: Duration,
+}
+
+impl Default for NetworkTraffic {
+    /// 200 payments/s, 1% of them to `watched` (empty), a ledger every 5 s.
+    fn default() -> Self {
+        NetworkTraffic {
+            payments_per_second: 200,
+            watched_per_mille: 10,
+            watched: Vec::new(),
+            ledger_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Running background traffic; dropping it (or [`TrafficHandle::stop`]) stops it.
+pub struct TrafficHandle {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TrafficHandle {
+    pub fn stop(self) {}
+}
+
+impl Drop for TrafficHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// The simulator. Cheap to clone (shared state); every method takes `&self` and may be called
@@ -274,6 +325,43 @@ impl HorizonSim {
         };
         self.notify();
         out
+    }
+
+    /// Closes one ledger of network-wide traffic: `payments` one-payment transactions between
+    /// a thousand seed-derived strangers, each paying one of `watched` instead with probability
+    /// `watched_per_mille`/1000 (native, with a random id memo). Deterministic for a seed and
+    /// call sequence. [`HorizonSim::start_network_traffic`] runs it on a clock.
+    pub fn close_network_ledger(
+        &self,
+        payments: usize,
+        watched: &[AccountId],
+        watched_per_mille: u32,
+    ) -> ClosedLedger {
+        let txs = {
+            let mut rng = lock(&self.inner.rng);
+            traffic::network_ledger(&mut rng, payments, watched, watched_per_mille)
+        };
+        self.close_ledger(txs)
+    }
+
+    /// Background traffic: every `traffic.ledger_interval`, a ledger of
+    /// `payments_per_second × interval` payments ([`HorizonSim::close_network_ledger`]), until
+    /// the handle is stopped or dropped. Needs a tokio runtime.
+    pub fn start_network_traffic(&self, traffic: NetworkTraffic) -> TrafficHandle {
+        let sim = self.clone();
+        let per_ledger = (f64::from(traffic.payments_per_second)
+            * traffic.ledger_interval.as_secs_f64())
+        .round() as usize;
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(traffic.ledger_interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                sim.close_network_ledger(per_ledger, &traffic.watched, traffic.watched_per_mille);
+            }
+        });
+        TrafficHandle { task }
     }
 
     /// The latest closed ledger (`history_latest_ledger`).
@@ -465,11 +553,12 @@ impl HorizonSim {
             .count()
     }
 
-    /// The `Last-Event-ID` header of each stream request, in order (None when not sent).
+    /// The `Last-Event-ID` header of each stream request (an account's or the network's), in
+    /// order (None when not sent).
     pub fn stream_last_event_ids(&self) -> Vec<Option<String>> {
         lock(&self.inner.log)
             .iter()
-            .filter(|r| r.kind == RouteKind::AccountPaymentsStream)
+            .filter(|r| r.kind.is_stream())
             .map(|r| r.last_event_id.clone())
             .collect()
     }

@@ -1,9 +1,10 @@
-//! `orbitpay-horizon-sim --listen 127.0.0.1:8000 [--seed N] [--script FILE]`
+//! `orbitpay-horizon-sim --listen 127.0.0.1:8000 [--seed N] [--script FILE]
+//! [--network-payments-per-second 200 [--watched-per-mille 10]]`
 
 use std::time::Duration;
 
 use clap::Parser;
-use orbitpay_horizon_sim::{HorizonSim, Script, SimConfig};
+use orbitpay_horizon_sim::{HorizonSim, NetworkTraffic, Script, SimConfig};
 
 #[derive(Parser, Debug)]
 #[command(version, about = "A deterministic Horizon simulator")]
@@ -26,6 +27,13 @@ struct Args {
     /// Base URL used in `_links` (default: from the Host header).
     #[arg(long)]
     base_url: Option<String>,
+    /// Background network traffic: payments per second across the network (0: none), a
+    /// ledger every 5 s, `--watched-per-mille` of them to the script's accounts.
+    #[arg(long, default_value_t = 0)]
+    network_payments_per_second: u32,
+    /// Of the network traffic, how many payments in a thousand pay a script account.
+    #[arg(long, default_value_t = 10)]
+    watched_per_mille: u32,
 }
 
 #[tokio::main]
@@ -57,6 +65,7 @@ async fn main() -> anyhow::Result<()> {
         server.base_url(),
         sim.latest_ledger()
     );
+    let accounts_for_traffic = accounts.clone();
     if let Some((interval, per_ledger)) = live {
         let sim = sim.clone();
         tokio::spawn(async move {
@@ -68,6 +77,14 @@ async fn main() -> anyhow::Result<()> {
             }
         });
     }
+    let _traffic = (args.network_payments_per_second > 0).then(|| {
+        sim.start_network_traffic(NetworkTraffic {
+            payments_per_second: args.network_payments_per_second,
+            watched_per_mille: args.watched_per_mille,
+            watched: accounts_for_traffic.clone(),
+            ..NetworkTraffic::default()
+        })
+    });
     tokio::signal::ctrl_c().await?;
     server.shutdown().await;
     Ok(())

@@ -193,3 +193,38 @@ pub(crate) fn generate(rng: &mut Rng, n_txs: usize, accounts: &[AccountId]) -> V
     }
     ledgers
 }
+
+/// How many strangers network traffic moves money between: enough that an account's share of
+/// it is small, as on a public network.
+const NETWORK_STRANGERS: u64 = 1_000;
+
+/// One ledger of network-wide traffic: `payments` single-payment transactions between
+/// strangers, each paying one of `watched` instead with probability `watched_per_mille`/1000
+/// (a native payment with a random id memo). What the bench's "200 payments/s across the
+/// network, 1% to watched accounts" is made of.
+pub(crate) fn network_ledger(
+    rng: &mut Rng,
+    payments: usize,
+    watched: &[AccountId],
+    watched_per_mille: u32,
+) -> Vec<Tx> {
+    let stranger =
+        |rng: &mut Rng| derive_account(rng.seed ^ 0x4E_45_54, rng.below(NETWORK_STRANGERS));
+    let assets = assets(rng.seed);
+    (0..payments)
+        .map(|_| {
+            let from = stranger(rng);
+            let to_watched = !watched.is_empty() && rng.below(1000) < u64::from(watched_per_mille);
+            if to_watched {
+                let to = rng.pick(watched);
+                Tx::new(from)
+                    .memo(Memo::Id(rng.below(1_000_000)))
+                    .op(Op::payment(from, to, Asset::Native, amount(rng)))
+            } else {
+                let to = stranger(rng);
+                let asset = assets[rng.below(2) as usize].clone();
+                Tx::new(from).op(Op::payment(from, to, asset, amount(rng)))
+            }
+        })
+        .collect()
+}

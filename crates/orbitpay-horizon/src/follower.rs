@@ -1,5 +1,11 @@
-//! One follower per watched account: catch up by paging, then stream, handing records to a
-//! [`RecordSink`] in order and resuming only from what the sink confirmed.
+//! A follower: catch up by paging, then stream, handing records in order to where they go and
+//! resuming only from what was confirmed there.
+//!
+//! What it follows is its [`Target`]: one account's payments into a [`RecordSink`]
+//! ([`AccountTarget`], built by [`Follower::new`]), or the network's payments routed in memory
+//! to the watched accounts they pay (`follower/network.rs`, built by [`Follower::network`]).
+//! Everything else (catch-up paging, the stream, read-ahead, the stall bound, `Last-Event-ID`
+//! resume, re-reads of unreadable records, retention checks) is the same machinery for both.
 //!
 //! This file holds the follower's state machine and what catch-up and the stream share (the
 //! cursor, delivery to the sink, backoff, retention checks); catch-up is `follower/catch_up.rs`,
@@ -28,13 +34,15 @@ use tracing::Instrument as _;
 
 use crate::config::FollowConfig;
 use crate::convert::RecordError;
-use crate::source::{FetchedRecord, LedgerSource, SourceError, now_token};
+use crate::source::{FetchedRecord, LedgerSource, Scope, SourceError, now_token};
 use crate::status::{FollowerState, FollowerStatus, HaltReason};
 
 mod catch_up;
 mod live;
+mod network;
 mod read_ahead;
 mod reread;
+pub use network::{NetworkSink, NetworkTarget, RouteCounters, RoutedBatch, WatchedSet, recipients};
 use reread::Rereading;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -85,6 +93,43 @@ pub trait RecordSink: Send {
     async fn handle_batch(&mut self, account: &AccountId, batch: &Batch) -> Result<(), SinkError>;
 }
 
+/// What a follower follows, and where its batches go. The one thing that differs between an
+/// account's follower and the network's; the follower never looks past it.
+#[async_trait]
+pub trait Target: Send {
+    /// Whose payments the follower reads.
+    fn scope(&self) -> Scope;
+
+    /// Persist the starting point of a follower that had no cursor (see
+    /// [`RecordSink::initialise_cursor`]).
+    async fn initialise_cursor(&mut self, token: i64) -> Result<(), SinkError>;
+
+    /// Durably handle `batch` and store `batch.up_to` as the cursor (see
+    /// [`RecordSink::handle_batch`]). `Ok` moves the follower past the batch.
+    async fn handle_batch(&mut self, batch: &Batch) -> Result<(), SinkError>;
+}
+
+/// One account's payments, into the sink that settles them.
+pub struct AccountTarget<K> {
+    account: AccountId,
+    sink: K,
+}
+
+#[async_trait]
+impl<K: RecordSink> Target for AccountTarget<K> {
+    fn scope(&self) -> Scope {
+        Scope::Account(self.account)
+    }
+
+    async fn initialise_cursor(&mut self, token: i64) -> Result<(), SinkError> {
+        self.sink.initialise_cursor(&self.account, token).await
+    }
+
+    async fn handle_batch(&mut self, batch: &Batch) -> Result<(), SinkError> {
+        self.sink.handle_batch(&self.account, batch).await
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FollowerExit {
     Cancelled,
@@ -116,10 +161,11 @@ pub fn full_jitter(base: Duration, max: Duration, attempt: u32) -> Duration {
     Duration::from_millis(rand::rng().random_range(0..=ms))
 }
 
-pub struct Follower<K: RecordSink> {
-    account: AccountId,
+pub struct Follower<T: Target> {
+    /// `target.scope()`, kept for logs and source calls.
+    scope: Scope,
     source: Arc<dyn LedgerSource>,
-    sink: K,
+    target: T,
     cfg: FollowConfig,
     status: Arc<FollowerStatus>,
     stored_cursor: Option<i64>,
@@ -129,8 +175,9 @@ pub struct Follower<K: RecordSink> {
     rereading: Option<Rereading>,
 }
 
-impl<K: RecordSink> Follower<K> {
-    /// `stored_cursor` is the account's persisted cursor (`None` for a new account).
+impl<K: RecordSink> Follower<AccountTarget<K>> {
+    /// One account's follower. `stored_cursor` is the account's persisted cursor (`None` for
+    /// a new account).
     pub fn new(
         account: AccountId,
         source: Arc<dyn LedgerSource>,
@@ -138,12 +185,41 @@ impl<K: RecordSink> Follower<K> {
         cfg: FollowConfig,
         stored_cursor: Option<i64>,
     ) -> Self {
+        Follower::following(AccountTarget { account, sink }, source, cfg, stored_cursor)
+    }
+}
+
+impl<N: NetworkSink> Follower<NetworkTarget<N>> {
+    /// The network's follower: every payment of the network, routed to the accounts in
+    /// `watched` (see [`NetworkTarget`]). `stored_cursor` is the network cursor.
+    pub fn network(
+        sink: N,
+        watched: tokio::sync::watch::Receiver<WatchedSet>,
+        source: Arc<dyn LedgerSource>,
+        cfg: FollowConfig,
+        stored_cursor: Option<i64>,
+    ) -> Self {
+        let target = NetworkTarget::new(sink, watched, source.clone());
+        Follower::following(target, source, cfg, stored_cursor)
+    }
+}
+
+impl<T: Target> Follower<T> {
+    /// A follower of whatever `target` follows, from `stored_cursor` (`None`: from the
+    /// latest ledger, persisted through the target first).
+    pub fn following(
+        target: T,
+        source: Arc<dyn LedgerSource>,
+        cfg: FollowConfig,
+        stored_cursor: Option<i64>,
+    ) -> Self {
+        let scope = target.scope();
         Follower {
-            account,
+            scope,
             source,
-            sink,
+            target,
             cfg,
-            status: FollowerStatus::new(account),
+            status: FollowerStatus::of(scope),
             stored_cursor,
             cursor: 0,
             next_retention: Instant::now(),
@@ -158,7 +234,7 @@ impl<K: RecordSink> Follower<K> {
     /// Runs until `cancel` fires or the account halts (network reset, fatal sink error).
     /// Source failures never end it: they are retried with backoff.
     pub async fn run(mut self, cancel: CancellationToken) -> FollowerExit {
-        let span = tracing::info_span!("follower", account = %self.account);
+        let span = tracing::info_span!("follower", account = %self.scope);
         let stop = self.run_inner(&cancel).instrument(span).await;
         match stop {
             Stop::Cancelled => {
@@ -166,7 +242,7 @@ impl<K: RecordSink> Follower<K> {
                 FollowerExit::Cancelled
             }
             Stop::Halted(reason) => {
-                tracing::error!(account = %self.account, %reason, "follower halted");
+                tracing::error!(account = %self.scope, %reason, "follower halted");
                 self.status.set_state(FollowerState::Halted {
                     reason: reason.clone(),
                 });
@@ -199,11 +275,11 @@ impl<K: RecordSink> Follower<K> {
         }
     }
 
-    async fn or_cancel<T>(
+    async fn or_cancel<V>(
         &self,
         cancel: &CancellationToken,
-        f: impl Future<Output = T>,
-    ) -> Flow<T> {
+        f: impl Future<Output = V>,
+    ) -> Flow<V> {
         tokio::select! {
             _ = cancel.cancelled() => Err(Stop::Cancelled),
             v = f => Ok(v),
@@ -233,11 +309,11 @@ impl<K: RecordSink> Follower<K> {
         *attempt = attempt.saturating_add(1);
         match e {
             SourceError::NotFound { .. } => tracing::warn!(
-                account = %self.account, error = %e, ?delay,
+                account = %self.scope, error = %e, ?delay,
                 "{what}: the source does not know this account (not funded yet?); retrying slowly"
             ),
             _ => {
-                tracing::warn!(account = %self.account, error = %e, ?delay, "{what} failed; backing off")
+                tracing::warn!(account = %self.scope, error = %e, ?delay, "{what} failed; backing off")
             }
         }
         self.status.set_state(FollowerState::BackingOff {
@@ -267,11 +343,11 @@ impl<K: RecordSink> Follower<K> {
         let token = now_token(root.latest_ledger);
         let mut attempt = 0;
         loop {
-            match self.sink.initialise_cursor(&self.account, token).await {
+            match self.target.initialise_cursor(token).await {
                 Ok(()) => break,
                 Err(SinkError::Retryable(m)) => {
                     FollowerStatus::bump(&self.status.sink_retries);
-                    tracing::warn!(account = %self.account, error = %m, "storing the initial cursor failed; retrying");
+                    tracing::warn!(account = %self.scope, error = %m, "storing the initial cursor failed; retrying");
                     self.sleep(self.backoff(attempt), cancel).await?;
                     attempt += 1;
                 }
@@ -280,7 +356,7 @@ impl<K: RecordSink> Follower<K> {
                 }
             }
         }
-        tracing::info!(account = %self.account, cursor = token, ledger = root.latest_ledger, "new account: following from the latest ledger");
+        tracing::info!(account = %self.scope, cursor = token, ledger = root.latest_ledger, "new account: following from the latest ledger");
         Ok(token)
     }
 
@@ -295,7 +371,7 @@ impl<K: RecordSink> Follower<K> {
                     Err(e) => e.to_string(),
                     Ok(_) => "the source holds no ledgers yet".into(),
                 };
-                tracing::warn!(account = %self.account, error = %why, "retention check skipped");
+                tracing::warn!(account = %self.scope, error = %why, "retention check skipped");
                 self.next_retention = Instant::now()
                     + self
                         .cfg
@@ -313,7 +389,7 @@ impl<K: RecordSink> Follower<K> {
         {
             self.status.flag_reset();
             tracing::error!(
-                account = %self.account, cursor = self.cursor, cursor_ledger = ledger,
+                account = %self.scope, cursor = self.cursor, cursor_ledger = ledger,
                 latest_ledger = root.latest_ledger,
                 "cursor is ahead of the source's latest ledger: the network was reset; halting this account"
             );
@@ -325,7 +401,7 @@ impl<K: RecordSink> Follower<K> {
         if ledger < root.elder_ledger {
             self.status.flag_gap();
             tracing::error!(
-                account = %self.account, cursor = self.cursor, cursor_ledger = ledger,
+                account = %self.scope, cursor = self.cursor, cursor_ledger = ledger,
                 elder_ledger = root.elder_ledger,
                 "cursor is older than the source's retained history: records in between may be missing"
             );
@@ -347,7 +423,7 @@ impl<K: RecordSink> Follower<K> {
             match r {
                 Ok(rec) if rec.op_id <= up_to => {
                     FollowerStatus::bump(&self.status.duplicates_skipped);
-                    tracing::warn!(account = %self.account, op_id = rec.op_id, tx_hash = %rec.tx_hash, cursor = up_to, "skipping a record at or before the cursor");
+                    tracing::warn!(account = %self.scope, op_id = rec.op_id, tx_hash = %rec.tx_hash, cursor = up_to, "skipping a record at or before the cursor");
                 }
                 Ok(rec) => {
                     up_to = rec.op_id;
@@ -363,11 +439,11 @@ impl<K: RecordSink> Follower<K> {
     async fn deliver(&mut self, batch: Batch, cancel: &CancellationToken) -> Flow<()> {
         let mut attempt = 0;
         loop {
-            match self.sink.handle_batch(&self.account, &batch).await {
+            match self.target.handle_batch(&batch).await {
                 Ok(()) => break,
                 Err(SinkError::Retryable(m)) => {
                     FollowerStatus::bump(&self.status.sink_retries);
-                    tracing::warn!(account = %self.account, up_to = batch.up_to, error = %m, "sink failed; retrying the same batch");
+                    tracing::warn!(account = %self.scope, up_to = batch.up_to, error = %m, "sink failed; retrying the same batch");
                     self.status.set_state(FollowerState::BackingOff {
                         reason: format!("sink: {m}"),
                     });
@@ -384,10 +460,10 @@ impl<K: RecordSink> Follower<K> {
                 Ok(rec) => {
                     FollowerStatus::bump(&self.status.records);
                     self.status.saw_ledger(rec.ledger);
-                    tracing::debug!(account = %self.account, op_id = rec.op_id, tx_hash = %rec.tx_hash, op = rec.operation.type_name(), "record handled");
+                    tracing::debug!(account = %self.scope, op_id = rec.op_id, tx_hash = %rec.tx_hash, op = rec.operation.type_name(), "record handled");
                 }
                 Err(e) => {
-                    tracing::debug!(account = %self.account, op_id = e.paging_token, reads = e.reads, "unreadable record stored and passed");
+                    tracing::debug!(account = %self.scope, op_id = e.paging_token, reads = e.reads, "unreadable record stored and passed");
                 }
             }
         }

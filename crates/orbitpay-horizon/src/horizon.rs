@@ -322,14 +322,19 @@ impl HorizonSource {
             .and_then(|a| Amount::from_str(a).ok()))
     }
 
+    /// `complete`: fill each `account_merge`'s amount (one effects request each); the
+    /// network's lists leave that to the caller, for the few records it keeps.
     async fn records_of(
         &self,
         values: Vec<Value>,
+        complete: bool,
     ) -> Result<Vec<crate::source::FetchedRecord>, SourceError> {
         let mut out = Vec::with_capacity(values.len());
         for v in values {
             let mut r = record_from_value(v, None);
-            if let Ok(rec) = &mut r {
+            if let Ok(rec) = &mut r
+                && complete
+            {
                 self.fill_merge_amount(rec).await?;
             }
             out.push(r);
@@ -338,30 +343,18 @@ impl HorizonSource {
     }
 }
 
-#[async_trait]
-impl LedgerSource for HorizonSource {
-    fn name(&self) -> &str {
-        "horizon"
-    }
-
-    async fn root(&self) -> Result<RootInfo, SourceError> {
-        let r: RootResponse = self.get_json(self.inner.cfg.base_url.clone()).await?;
-        Ok(RootInfo {
-            elder_ledger: r.history_elder_ledger,
-            latest_ledger: r.history_latest_ledger,
-            network_passphrase: r.network_passphrase,
-            version: r.horizon_version,
-        })
-    }
-
-    async fn payments_page(
+impl HorizonSource {
+    /// A page of `path`'s payments (an account's or the network's) from `cursor`;
+    /// `complete` as in `records_of`.
+    async fn page_at(
         &self,
-        account: &AccountId,
+        path: &[&str],
         cursor: i64,
         limit: u32,
+        complete: bool,
     ) -> Result<PaymentsPage, SourceError> {
         let url = self.url(
-            &["accounts", &account.to_string(), "payments"],
+            path,
             &[
                 ("cursor", cursor.to_string()),
                 ("order", "asc".into()),
@@ -371,7 +364,7 @@ impl LedgerSource for HorizonSource {
         );
         let (page, latest_ledger): (Page<Value>, _) = self.get_json_at(url).await?;
         let next_cursor = page.next_cursor();
-        let records = self.records_of(page.embedded.records).await?;
+        let records = self.records_of(page.embedded.records, complete).await?;
         Ok(PaymentsPage {
             records,
             next_cursor,
@@ -379,28 +372,17 @@ impl LedgerSource for HorizonSource {
         })
     }
 
-    async fn ledger_closed_at(&self, sequence: u32) -> Result<i64, SourceError> {
-        let url = self.url(&["ledgers", &sequence.to_string()], &[]);
-        let ledger: LedgerResponse = self.get_json(url).await?;
-        if ledger.sequence != sequence {
-            return Err(SourceError::Malformed(format!(
-                "asked for ledger {sequence}, got {}",
-                ledger.sequence
-            )));
-        }
-        chrono::DateTime::parse_from_rfc3339(&ledger.closed_at)
-            .map(|t| t.timestamp())
-            .map_err(|e| SourceError::Malformed(format!("closed_at {:?}: {e}", ledger.closed_at)))
-    }
-
-    async fn stream_payments(
+    /// The live stream of `path`'s payments (an account's or the network's) from `cursor`;
+    /// `complete` as in `records_of`.
+    async fn stream_at(
         &self,
-        account: &AccountId,
+        path: &[&str],
         cursor: i64,
+        complete: bool,
     ) -> Result<EventStream, SourceError> {
         let cfg = &self.inner.cfg;
         let url = self.url(
-            &["accounts", &account.to_string(), "payments"],
+            path,
             &[
                 ("cursor", cursor.to_string()),
                 ("limit", cfg.stream_limit.clamp(1, 200).to_string()),
@@ -450,7 +432,7 @@ impl LedgerSource for HorizonSource {
                 async move {
                     match item {
                         // An error item ends the stream; the follower reconnects from its cursor.
-                        Ok(StreamEvent::Record(Ok(mut rec))) => this
+                        Ok(StreamEvent::Record(Ok(mut rec))) if complete => this
                             .fill_merge_amount(&mut rec)
                             .await
                             .map(|()| StreamEvent::Record(Ok(rec))),
@@ -459,6 +441,81 @@ impl LedgerSource for HorizonSource {
                 }
             });
         Ok(events.boxed())
+    }
+}
+
+#[async_trait]
+impl LedgerSource for HorizonSource {
+    fn name(&self) -> &str {
+        "horizon"
+    }
+
+    async fn root(&self) -> Result<RootInfo, SourceError> {
+        let r: RootResponse = self.get_json(self.inner.cfg.base_url.clone()).await?;
+        Ok(RootInfo {
+            elder_ledger: r.history_elder_ledger,
+            latest_ledger: r.history_latest_ledger,
+            network_passphrase: r.network_passphrase,
+            version: r.horizon_version,
+        })
+    }
+
+    async fn payments_page(
+        &self,
+        account: &AccountId,
+        cursor: i64,
+        limit: u32,
+    ) -> Result<PaymentsPage, SourceError> {
+        self.page_at(
+            &["accounts", &account.to_string(), "payments"],
+            cursor,
+            limit,
+            true,
+        )
+        .await
+    }
+
+    async fn network_payments_page(
+        &self,
+        cursor: i64,
+        limit: u32,
+    ) -> Result<PaymentsPage, SourceError> {
+        self.page_at(&["payments"], cursor, limit, false).await
+    }
+
+    async fn ledger_closed_at(&self, sequence: u32) -> Result<i64, SourceError> {
+        let url = self.url(&["ledgers", &sequence.to_string()], &[]);
+        let ledger: LedgerResponse = self.get_json(url).await?;
+        if ledger.sequence != sequence {
+            return Err(SourceError::Malformed(format!(
+                "asked for ledger {sequence}, got {}",
+                ledger.sequence
+            )));
+        }
+        chrono::DateTime::parse_from_rfc3339(&ledger.closed_at)
+            .map(|t| t.timestamp())
+            .map_err(|e| SourceError::Malformed(format!("closed_at {:?}: {e}", ledger.closed_at)))
+    }
+
+    async fn stream_payments(
+        &self,
+        account: &AccountId,
+        cursor: i64,
+    ) -> Result<EventStream, SourceError> {
+        self.stream_at(
+            &["accounts", &account.to_string(), "payments"],
+            cursor,
+            true,
+        )
+        .await
+    }
+
+    async fn stream_network_payments(&self, cursor: i64) -> Result<EventStream, SourceError> {
+        self.stream_at(&["payments"], cursor, false).await
+    }
+
+    async fn complete_record(&self, rec: &mut LedgerRecord) -> Result<(), SourceError> {
+        self.fill_merge_amount(rec).await
     }
 
     async fn lookup_transaction(&self, hash: &TxHash) -> TxLookup {
@@ -488,7 +545,7 @@ impl LedgerSource for HorizonSource {
             Ok(p) => p,
             Err(e) => return TxLookup::Unavailable(format!("payments of {hex}: {e}")),
         };
-        let fetched = match self.records_of(page.embedded.records).await {
+        let fetched = match self.records_of(page.embedded.records, true).await {
             Ok(f) => f,
             Err(e) => return TxLookup::Unavailable(format!("effects of {hex}: {e}")),
         };

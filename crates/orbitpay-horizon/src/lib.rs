@@ -5,8 +5,10 @@
 //!   stream (uninterpretable records become `Operation::Unsupported`).
 //! - [`LedgerSource`]: the interface (catch-up page, stream, transaction lookup, root info);
 //!   [`HorizonSource`] implements it. A Stellar RPC source can be added beside it.
-//! - [`Follower`]: one per account; catch-up, streaming, reconnects, stalls, retention and
-//!   reset checks, with the resume point moved only by the [`RecordSink`]'s confirmation.
+//! - [`Follower`]: one per account ([`Follower::new`]), or one for the network
+//!   ([`Follower::network`], routing each record to the watched accounts it pays through a
+//!   [`NetworkSink`]); catch-up, streaming, reconnects, stalls, retention and reset checks,
+//!   with the resume point moved only by the sink's confirmation.
 //! - [`FollowerStatus`]: live counters and state for metrics and the status endpoint.
 
 pub mod config;
@@ -21,10 +23,13 @@ pub mod wire;
 
 pub use config::{FollowConfig, HorizonConfig};
 pub use convert::RecordError;
-pub use follower::{Batch, Follower, FollowerExit, Phase, RecordSink, SinkError, full_jitter};
+pub use follower::{
+    AccountTarget, Batch, Follower, FollowerExit, NetworkSink, NetworkTarget, Phase, RecordSink,
+    RouteCounters, RoutedBatch, SinkError, Target, WatchedSet, full_jitter, recipients,
+};
 pub use horizon::{HorizonError, HorizonSource};
 pub use source::{
-    EventStream, FetchedRecord, LedgerSource, PaymentsPage, RootInfo, SourceError, StreamEvent,
-    TxLookup, now_token,
+    EventStream, FetchedRecord, LedgerSource, PaymentsPage, RootInfo, Scope, SourceError,
+    StreamEvent, TxLookup, now_token,
 };
 pub use status::{FollowerState, FollowerStatus, HaltReason, StatusSnapshot};

@@ -16,6 +16,58 @@ use orbitpay_core::{AccountId, LedgerRecord, TxHash, toid};
 
 use crate::convert::RecordError;
 
+/// Whose payments a follower reads: one account's (every operation it takes part in) or the
+/// network's (every payment operation once, for routing to watched accounts in memory; see
+/// `follower::network`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    Account(AccountId),
+    Network,
+}
+
+impl Scope {
+    /// One page of this scope's payments (see [`LedgerSource::payments_page`]).
+    pub async fn page(
+        &self,
+        source: &dyn LedgerSource,
+        cursor: i64,
+        limit: u32,
+    ) -> Result<PaymentsPage, SourceError> {
+        match self {
+            Scope::Account(account) => source.payments_page(account, cursor, limit).await,
+            Scope::Network => source.network_payments_page(cursor, limit).await,
+        }
+    }
+
+    /// This scope's live stream (see [`LedgerSource::stream_payments`]).
+    pub async fn stream(
+        &self,
+        source: &dyn LedgerSource,
+        cursor: i64,
+    ) -> Result<EventStream, SourceError> {
+        match self {
+            Scope::Account(account) => source.stream_payments(account, cursor).await,
+            Scope::Network => source.stream_network_payments(cursor).await,
+        }
+    }
+}
+
+/// The account's `G…` address, or `network`: what logs and status show.
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scope::Account(a) => a.fmt(f),
+            Scope::Network => f.write_str("network"),
+        }
+    }
+}
+
+impl serde::Serialize for Scope {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 /// One record as a source delivers it: converted, or unreadable but reported.
 pub type FetchedRecord = Result<LedgerRecord, RecordError>;
 
@@ -118,6 +170,9 @@ pub enum SourceError {
     ContentType(String),
     #[error("malformed response: {0}")]
     Malformed(String),
+    /// The source cannot serve this (a network-wide list from a source without one).
+    #[error("not supported by this source: {0}")]
+    Unsupported(String),
     /// An `event: error` in a stream (its plain-text data).
     #[error("stream error event: {0}")]
     ErrorEvent(String),
@@ -147,6 +202,38 @@ pub trait LedgerSource: Send + Sync + 'static {
         account: &AccountId,
         cursor: i64,
     ) -> Result<EventStream, SourceError>;
+
+    /// Every payment operation of the network strictly after `cursor`, ascending, at most
+    /// `limit`, each once whoever it pays (Horizon's `GET /payments`), not completed (see
+    /// [`LedgerSource::complete_record`]). A source without a network-wide list answers
+    /// `Unsupported` (the default).
+    async fn network_payments_page(
+        &self,
+        _cursor: i64,
+        _limit: u32,
+    ) -> Result<PaymentsPage, SourceError> {
+        Err(SourceError::Unsupported(format!(
+            "{}: network-wide payments",
+            self.name()
+        )))
+    }
+
+    /// A live stream of the network's payment operations strictly after `cursor` (as
+    /// [`LedgerSource::stream_payments`]; the default answers `Unsupported`).
+    async fn stream_network_payments(&self, _cursor: i64) -> Result<EventStream, SourceError> {
+        Err(SourceError::Unsupported(format!(
+            "{}: network-wide payments stream",
+            self.name()
+        )))
+    }
+
+    /// Fills in what the network-wide lists leave out of a record (Horizon: an
+    /// `account_merge`'s amount, from its effects: one request per merge, so the network's
+    /// lists leave it to the caller, for the records routed to a watched account). An error
+    /// means "try again later", never "there is nothing". The default has nothing to fill.
+    async fn complete_record(&self, _rec: &mut LedgerRecord) -> Result<(), SourceError> {
+        Ok(())
+    }
 
     /// Looks a transaction up by hash (see [`TxLookup`]).
     async fn lookup_transaction(&self, hash: &TxHash) -> TxLookup;

@@ -1,4 +1,5 @@
-//! Per-account follower status, shared with the daemon's metrics and status endpoints.
+//! Per-follower status (an account's, or the network's), shared with the daemon's metrics and
+//! status endpoints.
 //!
 //! Counters are atomics (read without locking from any task); the state is a
 //! `tokio::sync::watch` so a supervisor can await a change (e.g. `Halted`) instead of polling.
@@ -8,6 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering::R
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use orbitpay_core::AccountId;
+
+use crate::source::Scope;
 use serde::Serialize;
 use tokio::sync::watch;
 
@@ -43,10 +46,10 @@ pub enum HaltReason {
     SinkFatal { message: String },
 }
 
-/// Live status of one account's follower.
+/// Live status of one follower.
 #[derive(Debug)]
 pub struct FollowerStatus {
-    account: AccountId,
+    account: Scope,
     state: watch::Sender<FollowerState>,
     /// The last token the sink confirmed (0 before there is one).
     cursor: AtomicI64,
@@ -71,7 +74,9 @@ pub struct FollowerStatus {
 /// A plain copy of [`FollowerStatus`] for rendering.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StatusSnapshot {
-    pub account: AccountId,
+    /// Whom the follower follows: an account (its `G…` address) or the network (`network`).
+    /// Named `account` as before network mode: an account's status reads as it always did.
+    pub account: Scope,
     pub state: FollowerState,
     pub cursor: Option<i64>,
     pub last_ledger: Option<u32>,
@@ -99,6 +104,15 @@ pub struct StatusSnapshot {
 
 impl FollowerStatus {
     pub fn new(account: AccountId) -> Arc<Self> {
+        Self::of(Scope::Account(account))
+    }
+
+    /// The network follower's status.
+    pub fn network() -> Arc<Self> {
+        Self::of(Scope::Network)
+    }
+
+    pub fn of(account: Scope) -> Arc<Self> {
         Arc::new(FollowerStatus {
             account,
             state: watch::Sender::new(FollowerState::Starting),
@@ -120,7 +134,8 @@ impl FollowerStatus {
         })
     }
 
-    pub fn account(&self) -> AccountId {
+    /// Whom the follower follows.
+    pub fn scope(&self) -> Scope {
         self.account
     }
 

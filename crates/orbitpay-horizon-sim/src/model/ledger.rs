@@ -59,6 +59,29 @@ impl StoredTx {
     }
 }
 
+/// Whose payments a page or stream lists: one account's (`/accounts/{G}/payments`, every
+/// operation it takes part in) or the network's (`/payments`, every payment operation once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    Account(AccountId),
+    Network,
+}
+
+/// The first `k` in `0..len` for which `pred` is false (`pred` true then false, as
+/// `slice::partition_point`), for indexes that are not one slice.
+fn partition_point(len: usize, pred: impl Fn(usize) -> bool) -> usize {
+    let (mut lo, mut hi) = (0, len);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if pred(mid) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
 /// A payment-type operation, indexed for `/payments`.
 #[derive(Clone, Copy)]
 pub(crate) struct PaymentRef {
@@ -228,25 +251,47 @@ impl Ledger {
         ledger >= self.elder()
     }
 
-    /// Account payments page: `asc` → tokens strictly greater than `cursor`; desc → strictly
-    /// less. Records older than the retention window are skipped.
-    pub fn account_page(
+    /// One page of `scope`'s payments: `asc` → tokens strictly greater than `cursor`; desc →
+    /// strictly less. Records older than the retention window are skipped.
+    pub fn page(
         &self,
-        account: &AccountId,
+        scope: &Scope,
         cursor: i64,
         asc: bool,
         limit: usize,
         include_failed: bool,
     ) -> Vec<PaymentRef> {
-        let Some(list) = self.by_account.get(account) else {
-            return Vec::new();
-        };
-        self.page_from(list, cursor, asc, limit, include_failed)
+        match scope {
+            Scope::Account(account) => {
+                let Some(list) = self.by_account.get(account) else {
+                    return Vec::new();
+                };
+                self.page_from(
+                    list.len(),
+                    |k| list[k] as usize,
+                    cursor,
+                    asc,
+                    limit,
+                    include_failed,
+                )
+            }
+            Scope::Network => self.page_from(
+                self.payments.len(),
+                |k| k,
+                cursor,
+                asc,
+                limit,
+                include_failed,
+            ),
+        }
     }
 
+    /// A page over an ascending index of payments: `len` entries, entry `k` being
+    /// `self.payments[at(k)]` (an account's list, or every payment for the network).
     fn page_from(
         &self,
-        list: &[u32],
+        len: usize,
+        at: impl Fn(usize) -> usize,
         cursor: i64,
         asc: bool,
         limit: usize,
@@ -256,11 +301,12 @@ impl Ledger {
         let keep = |p: &PaymentRef| {
             p.toid >= floor && (include_failed || self.txs[p.tx as usize].tx.successful)
         };
-        let pos = list.partition_point(|&i| self.payments[i as usize].toid <= cursor);
+        let toid_at = |k: usize| self.payments[at(k)].toid;
         let mut out = Vec::new();
         if asc {
-            for &i in &list[pos..] {
-                let p = self.payments[i as usize];
+            let pos = partition_point(len, |k| toid_at(k) <= cursor);
+            for k in pos..len {
+                let p = self.payments[at(k)];
                 if keep(&p) {
                     out.push(p);
                     if out.len() == limit {
@@ -269,9 +315,9 @@ impl Ledger {
                 }
             }
         } else {
-            let end = list.partition_point(|&i| self.payments[i as usize].toid < cursor);
-            for &i in list[..end].iter().rev() {
-                let p = self.payments[i as usize];
+            let end = partition_point(len, |k| toid_at(k) < cursor);
+            for k in (0..end).rev() {
+                let p = self.payments[at(k)];
                 if p.toid < floor {
                     break;
                 }

@@ -9,7 +9,7 @@ use orbitpay_core::{AccountId, Address, Amount, ContractId, MuxedAccount};
 use sha2::{Digest, Sha256};
 
 pub use ledger::{ClosedLedger, ClosedTx};
-pub(crate) use ledger::{Ledger, PaymentRef, StoredTx};
+pub(crate) use ledger::{Ledger, PaymentRef, Scope, StoredTx};
 pub use op::{Op, OpKind};
 pub use tx::Tx;
 

@@ -12,7 +12,7 @@ use super::request::{
 };
 use super::stream::stream_response;
 use crate::fault::RouteKind;
-use crate::model::{Ledger, PaymentRef};
+use crate::model::{Ledger, PaymentRef, Scope};
 use crate::render::{self, Problem, to_pretty};
 
 /// A HAL page of operation records (account payments and transaction payments alike), and the
@@ -106,20 +106,45 @@ pub(super) async fn account_payments(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
+    let kinds = (RouteKind::AccountPayments, RouteKind::AccountPaymentsStream);
+    payments(st, Some(account), kinds, uri, headers).await
+}
+
+/// `GET /payments`: every payment operation of the network, each once (a contract transfer
+/// paying several accounts is one record listing them all in `asset_balance_changes`), with
+/// the same paging, streaming, headers and faults as an account's payments.
+pub(super) async fn network_payments(
+    State(st): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let kinds = (RouteKind::Payments, RouteKind::PaymentsStream);
+    payments(st, None, kinds, uri, headers).await
+}
+
+/// Both payments collections: `account` is the path's `{account_id}`, `None` for the
+/// network's; `kinds` are the route's REST and stream kinds.
+async fn payments(
+    st: AppState,
+    account: Option<String>,
+    (rest_kind, stream_kind): (RouteKind, RouteKind),
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
     let stream = wants_stream(&headers);
-    let kind = if stream {
-        RouteKind::AccountPaymentsStream
-    } else {
-        RouteKind::AccountPayments
-    };
+    let kind = if stream { stream_kind } else { rest_kind };
     let fault = st.sim.begin_request(kind, &uri, &headers);
     if let Some(r) = pre_fault(&fault).await {
         return r;
     }
     let q = parse_query(uri.query().unwrap_or(""));
     let base = base_url(&st.sim, &headers);
-    let Ok(account) = account.parse::<AccountId>() else {
-        return problem_response(&Problem::invalid_field("account_id", "invalid address"));
+    let scope = match account.map(|a| a.parse::<AccountId>()) {
+        None => Scope::Network,
+        Some(Ok(account)) => Scope::Account(account),
+        Some(Err(_)) => {
+            return problem_response(&Problem::invalid_field("account_id", "invalid address"));
+        }
     };
     let (text, latest) = {
         let ledger = st.sim.ledger();
@@ -127,14 +152,16 @@ pub(super) async fn account_payments(
             Ok(p) => p,
             Err(e) => return problem_response(&e),
         };
-        if !ledger.known.contains(&account) {
+        if let Scope::Account(account) = &scope
+            && !ledger.known.contains(account)
+        {
             return problem_response(&Problem::not_found());
         }
         if stream {
             drop(ledger);
-            return stream_response(&st, base, account, p, fault);
+            return stream_response(&st, base, scope, p, fault);
         }
-        let refs = ledger.account_page(&account, p.after, p.asc, p.limit, p.include_failed);
+        let refs = ledger.page(&scope, p.after, p.asc, p.limit, p.include_failed);
         ops_page(&base, &ledger, &refs, uri.path(), &q, &p)
     };
     rest_response(&st, text, latest, HAL, fault)

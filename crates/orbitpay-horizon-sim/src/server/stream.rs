@@ -1,14 +1,15 @@
-//! SSE streams of an account's payments: catch-up, then live records as ledgers close.
+//! SSE streams of payments (an account's or the network's): catch-up, then live records as
+//! ledgers close.
 
 use axum::http::{StatusCode, header};
 use axum::response::Response;
-use orbitpay_core::AccountId;
 
 use super::delivery::{Gone, Out, drip_of, problem_response};
 use super::request::PageParams;
 use super::{AppState, shutdown_signal};
 use crate::HorizonSim;
 use crate::fault::Fault;
+use crate::model::Scope;
 use crate::render::{self, Problem, to_compact};
 
 pub(crate) const PREAMBLE: &str = "retry: 1000\nevent: open\ndata: \"hello\"\n\n";
@@ -17,14 +18,14 @@ pub(crate) const GOODBYE: &str = "retry: 10\nevent: close\ndata: \"byebye\"\n\n"
 pub(super) fn stream_response(
     st: &AppState,
     base: String,
-    account: AccountId,
+    scope: Scope,
     p: PageParams,
     fault: Option<Fault>,
 ) -> Response {
     let (out, body) = Out::new(drip_of(&fault), st.shutdown.clone());
     let sim = st.sim.clone();
     tokio::spawn(async move {
-        let _ = run_stream(sim, base, account, p, fault, out).await;
+        let _ = run_stream(sim, base, scope, p, fault, out).await;
     });
     Response::builder()
         .status(StatusCode::OK)
@@ -38,7 +39,7 @@ pub(super) fn stream_response(
 async fn run_stream(
     sim: HorizonSim,
     base: String,
-    account: AccountId,
+    scope: Scope,
     p: PageParams,
     fault: Option<Fault>,
     mut out: Out,
@@ -69,7 +70,7 @@ async fn run_stream(
         changes.borrow_and_update();
         let events: Vec<(i64, String)> = {
             let l = sim.ledger();
-            l.account_page(&account, after, true, limit - sent, p.include_failed)
+            l.page(&scope, after, true, limit - sent, p.include_failed)
                 .iter()
                 .map(|r| {
                     (

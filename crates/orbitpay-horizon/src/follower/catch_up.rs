@@ -5,11 +5,11 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::reread::Unreadable;
-use super::{Batch, Flow, Follower, Phase, RecordSink};
+use super::{Batch, Flow, Follower, Phase, Target};
 use crate::source::{PaymentsPage, SourceError};
 use crate::status::FollowerState;
 
-impl<K: RecordSink> Follower<K> {
+impl<T: Target> Follower<T> {
     pub(super) async fn catch_up(&mut self, cancel: &CancellationToken) -> Flow<()> {
         self.status.set_state(FollowerState::CatchingUp);
         let mut attempt = 0;
@@ -25,8 +25,8 @@ impl<K: RecordSink> Follower<K> {
                 _ => {
                     self.or_cancel(
                         cancel,
-                        self.source
-                            .payments_page(&self.account, self.cursor, self.cfg.page_limit),
+                        self.scope
+                            .page(&*self.source, self.cursor, self.cfg.page_limit),
                     )
                     .await?
                 }
@@ -43,7 +43,7 @@ impl<K: RecordSink> Follower<K> {
             attempt = 0;
             self.status.touch();
             if page.records.is_empty() {
-                tracing::info!(account = %self.account, cursor = self.cursor, "caught up; streaming");
+                tracing::info!(account = %self.scope, cursor = self.cursor, "caught up; streaming");
                 return Ok(());
             }
             let before = self.cursor;
@@ -56,12 +56,12 @@ impl<K: RecordSink> Follower<K> {
                 };
                 if unreadable.is_none() {
                     // The next page starts after this one once it is settled; ask for it now.
-                    let (source, account, limit) =
-                        (self.source.clone(), self.account, self.cfg.page_limit);
+                    let (source, scope, limit) =
+                        (self.source.clone(), self.scope, self.cfg.page_limit);
                     let next = async move {
                         tokio::select! {
                             _ = cancel.cancelled() => None,
-                            page = source.payments_page(&account, up_to, limit) => Some(page),
+                            page = scope.page(&*source, up_to, limit) => Some(page),
                         }
                     };
                     let (delivered, next) = tokio::join!(self.deliver(batch, cancel), next);
@@ -90,7 +90,7 @@ impl<K: RecordSink> Follower<K> {
             }
             if self.cursor == before {
                 // Nothing moved: paging again would loop. The stream resumes from here.
-                tracing::warn!(account = %self.account, cursor = self.cursor, "catch-up page made no progress; switching to the stream");
+                tracing::warn!(account = %self.scope, cursor = self.cursor, "catch-up page made no progress; switching to the stream");
                 return Ok(());
             }
         }

@@ -7,11 +7,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::read_ahead::ReadAhead;
 use super::reread::Unreadable;
-use super::{Batch, End, Flow, Follower, Phase, RecordSink, Stop};
+use super::{Batch, End, Flow, Follower, Phase, Stop, Target};
 use crate::source::{SourceError, StreamEvent};
 use crate::status::{FollowerState, FollowerStatus};
 
-impl<K: RecordSink> Follower<K> {
+impl<T: Target> Follower<T> {
     pub(super) async fn live(&mut self, cancel: &CancellationToken) -> Flow<()> {
         let mut attempt = 0u32;
         let mut first = true;
@@ -21,10 +21,7 @@ impl<K: RecordSink> Follower<K> {
             }
             first = false;
             let opened = self
-                .or_cancel(
-                    cancel,
-                    self.source.stream_payments(&self.account, self.cursor),
-                )
+                .or_cancel(cancel, self.scope.stream(&*self.source, self.cursor))
                 .await?;
             let mut stream = match opened {
                 Ok(s) => ReadAhead::spawn(s, self.cfg.page_limit as usize),
@@ -120,7 +117,7 @@ impl<K: RecordSink> Follower<K> {
             match end {
                 End::Routine => {
                     FollowerStatus::bump(&self.status.routine_closes);
-                    tracing::debug!(account = %self.account, cursor = self.cursor, delivered, "stream closed by the server; reconnecting");
+                    tracing::debug!(account = %self.scope, cursor = self.cursor, delivered, "stream closed by the server; reconnecting");
                     if delivered == 0 && opened_at.elapsed() < self.cfg.quick_close_delay {
                         self.sleep(self.cfg.quick_close_delay, cancel).await?;
                     } else {
@@ -132,7 +129,7 @@ impl<K: RecordSink> Follower<K> {
                 }
                 End::Stall => {
                     FollowerStatus::bump(&self.status.stalls);
-                    tracing::warn!(account = %self.account, cursor = self.cursor, bound = ?self.cfg.stall_timeout, "stream stalled; reconnecting");
+                    tracing::warn!(account = %self.scope, cursor = self.cursor, bound = ?self.cfg.stall_timeout, "stream stalled; reconnecting");
                 }
                 End::ErrorEvent(text) => {
                     let e = SourceError::ErrorEvent(text);

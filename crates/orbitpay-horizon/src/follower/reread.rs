@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{Follower, RecordSink, full_jitter};
+use super::{Follower, Target, full_jitter};
 use crate::convert::RecordError;
 use crate::status::{FollowerState, FollowerStatus};
 
@@ -25,7 +25,7 @@ pub(super) struct Rereading {
     reads: u32,
 }
 
-impl<K: RecordSink> Follower<K> {
+impl<T: Target> Follower<T> {
     /// Counts one more unreadable read of the record just past the cursor and decides.
     pub(super) fn unreadable(&mut self, mut e: RecordError) -> Unreadable {
         FollowerStatus::bump(&self.status.malformed);
@@ -50,7 +50,7 @@ impl<K: RecordSink> Follower<K> {
                 e.reads = reads;
                 return Unreadable::Store(e, t);
             }
-            tracing::error!(account = %self.account, cursor, reads, reason = %e.reason, excerpt = %e.excerpt(),
+            tracing::error!(account = %self.scope, cursor, reads, reason = %e.reason, excerpt = %e.excerpt(),
                 "unreadable record without a paging token: it can be neither stored nor passed; this account holds here until it reads");
             return Unreadable::Reread {
                 delay: self.backoff(reads),
@@ -58,7 +58,7 @@ impl<K: RecordSink> Follower<K> {
             };
         }
         let delay = self.reread_delay(reads);
-        tracing::warn!(account = %self.account, op_id = token, cursor, reads, reason = %e.reason, excerpt = %e.excerpt(), ?delay,
+        tracing::warn!(account = %self.scope, op_id = token, cursor, reads, reason = %e.reason, excerpt = %e.excerpt(), ?delay,
             "unreadable record; reading it again from the cursor");
         self.status.set_state(FollowerState::BackingOff {
             reason: format!("unreadable record after {cursor} (read {reads} times)"),

@@ -144,6 +144,7 @@ diesel::table! {
         delivered_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         retried_at -> Nullable<Timestamptz>,
+        lease_id -> Nullable<Uuid>,
     }
 }
 

@@ -112,6 +112,7 @@ diesel::table! {
         account -> Text,
         paging_token -> Int8,
         updated_at -> Timestamptz,
+        first_token -> Nullable<Int8>,
     }
 }
 

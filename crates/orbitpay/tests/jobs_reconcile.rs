@@ -21,6 +21,14 @@ async fn cursor(env: &Env) -> Option<i64> {
         .unwrap()
 }
 
+/// Stores the account's first cursor, as the daemon does before its stream reads anything.
+async fn start_at(env: &Env, token: i64) {
+    let conn = env.db.conn().await;
+    orbitpay_store::cursors::set(&conn, &env.shop, token)
+        .await
+        .unwrap();
+}
+
 async fn run(env: &Env) -> orbitpay::jobs::runs::Report {
     reconcile(
         &env.db.pool(),
@@ -41,7 +49,8 @@ async fn reconciliation_heals_a_payment_the_stream_skipped() {
     let missed = env.session(1, 100).await;
     let seen = env.session(2, 100).await;
 
-    // The follower streams live from the latest ledger.
+    // The follower streams live from the latest ledger, stored first as the daemon does.
+    start_at(&env, toid::encode(start, 0xF_FFFF, 0xFFF)).await;
     let stop = CancellationToken::new();
     let follower = Follower::new(
         env.shop,
@@ -137,4 +146,55 @@ async fn a_stored_unreadable_record_that_reads_now_is_credited_and_resolved() {
             .unwrap(),
         0
     );
+}
+
+#[tokio::test]
+async fn history_from_before_the_account_was_first_watched_is_not_reconciled() {
+    let env = Env::new().await;
+    // Payments the account received before orbitpay watched it: one naming no session of
+    // ours, one naming a session (as a reused reference would).
+    env.pay(77, 100);
+    let before = env.session(4, 100).await;
+    env.pay(4, 100);
+    // orbitpay starts now.
+    let first = toid::encode(env.sim.latest_ledger(), 0xF_FFFF, 0xFFF);
+    start_at(&env, first).await;
+    // A payment after the start that the stream missed: the cursor moved past it.
+    let missed = env.session(5, 100).await;
+    env.pay(5, 100);
+    let current = toid::encode(env.sim.close_empty_ledgers(1), 0xF_FFFF, 0xFFF);
+    start_at(&env, current).await;
+    assert_eq!(cursor(&env).await, Some(current));
+
+    let report = run(&env).await;
+    assert_eq!(report.count("checked"), 1, "{report:?}");
+    assert_eq!(report.count("newly_handled"), 1, "{report:?}");
+    assert_eq!(report.count("unmatched"), 0, "{report:?}");
+    assert_eq!(env.reload(&missed).await.status, SessionStatus::Paid);
+    assert_eq!(env.reload(&before).await.status, SessionStatus::Pending);
+    assert_eq!(
+        env.count("SELECT count(*) FROM unmatched_payments").await,
+        0
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM outbox_events WHERE event_type = 'payment.unmatched'")
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_cursor_stored_before_first_token_existed_keeps_the_window() {
+    let env = Env::new().await;
+    let early = env.session(6, 100).await;
+    env.pay(6, 100);
+    let current = toid::encode(env.sim.close_empty_ledgers(1), 0xF_FFFF, 0xFFF);
+    start_at(&env, current).await;
+    // What the migration leaves on rows it found: where the stream began is unknown.
+    env.exec("UPDATE stream_cursors SET first_token = NULL")
+        .await;
+
+    let report = run(&env).await;
+    assert_eq!(report.count("newly_handled"), 1, "{report:?}");
+    assert_eq!(env.reload(&early).await.status, SessionStatus::Paid);
 }

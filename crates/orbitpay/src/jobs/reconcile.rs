@@ -10,6 +10,12 @@
 //!
 //! The window's start is a ledger estimated from the latest one at [`LEDGER_SECONDS`] per
 //! ledger (never before the oldest ledger the source keeps): slower ledgers only widen it.
+//!
+//! Reconciliation covers only what the stream was meant to cover: never before where the
+//! account's stream began (`stream_cursors.first_token`, see [`start_after`]). An account first
+//! watched an hour ago has older history inside the window that was never the stream's to
+//! handle; recording it as missed would make a WARN and an outbox event (a webhook) for every
+//! payment an account received before orbitpay was installed on it.
 
 use std::time::Duration;
 
@@ -17,6 +23,7 @@ use orbitpay_core::{AccountId, toid};
 use orbitpay_horizon::{LedgerSource, source::token_of};
 use orbitpay_matcher::Matcher;
 use orbitpay_store::DbPool;
+use orbitpay_store::cursors::Span;
 use orbitpay_store::settlement::Applied;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -51,17 +58,17 @@ pub async fn reconcile(
         if stop.is_cancelled() {
             break;
         }
-        let cursor = {
+        let span = {
             let mut conn = pool.get().await?;
-            orbitpay_store::cursors::get(&mut conn, account).await?
+            orbitpay_store::cursors::span(&mut conn, account).await?
         };
-        let Some(cursor) = cursor else { continue };
+        let Some(span) = span else { continue };
         reconcile_account(
             source,
             matcher,
             account,
-            toid::encode(start_ledger, 0, 0),
-            cursor,
+            start_after(toid::encode(start_ledger, 0, 0), span),
+            span.current,
             &mut report,
             stop,
         )
@@ -79,6 +86,15 @@ pub async fn reconcile(
         "reconciliation run done"
     );
     Ok(report)
+}
+
+/// The token reconciliation pages after: the window's start, or where the account's stream
+/// began when that is later. A cursor row older than `first_token` has none (unknown), and
+/// then the window alone bounds it: reaching too far only records real payments as unmatched,
+/// while a guessed later start could hide a missed payment from every run.
+fn start_after(window_start: i64, span: Span) -> i64 {
+    span.first
+        .map_or(window_start, |first| first.max(window_start))
 }
 
 /// Pages `account`'s records after `from` up to `cursor` through the matcher.

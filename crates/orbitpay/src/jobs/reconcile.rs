@@ -26,7 +26,7 @@ use orbitpay_store::DbPool;
 use orbitpay_store::cursors::Span;
 use orbitpay_store::settlement::Applied;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::runs::Report;
 
@@ -54,26 +54,29 @@ pub async fn reconcile(
         .latest_ledger
         .saturating_sub(ledgers)
         .max(root.elder_ledger);
+    let window_start = toid::encode(start_ledger, 0, 0);
     for account in accounts {
         if stop.is_cancelled() {
             break;
         }
-        let span = {
-            let mut conn = pool.get().await?;
-            orbitpay_store::cursors::span(&mut conn, account).await?
-        };
-        let Some(span) = span else { continue };
-        reconcile_account(
+        // One account's error (Horizon failing its page, the database its row, the matcher's
+        // bounded retries run out) is that account's: what it settled stays settled, it is
+        // reconciled again next run, and the other accounts go on.
+        let reconciled = reconcile_one(
+            pool,
             source,
             matcher,
             account,
-            start_after(toid::encode(start_ledger, 0, 0), span),
-            span.current,
+            window_start,
             &mut report,
             stop,
         )
-        .await?;
-        retry_unreadable(pool, source, matcher, account, &mut report, stop).await?;
+        .await;
+        if let Err(e) = reconciled {
+            error!(job = "reconcile", account = %account, action = "failed", error = format!("{e:#}"),
+                   "could not reconcile an account; it is reconciled again next run");
+            report.add("failed", 1);
+        }
     }
     info!(
         job = "reconcile",
@@ -83,9 +86,38 @@ pub async fn reconcile(
         unmatched = report.count("unmatched"),
         unreadable = report.count("unreadable"),
         unreadable_resolved = report.count("unreadable_resolved"),
+        failed = report.count("failed"),
         "reconciliation run done"
     );
     Ok(report)
+}
+
+/// One account: its span's records, then its stored unreadable records.
+async fn reconcile_one(
+    pool: &DbPool,
+    source: &dyn LedgerSource,
+    matcher: &Matcher,
+    account: &AccountId,
+    window_start: i64,
+    report: &mut Report,
+    stop: &CancellationToken,
+) -> anyhow::Result<()> {
+    let span = {
+        let mut conn = pool.get().await?;
+        orbitpay_store::cursors::span(&mut conn, account).await?
+    };
+    let Some(span) = span else { return Ok(()) };
+    reconcile_account(
+        source,
+        matcher,
+        account,
+        start_after(window_start, span),
+        span.current,
+        report,
+        stop,
+    )
+    .await?;
+    retry_unreadable(pool, source, matcher, account, report, stop).await
 }
 
 /// The token reconciliation pages after: the window's start, or where the account's stream

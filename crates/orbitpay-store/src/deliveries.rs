@@ -4,6 +4,12 @@
 //! so no transaction stays open across the network. A dispatcher that dies mid-POST leaves a
 //! `delivering` row whose lease expires and is taken over; its late report is then refused by
 //! the lease check in [`record`], so two dispatchers never both decide one delivery's fate.
+//!
+//! An attempt is counted when its request is about to go out ([`start_attempt`], under the
+//! lease), not when the lease is taken: a lease cut short by a kill, a stop or a restart sent
+//! nothing, and a storm of them must not spend the retry budget of a delivery that was never
+//! sent, nor make it `dead`. Each lease has its own id (`lease_id`), since the attempt count no
+//! longer changes with every lease.
 
 use std::time::Duration;
 
@@ -138,7 +144,11 @@ pub struct Claimed {
     pub event_id: Uuid,
     #[diesel(sql_type = Text)]
     pub url: String,
-    /// This attempt's number, from 1; with the lease owner it identifies the lease.
+    /// Names this lease: [`start_attempt`] and [`record`] act only while it is still the one.
+    #[diesel(sql_type = SqlUuid)]
+    pub lease_id: Uuid,
+    /// The number this lease's attempt gets once [`start_attempt`] counts it (attempts made so
+    /// far + 1).
     #[diesel(sql_type = Integer)]
     pub attempt: i32,
     /// Where the retry budget's age counts from: creation, or the last admin retry.
@@ -212,10 +222,10 @@ pub async fn claim(
          SET state = 'delivering',
              lease_owner = $2,
              lease_until = now() + $3 * interval '1 millisecond',
-             attempts = w.attempts + 1
+             lease_id = gen_random_uuid()
          FROM due, outbox_events e
          WHERE w.id = due.id AND e.event_id = w.event_id
-         RETURNING w.id, w.event_id, w.url, w.attempts AS attempt,
+         RETURNING w.id, w.event_id, w.url, w.lease_id, w.attempts + 1 AS attempt,
                    COALESCE(w.retried_at, w.created_at) AS budget_from,
                    e.session_id, e.event_type, e.payload, e.created_at AS event_created_at",
     )
@@ -225,6 +235,37 @@ pub async fn claim(
     .bind::<BigInt, _>(per_endpoint)
     .load(conn)
     .await?)
+}
+
+/// Counts `claimed`'s attempt, just before its request is sent, and renews the lease for
+/// `lease` from now (so the lease covers the request from its start, however long the claim
+/// waited for a free slot). Returns false, counting nothing, when `owner` no longer holds this
+/// lease (it expired and was taken over): the request must not be sent.
+///
+/// A dispatcher killed after this and before [`record`] has spent the attempt with no row for
+/// it: the request may have reached the receiver, so it counts.
+pub async fn start_attempt(
+    conn: &mut AsyncPgConnection,
+    claimed: &Claimed,
+    owner: &str,
+    lease: Duration,
+) -> Result<bool, StoreError> {
+    let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+    let n = diesel::sql_query(
+        "UPDATE webhook_deliveries
+         SET attempts = attempts + 1,
+             lease_until = now() + $1 * interval '1 millisecond'
+         WHERE id = $2 AND state = 'delivering' AND lease_owner = $3 AND lease_id = $4
+           AND attempts = $5 - 1",
+    )
+    .bind::<BigInt, _>(lease_ms)
+    .bind::<BigInt, _>(claimed.id)
+    .bind::<Text, _>(owner)
+    .bind::<SqlUuid, _>(claimed.lease_id)
+    .bind::<Integer, _>(claimed.attempt)
+    .execute(conn)
+    .await?;
+    Ok(n == 1)
 }
 
 /// What an attempt decided for its delivery.
@@ -248,9 +289,10 @@ pub struct Attempt<'a> {
     pub response_snippet: Option<&'a str>,
 }
 
-/// Records the attempt and, if `owner` still holds the lease of `claimed`, applies `outcome`.
-/// Returns false when the lease was lost (expired and taken over): the attempt is still on
-/// record, but the delivery's state belongs to the new holder.
+/// Records the attempt and, if `owner` still holds the lease of `claimed` and counted its
+/// attempt ([`start_attempt`]), applies `outcome`. Returns false when the lease was lost
+/// (expired and taken over): the attempt is still on record, but the delivery's state belongs
+/// to the new holder.
 pub async fn record(
     conn: &mut AsyncPgConnection,
     claimed: &Claimed,
@@ -291,7 +333,8 @@ pub async fn record(
                  lease_until = NULL,
                  last_status = $3,
                  last_error = $4
-             WHERE id = $5 AND state = 'delivering' AND lease_owner = $6 AND attempts = $7",
+             WHERE id = $5 AND state = 'delivering' AND lease_owner = $6 AND lease_id = $7
+               AND attempts = $8",
         )
         .bind::<Text, _>(state)
         .bind::<BigInt, _>(delay_ms)
@@ -299,6 +342,7 @@ pub async fn record(
         .bind::<Nullable<Text>, _>(attempt.error)
         .bind::<BigInt, _>(claimed.id)
         .bind::<Text, _>(owner)
+        .bind::<SqlUuid, _>(claimed.lease_id)
         .bind::<Integer, _>(claimed.attempt)
         .execute(conn)
         .await?;

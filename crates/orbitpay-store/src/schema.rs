@@ -112,6 +112,7 @@ diesel::table! {
         account -> Text,
         paging_token -> Int8,
         updated_at -> Timestamptz,
+        first_token -> Nullable<Int8>,
     }
 }
 
@@ -144,6 +145,7 @@ diesel::table! {
         delivered_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         retried_at -> Nullable<Timestamptz>,
+        lease_id -> Nullable<Uuid>,
     }
 }
 

@@ -41,3 +41,22 @@ async fn a_negative_token_is_refused() {
     let conn = db.conn().await;
     assert!(cursors::set(&conn, &account(1), -1).await.is_err());
 }
+
+#[tokio::test]
+async fn the_first_token_is_where_the_cursor_began_and_never_moves() {
+    let db = TestDb::new().await;
+    let mut conn = db.conn().await;
+    let a = account(1);
+
+    assert_eq!(cursors::span(&mut conn, &a).await.unwrap(), None);
+    cursors::set(&conn, &a, 100).await.unwrap();
+    cursors::set(&conn, &a, 250).await.unwrap();
+    cursors::set(&conn, &a, 120).await.unwrap();
+    assert_eq!(
+        cursors::span(&mut conn, &a).await.unwrap(),
+        Some(cursors::Span {
+            first: Some(100),
+            current: 250
+        })
+    );
+}

@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::DEFAULT_ENDPOINT as DEFAULT;
-use common::{LEASE, account, attempt, new_session};
+use common::{LEASE, account, attempt, new_session, send};
 use diesel_async::AsyncConnection as _;
 use orbitpay_store::deliveries::{self, Outcome};
 use orbitpay_store::models::DeliveryState;
@@ -149,6 +149,11 @@ async fn a_lease_excludes_others_until_it_expires_and_a_lost_lease_cannot_decide
     assert_eq!(a.len(), 1);
     assert_eq!(a[0].attempt, 1);
     assert!(
+        deliveries::start_attempt(&mut conn, &a[0], "a", Duration::from_millis(200))
+            .await
+            .unwrap()
+    );
+    assert!(
         deliveries::claim(&mut conn, "b", LEASE, 10, 10)
             .await
             .unwrap()
@@ -161,6 +166,17 @@ async fn a_lease_excludes_others_until_it_expires_and_a_lost_lease_cannot_decide
         .unwrap();
     assert_eq!(b.len(), 1, "an expired lease is taken over");
     assert_eq!(b[0].attempt, 2);
+    assert!(
+        !deliveries::start_attempt(&mut conn, &a[0], "a", LEASE)
+            .await
+            .unwrap(),
+        "a lost lease cannot start another attempt"
+    );
+    assert!(
+        deliveries::start_attempt(&mut conn, &b[0], "b", LEASE)
+            .await
+            .unwrap()
+    );
 
     // A's late report is recorded but decides nothing.
     assert!(
@@ -193,6 +209,79 @@ async fn a_lease_excludes_others_until_it_expires_and_a_lost_lease_cannot_decide
             .map(|a| (a.attempt, a.lease_owner.as_str()))
             .collect::<Vec<_>>(),
         [(1, "a"), (2, "b")]
+    );
+}
+
+#[tokio::test]
+async fn leases_abandoned_before_sending_spend_no_attempt_and_a_sent_attempt_counts_once() {
+    let db = TestDb::new().await;
+    let mut conn = db.conn().await;
+    deliveries::set_default_endpoint(&mut conn, Some(DEFAULT))
+        .await
+        .unwrap();
+    let event = outbox::insert(
+        &conn,
+        EventType::PaymentUnmatched,
+        None,
+        serde_json::json!({}),
+    )
+    .await
+    .unwrap();
+
+    // A kill storm: 40 dispatchers (more than the 30-attempt budget) each lease the delivery
+    // and die before sending; every lease expires and is taken over by the next.
+    for i in 0..40 {
+        let leased = deliveries::claim(&mut conn, &format!("killed-{i}"), Duration::ZERO, 10, 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            leased.len(),
+            1,
+            "lease {i}: the expired lease is taken over"
+        );
+        assert_eq!(leased[0].attempt, 1, "lease {i}: still the first attempt");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let row = deliveries::for_event(&mut conn, event.event_id)
+        .await
+        .unwrap()[0]
+        .clone();
+    assert_eq!((row.attempts, row.state), (0, DeliveryState::Delivering));
+
+    // The next one sends: one attempt, numbered 1, counted once.
+    let c = deliveries::claim(&mut conn, "alive", LEASE, 10, 10)
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(
+        deliveries::start_attempt(&mut conn, &c, "alive", LEASE)
+            .await
+            .unwrap()
+    );
+    assert!(
+        deliveries::record(
+            &mut conn,
+            &c,
+            "alive",
+            &attempt(500),
+            Outcome::Retry {
+                delay: Duration::ZERO
+            }
+        )
+        .await
+        .unwrap()
+    );
+    let row = deliveries::for_event(&mut conn, event.event_id)
+        .await
+        .unwrap()[0]
+        .clone();
+    assert_eq!((row.attempts, row.state), (1, DeliveryState::Pending));
+    let made = deliveries::attempts(&mut conn, row.id).await.unwrap();
+    assert_eq!(
+        made.iter()
+            .map(|a| (a.attempt, a.lease_owner.as_str()))
+            .collect::<Vec<_>>(),
+        [(1, "alive")]
     );
 }
 
@@ -243,17 +332,16 @@ async fn one_sessions_events_go_in_order_and_do_not_block_other_sessions() {
 
     // The first fails and is retried later: the second still waits.
     let failed = c.iter().find(|c| c.event_id == first.event_id).unwrap();
-    deliveries::record(
+    send(
         &mut conn,
         failed,
         "a",
-        &attempt(500),
+        500,
         Outcome::Retry {
             delay: Duration::ZERO,
         },
     )
-    .await
-    .unwrap();
+    .await;
     let c = deliveries::claim(&mut conn, "a", LEASE, 10, 10)
         .await
         .unwrap();
@@ -263,9 +351,7 @@ async fn one_sessions_events_go_in_order_and_do_not_block_other_sessions() {
     );
 
     // Dead releases the next one.
-    deliveries::record(&mut conn, &c[0], "a", &attempt(500), Outcome::Dead)
-        .await
-        .unwrap();
+    send(&mut conn, &c[0], "a", 500, Outcome::Dead).await;
     let c = deliveries::claim(&mut conn, "a", LEASE, 10, 10)
         .await
         .unwrap();

@@ -3,7 +3,7 @@
 mod common;
 
 use common::DEFAULT_ENDPOINT as DEFAULT;
-use common::{LEASE, attempt, unmatched_event as unmatched};
+use common::{LEASE, send, unmatched_event as unmatched};
 
 use orbitpay_store::deliveries::{self, Outcome};
 use orbitpay_store::models::DeliveryState;
@@ -32,9 +32,7 @@ async fn one_endpoint_never_has_more_than_its_bound_in_flight() {
             .unwrap()
             .is_empty()
     );
-    deliveries::record(&mut conn, &first[0], "a", &attempt(200), Outcome::Delivered)
-        .await
-        .unwrap();
+    send(&mut conn, &first[0], "a", 200, Outcome::Delivered).await;
     assert_eq!(
         deliveries::claim(&mut conn, "b", LEASE, 10, 2)
             .await
@@ -60,9 +58,7 @@ async fn a_dead_delivery_is_retried_by_an_admin_with_a_fresh_budget() {
         webhook_admin::retry(&mut conn, id).await.unwrap(),
         Retried::NotDead(DeliveryState::Delivering)
     );
-    deliveries::record(&mut conn, &c[0], "a", &attempt(500), Outcome::Dead)
-        .await
-        .unwrap();
+    send(&mut conn, &c[0], "a", 500, Outcome::Dead).await;
     assert_eq!(
         webhook_admin::list(&mut conn, Some(DeliveryState::Dead), 0, 10)
             .await
@@ -103,9 +99,7 @@ async fn redelivering_an_event_requeues_finished_deliveries_and_fans_out_if_it_h
         .await
         .unwrap()
     {
-        deliveries::record(&mut conn, &c, "a", &attempt(200), Outcome::Delivered)
-            .await
-            .unwrap();
+        send(&mut conn, &c, "a", 200, Outcome::Delivered).await;
     }
 
     let rows = webhook_admin::redeliver_event(&mut conn, later)

@@ -107,9 +107,14 @@ impl Dispatcher {
         &self.owner
     }
 
-    /// Claims one batch and delivers it; returns how many deliveries were attempted.
+    /// How long a lease lasts, from the claim and again from the start of its attempt.
+    fn lease(&self) -> Duration {
+        self.config.timeout + self.config.lease_margin
+    }
+
+    /// Claims one batch and delivers it; returns how many deliveries were leased.
     pub async fn run_once(&self) -> Result<usize, DispatchError> {
-        let lease = self.config.timeout + self.config.lease_margin;
+        let lease = self.lease();
         let claimed = {
             let mut conn = self.pool.get().await?;
             deliveries::claim(
@@ -180,6 +185,17 @@ impl Dispatcher {
     }
 
     async fn deliver(&self, claimed: Claimed) -> Result<(), DispatchError> {
+        // The attempt counts from here, not from the lease: a lease cut short before this
+        // point sent nothing. The connection goes back before the request goes out.
+        let started = {
+            let mut conn = self.pool.get().await?;
+            deliveries::start_attempt(&mut conn, &claimed, &self.owner, self.lease()).await?
+        };
+        if !started {
+            tracing::warn!(delivery_id = claimed.id, event_id = %claimed.event_id,
+                "webhook lease lost before the attempt; nothing sent, the new holder delivers");
+            return Ok(());
+        }
         let body = envelope(&claimed);
         let started_at = Utc::now();
         let t0 = Instant::now();

@@ -338,3 +338,63 @@ async fn a_dispatcher_killed_mid_attempt_is_taken_over_from_the_database() {
     assert_eq!(state(&mut conn, id).await, DeliveryState::Delivered);
     assert_eq!(rx.received()[0].id(), id.to_string());
 }
+
+#[tokio::test]
+async fn a_storm_of_leases_killed_before_sending_spends_none_of_the_budget() {
+    let mut n = 0;
+    let rx = Receiver::start(move |_| {
+        n += 1;
+        if n == 1 {
+            (500, Duration::ZERO)
+        } else {
+            (200, Duration::ZERO)
+        }
+    })
+    .await;
+    let s = Setup::new(&rx.url).await;
+    let mut conn = s.conn().await;
+    let id = event(&mut conn, None).await;
+    // More processes than the 30-attempt budget lease the delivery and die before sending;
+    // each lease expires and the next takes it over.
+    for i in 0..35 {
+        let leased = deliveries::claim(&mut conn, &format!("killed-{i}"), Duration::ZERO, 10, 4)
+            .await
+            .unwrap();
+        assert_eq!(leased.len(), 1, "lease {i}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let row = deliveries::for_event(&mut conn, id)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(row.attempts, 0, "nothing was sent");
+
+    // A live dispatcher's first POST fails: that is attempt 1 of 30, retried, not dead.
+    let d = s.dispatcher(config());
+    assert_eq!(d.run_once().await.unwrap(), 1);
+    let row = deliveries::for_event(&mut conn, id)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        (row.state, row.attempts, row.last_status),
+        (DeliveryState::Pending, 1, Some(500))
+    );
+    drive(&d, || rx.received().len() >= 2).await;
+    delivered(&mut conn, id).await;
+    let made = deliveries::attempts(&mut conn, row.id).await.unwrap();
+    assert_eq!(
+        made.iter()
+            .map(|a| (a.attempt, a.status))
+            .collect::<Vec<_>>(),
+        [(1, Some(500)), (2, Some(200))]
+    );
+    let row = deliveries::for_event(&mut conn, id)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        row.attempts, 2,
+        "the count agrees with the attempts on record"
+    );
+}

@@ -87,6 +87,11 @@ async fn deliver(h: &Harness) {
                 response_snippet: None,
             };
             assert!(
+                deliveries::start_attempt(&mut conn, c, "test", Duration::from_secs(60))
+                    .await
+                    .unwrap()
+            );
+            assert!(
                 deliveries::record(&mut conn, c, "test", &attempt, outcome)
                     .await
                     .unwrap()

@@ -12,4 +12,7 @@ pub struct StreamCursorRow {
     /// Horizon paging token of the last fully processed operation.
     pub paging_token: i64,
     pub updated_at: DateTime<Utc>,
+    /// The token the row was created with: where the account's stream began. `None` for rows
+    /// older than the column (unknown).
+    pub first_token: Option<i64>,
 }

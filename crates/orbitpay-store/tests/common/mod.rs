@@ -39,6 +39,27 @@ pub fn attempt(status: u16) -> orbitpay_store::deliveries::Attempt<'static> {
     }
 }
 
+/// What the dispatcher does around one POST under `c`'s lease: counts the attempt, then
+/// records it with `outcome`. Returns whether the lease still decided.
+pub async fn send(
+    conn: &mut diesel_async::AsyncPgConnection,
+    c: &orbitpay_store::deliveries::Claimed,
+    owner: &str,
+    status: u16,
+    outcome: orbitpay_store::deliveries::Outcome,
+) -> bool {
+    use orbitpay_store::deliveries;
+    assert!(
+        deliveries::start_attempt(conn, c, owner, LEASE)
+            .await
+            .unwrap(),
+        "the lease is still {owner}'s"
+    );
+    deliveries::record(conn, c, owner, &attempt(status), outcome)
+        .await
+        .unwrap()
+}
+
 /// An event that names no session.
 pub async fn unmatched_event(conn: &mut diesel_async::AsyncPgConnection) -> uuid::Uuid {
     orbitpay_store::outbox::insert(

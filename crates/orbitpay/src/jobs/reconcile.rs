@@ -10,6 +10,12 @@
 //!
 //! The window's start is a ledger estimated from the latest one at [`LEDGER_SECONDS`] per
 //! ledger (never before the oldest ledger the source keeps): slower ledgers only widen it.
+//!
+//! Reconciliation covers only what the stream was meant to cover: never before where the
+//! account's stream began (`stream_cursors.first_token`, see [`start_after`]). An account first
+//! watched an hour ago has older history inside the window that was never the stream's to
+//! handle; recording it as missed would make a WARN and an outbox event (a webhook) for every
+//! payment an account received before orbitpay was installed on it.
 
 use std::time::Duration;
 
@@ -17,9 +23,10 @@ use orbitpay_core::{AccountId, toid};
 use orbitpay_horizon::{LedgerSource, source::token_of};
 use orbitpay_matcher::Matcher;
 use orbitpay_store::DbPool;
+use orbitpay_store::cursors::Span;
 use orbitpay_store::settlement::Applied;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::runs::Report;
 
@@ -47,26 +54,29 @@ pub async fn reconcile(
         .latest_ledger
         .saturating_sub(ledgers)
         .max(root.elder_ledger);
+    let window_start = toid::encode(start_ledger, 0, 0);
     for account in accounts {
         if stop.is_cancelled() {
             break;
         }
-        let cursor = {
-            let mut conn = pool.get().await?;
-            orbitpay_store::cursors::get(&mut conn, account).await?
-        };
-        let Some(cursor) = cursor else { continue };
-        reconcile_account(
+        // One account's error (Horizon failing its page, the database its row, the matcher's
+        // bounded retries run out) is that account's: what it settled stays settled, it is
+        // reconciled again next run, and the other accounts go on.
+        let reconciled = reconcile_one(
+            pool,
             source,
             matcher,
             account,
-            toid::encode(start_ledger, 0, 0),
-            cursor,
+            window_start,
             &mut report,
             stop,
         )
-        .await?;
-        retry_unreadable(pool, source, matcher, account, &mut report, stop).await?;
+        .await;
+        if let Err(e) = reconciled {
+            error!(job = "reconcile", account = %account, action = "failed", error = format!("{e:#}"),
+                   "could not reconcile an account; it is reconciled again next run");
+            report.add("failed", 1);
+        }
     }
     info!(
         job = "reconcile",
@@ -76,9 +86,47 @@ pub async fn reconcile(
         unmatched = report.count("unmatched"),
         unreadable = report.count("unreadable"),
         unreadable_resolved = report.count("unreadable_resolved"),
+        failed = report.count("failed"),
         "reconciliation run done"
     );
     Ok(report)
+}
+
+/// One account: its span's records, then its stored unreadable records.
+async fn reconcile_one(
+    pool: &DbPool,
+    source: &dyn LedgerSource,
+    matcher: &Matcher,
+    account: &AccountId,
+    window_start: i64,
+    report: &mut Report,
+    stop: &CancellationToken,
+) -> anyhow::Result<()> {
+    let span = {
+        let mut conn = pool.get().await?;
+        orbitpay_store::cursors::span(&mut conn, account).await?
+    };
+    let Some(span) = span else { return Ok(()) };
+    reconcile_account(
+        source,
+        matcher,
+        account,
+        start_after(window_start, span),
+        span.current,
+        report,
+        stop,
+    )
+    .await?;
+    retry_unreadable(pool, source, matcher, account, report, stop).await
+}
+
+/// The token reconciliation pages after: the window's start, or where the account's stream
+/// began when that is later. A cursor row older than `first_token` has none (unknown), and
+/// then the window alone bounds it: reaching too far only records real payments as unmatched,
+/// while a guessed later start could hide a missed payment from every run.
+fn start_after(window_start: i64, span: Span) -> i64 {
+    span.first
+        .map_or(window_start, |first| first.max(window_start))
 }
 
 /// Pages `account`'s records after `from` up to `cursor` through the matcher.

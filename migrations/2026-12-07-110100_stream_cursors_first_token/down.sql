@@ -1,0 +1,1 @@
+ALTER TABLE stream_cursors DROP COLUMN first_token;

@@ -1,0 +1,13 @@
+-- Where each account's stream began: the token its cursor row was created with (the daemon
+-- writes an account's starting cursor, "now" or a configured token, before it reads
+-- anything), set once and never moved. Reconciliation covers only what the stream was meant
+-- to cover, from first_token up to paging_token: history from before the account was first
+-- watched is not the stream's, and recording it as missed would raise false alarms.
+--
+-- Rows that predate this column get NULL: where their stream began is not known. For them
+-- reconciliation keeps its old reach (its window, never before the oldest retained ledger).
+-- That is the safe side: reaching too far back only records real payments as unmatched (loud,
+-- and refundable), and earlier runs have already recorded any such history of these accounts,
+-- so a run finds it already handled; guessing a start (the current cursor, the first handled
+-- operation) could put a payment the stream missed outside every run, unfound for good.
+ALTER TABLE stream_cursors ADD COLUMN first_token bigint CHECK (first_token >= 0);

@@ -21,7 +21,7 @@ pub mod wire;
 
 pub use config::{FollowConfig, HorizonConfig};
 pub use convert::RecordError;
-pub use follower::{Batch, Follower, FollowerExit, Phase, RecordSink, SinkError, full_jitter};
+pub use follower::{Batch, Follower, FollowerExit, Phase, RecordSink, SinkError};
 pub use horizon::{HorizonError, HorizonSource};
 pub use source::{
     EventStream, FetchedRecord, LedgerSource, PaymentsPage, RootInfo, SourceError, StreamEvent,

@@ -16,11 +16,12 @@ use std::time::Duration;
 use orbitpay_core::{AccountId, toid};
 use orbitpay_horizon::{LedgerSource, source::token_of};
 use orbitpay_matcher::Matcher;
-use orbitpay_store::DbPool;
 use orbitpay_store::settlement::Applied;
+use orbitpay_store::{DbPool, with_retry};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use super::db_retry;
 use super::runs::Report;
 
 /// The ledger interval the window is converted with (Stellar's target close time).
@@ -51,10 +52,9 @@ pub async fn reconcile(
         if stop.is_cancelled() {
             break;
         }
-        let cursor = {
-            let mut conn = pool.get().await?;
-            orbitpay_store::cursors::get(&mut conn, account).await?
-        };
+        let cursor = with_retry!(pool, db_retry(stop), |conn| {
+            orbitpay_store::cursors::get(conn, account)
+        })?;
         let Some(cursor) = cursor else { continue };
         reconcile_account(
             source,
@@ -135,11 +135,9 @@ async fn retry_unreadable(
     report: &mut Report,
     stop: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let rows = {
-        let mut conn = pool.get().await?;
-        orbitpay_store::unreadable::list_unresolved(&mut conn, Some(account), UNREADABLE_PER_RUN)
-            .await?
-    };
+    let rows = with_retry!(pool, db_retry(stop), |conn| {
+        orbitpay_store::unreadable::list_unresolved(conn, Some(account), UNREADABLE_PER_RUN)
+    })?;
     for row in rows {
         if stop.is_cancelled() {
             break;
@@ -155,8 +153,9 @@ async fn retry_unreadable(
                 if let Some(applied) = applied.first() {
                     count(report, account, &record, applied, "it was unreadable");
                 }
-                let mut conn = pool.get().await?;
-                orbitpay_store::unreadable::mark_resolved(&mut conn, account, token).await?;
+                with_retry!(pool, db_retry(stop), |conn| {
+                    orbitpay_store::unreadable::mark_resolved(conn, account, token)
+                })?;
                 report.add("unreadable_resolved", 1);
                 info!(job = "reconcile", account = %account, op_id = token, tx_hash = %record.tx_hash,
                       action = "unreadable_resolved", "an unreadable record reads now; settled and marked resolved");
@@ -167,8 +166,9 @@ async fn retry_unreadable(
                     Some(Ok(r)) => format!("the source returned {} instead", r.op_id),
                     None => "the source no longer returns it".to_owned(),
                 };
-                let mut conn = pool.get().await?;
-                orbitpay_store::unreadable::bump_attempt(&mut conn, account, token, &why).await?;
+                with_retry!(pool, db_retry(stop), |conn| {
+                    orbitpay_store::unreadable::bump_attempt(conn, account, token, &why)
+                })?;
                 report.add("still_unreadable", 1);
                 warn!(job = "reconcile", account = %account, op_id = token, error = %why,
                       action = "still_unreadable", "a stored unreadable record still does not read");

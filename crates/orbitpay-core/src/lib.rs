@@ -7,6 +7,7 @@
 pub mod account;
 pub mod amount;
 pub mod asset;
+pub mod backoff;
 pub mod ledger;
 pub mod matching;
 pub mod memo;
@@ -17,6 +18,7 @@ pub mod tx;
 pub use account::{AccountId, Address, AddressError, ContractId, MuxedAccount};
 pub use amount::{Amount, AmountError, ContractAmount, PositiveAmount};
 pub use asset::{Asset, AssetCode, AssetError};
+pub use backoff::{Backoff, Jitter};
 pub use ledger::{BalanceChange, LedgerRecord, Operation, TransferKind};
 pub use matching::UnmatchedReason;
 pub use memo::{Memo, MemoError, MemoText, Reference, ReferenceError};

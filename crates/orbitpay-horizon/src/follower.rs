@@ -26,8 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use orbitpay_core::{AccountId, toid};
-use rand::Rng as _;
+use orbitpay_core::{AccountId, Backoff, Jitter, toid};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
@@ -150,15 +149,6 @@ enum End {
     Stall,
     ErrorEvent(String),
     Failed(SourceError),
-}
-
-/// Full-jitter exponential backoff: a random delay in `[0, min(max, base * 2^attempt)]`.
-pub fn full_jitter(base: Duration, max: Duration, attempt: u32) -> Duration {
-    let cap = base
-        .saturating_mul(2u32.saturating_pow(attempt.min(30)))
-        .min(max);
-    let ms = u64::try_from(cap.as_millis()).unwrap_or(u64::MAX);
-    Duration::from_millis(rand::rng().random_range(0..=ms))
 }
 
 pub struct Follower<T: Target> {
@@ -286,8 +276,9 @@ impl<T: Target> Follower<T> {
         }
     }
 
+    /// Full jitter: attempt `n` waits a random time in `[0, min(backoff_max, backoff_base * 2^n)]`.
     fn backoff(&self, attempt: u32) -> Duration {
-        full_jitter(self.cfg.backoff_base, self.cfg.backoff_max, attempt)
+        Backoff::new(self.cfg.backoff_base, self.cfg.backoff_max, Jitter::Full).delay(attempt)
     }
 
     /// Logs a source failure, counts it, and waits as its kind asks.

@@ -25,7 +25,7 @@ pub use config::{FollowConfig, HorizonConfig};
 pub use convert::RecordError;
 pub use follower::{
     AccountTarget, Batch, Follower, FollowerExit, NetworkSink, NetworkTarget, Phase, RecordSink,
-    RouteCounters, RoutedBatch, SinkError, Target, WatchedSet, full_jitter, recipients,
+    RouteCounters, RoutedBatch, SinkError, Target, WatchedSet, recipients,
 };
 pub use horizon::{HorizonError, HorizonSource};
 pub use source::{

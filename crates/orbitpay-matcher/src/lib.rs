@@ -7,9 +7,10 @@
 //! It is the follower's [`RecordSink`]. For every batch it asks core what each record means
 //! ([`prepare::intent`]), then runs the store's two committed steps: claim, then settle (which
 //! also stores the cursor). PostgreSQL errors are classified by SQLSTATE: transient ones (the
-//! server, the network, the pool, contention) are retried with capped backoff for as long as
-//! they last, until shutdown; only a fault in the data halts the account, leaving the cursor
-//! where it was: better stopped than skipped.
+//! server, the network, the pool, contention) are retried with capped backoff (the store's
+//! `with_retry!`, shared by every pool user) for as long as they last, until shutdown; only a
+//! fault in the data halts the account, leaving the cursor where it was: better stopped than
+//! skipped.
 //!
 //! Nothing else makes the matcher wait: a session claimed by another transaction (a client
 //! report not yet confirmed, another instance mid-settle) takes a credit from this one at
@@ -31,11 +32,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use orbitpay_core::{AccountId, LedgerRecord};
+use orbitpay_core::{Backoff, Jitter};
 use orbitpay_horizon::{Batch, FetchedRecord, LedgerSource, RecordSink, SinkError};
 use orbitpay_store::models::NewUnreadableRecord;
+use orbitpay_store::retry::Retry;
 use orbitpay_store::settlement;
-use orbitpay_store::{AsyncPgConnection, DbPool, ErrorClass, StoreError};
-use orbitpay_store::{PooledConnection, TransientKind};
+use orbitpay_store::{DbPool, ErrorClass, StoreError};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, error, warn};
@@ -44,67 +46,16 @@ pub use recover::RecoveryAction;
 pub use report::{ReportError, ReportOutcome};
 use settle::Prepared;
 
-/// Runs `$body` (a store call on `$conn`) on a pooled connection, retrying transient errors
-/// with capped backoff as `$retry` ([`Retry`]) allows. A macro rather than a closure-taking
-/// fn: the body borrows the caller's locals, which an async closure cannot prove `Send` for
-/// all lifetimes.
+/// The store's [`orbitpay_store::with_retry!`] on the matcher's pool, its error as the
+/// matcher's: the one retry every pool user shares (its WARN, its counting, the dropping of a
+/// suspect connection), not a copy.
 macro_rules! with_retry {
-    ($matcher:expr, $retry:expr, |$conn:ident| $body:expr) => {{
-        let matcher: &Matcher = &$matcher;
-        let retry: Retry<'_> = $retry;
-        let mut attempt = 0u32;
-        loop {
-            let result = match matcher.pool.get().await {
-                Ok(mut pooled) => {
-                    let result = {
-                        let $conn: &mut AsyncPgConnection = &mut pooled;
-                        $body.await
-                    };
-                    if let Err(e) = &result {
-                        $crate::drop_if_suspect(pooled, e);
-                    }
-                    result
-                }
-                Err(e) => Err(StoreError::from(e)),
-            };
-            match result {
-                Ok(value) => break Ok::<_, MatchError>(value),
-                Err(e) => {
-                    attempt += 1;
-                    if let Err(stop) = matcher.retry_or_stop(e, attempt, retry).await {
-                        break Err(stop);
-                    }
-                }
-            }
-        }
-    }};
+    ($matcher:expr, $retry:expr, |$conn:ident| $body:expr) => {
+        orbitpay_store::with_retry!($matcher.pool, $retry, |$conn| $body)
+            .map_err($crate::MatchError::from)
+    };
 }
 pub(crate) use with_retry;
-
-/// How long [`with_retry!`] keeps at it.
-#[derive(Clone, Copy)]
-pub(crate) struct Retry<'a> {
-    /// Besides the matcher's own shutdown.
-    stop: &'a CancellationToken,
-    /// `None`: until the error passes or `stop` fires (ingestion, which has nothing better to
-    /// do). A client waiting on an answer gets one after this many attempts.
-    attempts: Option<u32>,
-}
-
-/// A connection that failed with what may be its own fault (the server it reaches went
-/// read-only, shut down, or something unknown) is not given back to the pool: after a
-/// failover only a new connection finds the new primary.
-pub(crate) fn drop_if_suspect(pooled: PooledConnection, error: &StoreError) {
-    let suspect = matches!(
-        error.class(),
-        ErrorClass::Transient(
-            TransientKind::Failover | TransientKind::Connection | TransientKind::Other
-        )
-    );
-    if suspect {
-        drop(PooledConnection::take(pooled));
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct MatcherConfig {
@@ -236,10 +187,7 @@ impl Matcher {
         up_to: i64,
         stop: &CancellationToken,
     ) -> Result<(), MatchError> {
-        let retry = Retry {
-            stop,
-            attempts: None,
-        };
+        let retry = self.until(stop);
         let mut readable: Vec<&LedgerRecord> = Vec::with_capacity(records.len());
         let mut passed = None;
         for r in records {
@@ -349,44 +297,19 @@ impl Matcher {
         }
     }
 
-    /// Called after a failed attempt: `Ok` means sleep done, try again; `Err` means give up.
-    async fn retry_or_stop(
-        &self,
-        error: StoreError,
-        attempt: u32,
-        retry: Retry<'_>,
-    ) -> Result<(), MatchError> {
-        let class = error.class();
-        metrics::counter!("orbitpay_db_errors_total", "class" => class.as_str()).increment(1);
-        if let ErrorClass::Fatal(_) = class {
-            error!(error = %error, class = class.as_str(), sqlstate = error.sqlstate(),
-                   "database error the matcher cannot retry");
-            return Err(MatchError::Fatal(error));
-        }
-        let stopping = retry.stop.is_cancelled() || self.shutdown.is_cancelled();
-        if stopping || retry.attempts.is_some_and(|limit| attempt >= limit) {
-            warn!(error = %error, class = class.as_str(), attempts = attempt, stopping,
-                  "transient database error; not retrying further");
-            return Err(MatchError::Transient(error));
-        }
-        metrics::counter!("orbitpay_db_retries_total", "class" => class.as_str()).increment(1);
-        let pause =
-            orbitpay_horizon::full_jitter(self.config.retry_base, self.config.retry_cap, attempt);
-        warn!(error = %error, class = class.as_str(), sqlstate = error.sqlstate(), attempt,
-              pause_ms = pause.as_millis() as u64, "transient database error; retrying");
-        tokio::select! {
-            _ = retry.stop.cancelled() => Err(MatchError::Transient(error)),
-            _ = self.shutdown.cancelled() => Err(MatchError::Transient(error)),
-            _ = tokio::time::sleep(pause) => Ok(()),
-        }
+    /// Full jitter from `retry_base`, doubling up to `retry_cap`.
+    fn backoff(&self) -> Backoff {
+        Backoff::new(self.config.retry_base, self.config.retry_cap, Jitter::Full)
+    }
+
+    /// Retry policy of ingestion: until `stop` or the matcher's shutdown.
+    fn until<'a>(&'a self, stop: &'a CancellationToken) -> Retry<'a> {
+        Retry::until(stop, self.backoff()).or_until(&self.shutdown)
     }
 
     /// Retry policy of calls a client is waiting on.
     fn for_client(&self) -> Retry<'_> {
-        Retry {
-            stop: &self.shutdown,
-            attempts: Some(self.config.report_attempts),
-        }
+        Retry::attempts(self.config.report_attempts, self.backoff()).or_until(&self.shutdown)
     }
 }
 
@@ -404,10 +327,7 @@ impl RecordSink for AccountSink {
         account: &AccountId,
         token: i64,
     ) -> Result<(), SinkError> {
-        let retry = Retry {
-            stop: &self.stop,
-            attempts: None,
-        };
+        let retry = self.matcher.until(&self.stop);
         with_retry!(self.matcher, retry, |conn| orbitpay_store::cursors::set(
             conn, account, token
         ))

@@ -17,8 +17,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::settle::Prepared;
-use crate::{MatchError, Matcher, Retry, with_retry};
-use orbitpay_store::{AsyncPgConnection, StoreError};
+use crate::{MatchError, Matcher, with_retry};
+use orbitpay_store::retry::Retry;
 
 /// What recovering one claim did.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,10 +116,7 @@ impl Matcher {
     }
 
     /// Retry policy of a job's calls: bounded like a client's, and ended by the job's stop.
-    fn for_job<'a>(&self, stop: &'a CancellationToken) -> Retry<'a> {
-        Retry {
-            stop,
-            attempts: Some(self.config.report_attempts),
-        }
+    fn for_job<'a>(&'a self, stop: &'a CancellationToken) -> Retry<'a> {
+        self.for_client().or_until(stop)
     }
 }

@@ -14,8 +14,8 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::settle::Prepared;
-use crate::{MatchError, Matcher, Retry, with_retry};
-use orbitpay_store::{AsyncPgConnection, StoreError};
+use crate::{MatchError, Matcher, with_retry};
+use orbitpay_store::StoreError;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReportOutcome {

@@ -8,8 +8,8 @@
 use orbitpay_core::{AccountId, LedgerRecord};
 use orbitpay_store::settlement::{self, Applied, Intent, Item, SettleOutcome};
 
-use crate::{MatchError, Matcher, Retry, decision, prepare, with_retry};
-use orbitpay_store::{AsyncPgConnection, StoreError};
+use crate::{MatchError, Matcher, decision, prepare, with_retry};
+use orbitpay_store::retry::Retry;
 
 /// Records with what core's rules make of each, as the store's transactions take them.
 pub(crate) struct Prepared<'r> {

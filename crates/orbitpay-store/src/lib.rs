@@ -25,6 +25,7 @@ pub mod pool;
 pub(crate) mod prepared;
 pub mod recovery;
 pub mod retention;
+pub mod retry;
 pub mod schema;
 pub mod sessions;
 pub mod settlement;

@@ -11,14 +11,30 @@ use std::time::{Duration, Instant, SystemTime};
 
 use chrono::Utc;
 use futures::StreamExt as _;
-use orbitpay_store::DbPool;
+use orbitpay_core::{Backoff, Jitter};
 use orbitpay_store::deliveries::{self, Attempt, Claimed, Outcome};
+use orbitpay_store::retry::Retry;
+use orbitpay_store::{DbPool, with_retry};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::guard::{self, Guard, Resolve};
 use crate::policy::{Response, RetryPolicy, parse_retry_after};
 use crate::signing::Signer;
+
+/// The dispatcher's database calls: the store's one retry, a few attempts (full jitter from
+/// 50 ms), so a connection ended or a deadlock neither loses an attempt's record (its lease
+/// would expire and the POST be sent again) nor fails a round.
+fn db_retry() -> Retry<'static> {
+    Retry::attempts(
+        5,
+        Backoff::new(
+            Duration::from_millis(50),
+            Duration::from_secs(5),
+            Jitter::Full,
+        ),
+    )
+}
 
 /// Bytes of the response body kept with the attempt, for an admin to read.
 const SNIPPET_BYTES: usize = 1024;
@@ -115,17 +131,13 @@ impl Dispatcher {
     /// Claims one batch and delivers it; returns how many deliveries were leased.
     pub async fn run_once(&self) -> Result<usize, DispatchError> {
         let lease = self.lease();
-        let claimed = {
-            let mut conn = self.pool.get().await?;
-            deliveries::claim(
-                &mut conn,
-                &self.owner,
-                lease,
-                self.config.batch,
-                self.config.per_endpoint as i64,
-            )
-            .await?
-        };
+        let claimed = with_retry!(self.pool, db_retry(), |conn| deliveries::claim(
+            conn,
+            &self.owner,
+            lease,
+            self.config.batch,
+            self.config.per_endpoint as i64,
+        ))?;
         let n = claimed.len();
         futures::stream::iter(claimed)
             .map(|c| self.deliver(c))
@@ -187,10 +199,12 @@ impl Dispatcher {
     async fn deliver(&self, claimed: Claimed) -> Result<(), DispatchError> {
         // The attempt counts from here, not from the lease: a lease cut short before this
         // point sent nothing. The connection goes back before the request goes out.
-        let started = {
-            let mut conn = self.pool.get().await?;
-            deliveries::start_attempt(&mut conn, &claimed, &self.owner, self.lease()).await?
-        };
+        let started = with_retry!(self.pool, db_retry(), |conn| deliveries::start_attempt(
+            conn,
+            &claimed,
+            &self.owner,
+            self.lease()
+        ))?;
         if !started {
             tracing::warn!(delivery_id = claimed.id, event_id = %claimed.event_id,
                 "webhook lease lost before the attempt; nothing sent, the new holder delivers");
@@ -217,13 +231,14 @@ impl Dispatcher {
         if outcome == Outcome::Delivered {
             orbitpay_store::crash::point("webhook-sent");
         }
-        let mut conn = self.pool.get().await?;
         if status == Some(410) {
             tracing::error!(
                 url = %claimed.url,
                 "webhook endpoint answered 410 Gone: disabled until an admin re-enables it"
             );
-            deliveries::disable_endpoint(&mut conn, &claimed.url, "410 Gone").await?;
+            with_retry!(self.pool, db_retry(), |conn| {
+                deliveries::disable_endpoint(conn, &claimed.url, "410 Gone")
+            })?;
         }
         let attempt = Attempt {
             started_at,
@@ -232,7 +247,13 @@ impl Dispatcher {
             error: sent.error.as_deref(),
             response_snippet: sent.snippet.as_deref(),
         };
-        let held = deliveries::record(&mut conn, &claimed, &self.owner, &attempt, outcome).await?;
+        let held = with_retry!(self.pool, db_retry(), |conn| deliveries::record(
+            conn,
+            &claimed,
+            &self.owner,
+            &attempt,
+            outcome
+        ))?;
         count_outcome(outcome, held, latency);
         log_outcome(&claimed, outcome, &sent, held);
         Ok(())

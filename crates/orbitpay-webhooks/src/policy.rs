@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use orbitpay_core::{Backoff, Jitter};
 use orbitpay_store::deliveries::Outcome;
 
 /// Retry limits; the defaults spread retries from seconds to hours over about three days.
@@ -67,7 +68,7 @@ impl RetryPolicy {
         }
         let delay = match retry_after {
             Some(after) => after.min(self.backoff_cap),
-            None => self.backoff(attempt).mul_f64(jitter.clamp(0.0, 1.0)),
+            None => self.backoff().delay_with(attempt.saturating_sub(1), jitter),
         };
         if age.saturating_add(delay) > self.max_age {
             return Outcome::Dead;
@@ -75,12 +76,9 @@ impl RetryPolicy {
         Outcome::Retry { delay }
     }
 
-    /// The ceiling of the full-jitter draw after `attempt`: base * 2^(attempt-1), capped.
-    fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(31));
-        self.backoff_base
-            .saturating_mul(factor)
-            .min(self.backoff_cap)
+    /// Full jitter; after attempt `n` the ceiling is `backoff_base * 2^(n-1)`, capped.
+    fn backoff(&self) -> Backoff {
+        Backoff::new(self.backoff_base, self.backoff_cap, Jitter::Full)
     }
 }
 

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use orbitpay_core::AccountId;
+use orbitpay_core::{AccountId, Backoff, Jitter};
 use orbitpay_store::{AsyncPgConnection, SessionSettings};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
@@ -158,12 +158,10 @@ pub async fn lead_account(
                     .await;
                     metrics::counter!("orbitpay_leadership_changes_total", "account" => account.to_string(), "change" => "released").increment(1);
                     failures = failures.saturating_add(1);
-                    let backoff = orbitpay_horizon::full_jitter(
-                        settings.retry,
-                        Duration::from_secs(60),
-                        failures,
-                    )
-                    .max(settings.retry);
+                    let backoff =
+                        Backoff::new(settings.retry, Duration::from_secs(60), Jitter::Full)
+                            .delay(failures)
+                            .max(settings.retry);
                     drop(conn);
                     board.set_role(account, Role::Standby);
                     tokio::select! {

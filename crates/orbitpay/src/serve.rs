@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use orbitpay_core::TxHash;
+use orbitpay_core::{Backoff, Jitter, TxHash};
 use orbitpay_store::outbox::OutboxDepth;
 use orbitpay_store::{DbPool, StoreError};
 use tokio::sync::{oneshot, watch};
@@ -375,7 +375,8 @@ async fn migrate_with_retry(
     notifier: &Notifier,
 ) -> anyhow::Result<Vec<String>> {
     const MAX_DELAY: Duration = Duration::from_secs(5);
-    let mut delay = Duration::from_millis(250);
+    let backoff = Backoff::new(Duration::from_millis(250), MAX_DELAY, Jitter::None);
+    let mut failures = 0;
     let started = tokio::time::Instant::now();
     loop {
         match orbitpay_store::run_migrations(url).await {
@@ -388,6 +389,8 @@ async fn migrate_with_retry(
                 return Err(anyhow::Error::new(e).context("refusing to start"));
             }
             Err(e) if is_connect_error(&e) => {
+                let delay = backoff.delay(failures);
+                failures += 1;
                 tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "database not reachable yet");
                 notifier.status(&format!(
                     "waiting for the database ({}s): {e}",
@@ -399,7 +402,6 @@ async fn migrate_with_retry(
                     _ = shutdown.cancelled() => anyhow::bail!("shutdown before the database was reachable"),
                     _ = tokio::time::sleep(delay) => {}
                 }
-                delay = (delay * 2).min(MAX_DELAY);
             }
             Err(e) => return Err(anyhow::Error::new(e).context("migrating the database")),
         }

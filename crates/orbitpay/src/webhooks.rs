@@ -2,6 +2,9 @@
 //! `serve` first), and delivers the outbox until shutdown. Every instance runs one; leases keep
 //! them off each other's work.
 
+use std::time::Duration;
+
+use orbitpay_core::{Backoff, Jitter};
 use orbitpay_store::DbPool;
 use orbitpay_webhooks::Dispatcher;
 use tokio_util::sync::CancellationToken;
@@ -44,7 +47,12 @@ pub(crate) async fn register_default(
     pool: &DbPool,
     stop: &CancellationToken,
 ) {
-    let mut delay = std::time::Duration::from_millis(250);
+    let backoff = Backoff::new(
+        Duration::from_millis(250),
+        Duration::from_secs(5),
+        Jitter::None,
+    );
+    let mut failures = 0;
     loop {
         let attempt = async {
             let mut conn = pool.get().await.map_err(|e| e.to_string())?;
@@ -55,12 +63,13 @@ pub(crate) async fn register_default(
         match attempt.await {
             Ok(()) => return,
             Err(e) => {
+                let delay = backoff.delay(failures);
+                failures += 1;
                 tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "webhooks: cannot register the default endpoint yet");
                 tokio::select! {
                     () = stop.cancelled() => return,
                     () = tokio::time::sleep(delay) => {}
                 }
-                delay = (delay * 2).min(std::time::Duration::from_secs(5));
             }
         }
     }

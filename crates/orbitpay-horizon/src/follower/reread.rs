@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use super::{Follower, Target, full_jitter};
+use orbitpay_core::{Backoff, Jitter};
+
+use super::{Follower, Target};
 use crate::convert::RecordError;
 use crate::status::{FollowerState, FollowerStatus};
 
@@ -69,11 +71,11 @@ impl<T: Target> Follower<T> {
     /// Exponential, with only the upper half jittered: re-reads must be spread over time, or a
     /// corruption lasting a few seconds (a proxy, a cache) would use them all up at once.
     fn reread_delay(&self, reads: u32) -> Duration {
-        let cap = self
-            .cfg
-            .backoff_base
-            .saturating_mul(2u32.saturating_pow(reads.saturating_sub(1).min(30)))
-            .min(self.cfg.backoff_max);
-        cap / 2 + full_jitter(cap / 2, cap / 2, 0)
+        Backoff::new(
+            self.cfg.backoff_base,
+            self.cfg.backoff_max,
+            Jitter::UpperHalf,
+        )
+        .delay(reads.saturating_sub(1))
     }
 }

@@ -31,6 +31,7 @@ use uuid::Uuid;
 
 use super::state::AdminState;
 use super::support::body;
+use super::support::db::with_db;
 use super::support::error::{ApiError, code};
 use super::support::json::json_bytes_response;
 
@@ -136,10 +137,11 @@ async fn run(state: Arc<AdminState>, request: Request, next: Next) -> Result<Res
     let canonical = body::canonical_json(&bytes)?;
     let print = fingerprint(parts.method.as_str(), parts.uri.path(), &canonical);
 
-    let begun = {
-        let mut conn = super::support::db::conn(&state).await?;
-        store::begin(&mut conn, &key, &print, state.key_policy).await?
-    };
+    let begun = with_db!(state, |conn| async {
+        store::begin(conn, &key, &print, state.key_policy)
+            .await
+            .map_err(ApiError::from)
+    })?;
     let token = match begun {
         Begin::Started { token } => token,
         Begin::Replay { status, body } => {

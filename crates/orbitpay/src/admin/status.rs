@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::state::{AccountStatus, AdminState};
-use super::support::db::conn;
+use super::support::db::with_db;
 use super::support::error::ApiError;
 use super::support::json::json_response;
 
@@ -45,11 +45,12 @@ pub struct OutboxView {
 /// Version, ingestion per account, session counts and outbox depth.
 #[utoipa::path(get, path = "/v1/status", tag = "operations", responses((status = 200, body = StatusView)))]
 pub async fn status(State(state): State<Arc<AdminState>>) -> Result<Response, ApiError> {
-    let mut conn = conn(&state).await?;
-    let counts = orbitpay_store::stats::session_counts(&mut conn).await?;
-    let depth = outbox::depth(&mut conn).await?;
-    let claims = orbitpay_store::stats::claim_counts(&mut conn).await?;
-    drop(conn);
+    let (counts, depth, claims) = with_db!(state, |conn| async {
+        let counts = orbitpay_store::stats::session_counts(conn).await?;
+        let depth = outbox::depth(conn).await?;
+        let claims = orbitpay_store::stats::claim_counts(conn).await?;
+        Ok::<_, ApiError>((counts, depth, claims))
+    })?;
     let view = StatusView {
         version: state.version.clone(),
         accounts: state.ingest.accounts(),

@@ -19,10 +19,11 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use orbitpay_core::AccountId;
 use orbitpay_horizon::LedgerSource;
-use orbitpay_store::DbPool;
+use orbitpay_store::{DbPool, StoreError, with_retry};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use super::db_retry;
 use super::runs::Report;
 
 /// Sessions per expiring transaction.
@@ -42,13 +43,11 @@ pub async fn expire_sessions(
         if stop.is_cancelled() {
             break;
         }
-        let (cursor, (overdue, _)) = {
-            let mut conn = pool.get().await?;
-            (
-                orbitpay_store::expiry::handled_up_to(&mut conn, account).await?,
-                orbitpay_store::expiry::waiting(&mut conn, account).await?,
-            )
-        };
+        let (cursor, (overdue, _)) = with_retry!(pool, db_retry(stop), |conn| async {
+            let cursor = orbitpay_store::expiry::handled_up_to(conn, account).await?;
+            let waiting = orbitpay_store::expiry::waiting(conn, account).await?;
+            Ok::<_, StoreError>((cursor, waiting))
+        })?;
         if overdue == 0 {
             continue;
         }
@@ -72,10 +71,9 @@ pub async fn expire_sessions(
         };
         let mut expired_here = 0u64;
         loop {
-            let expired = {
-                let mut conn = pool.get().await?;
-                orbitpay_store::expiry::expire_due(&mut conn, account, through, BATCH).await?
-            };
+            let expired = with_retry!(pool, db_retry(stop), |conn| {
+                orbitpay_store::expiry::expire_due(conn, account, through, BATCH)
+            })?;
             for s in &expired {
                 info!(job = "expiry", account = %account, session_id = %s.id, action = "expired",
                       expires_at = %s.expires_at, "session expired");

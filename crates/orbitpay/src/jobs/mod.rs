@@ -35,6 +35,24 @@ use crate::config::Config;
 pub use prune::prune_idempotency_keys;
 use runs::{JobBoard, JobRun, Outcome, Report};
 
+/// Attempts of one database call of a job before its run gives up on it.
+const DB_ATTEMPTS: u32 = 5;
+
+/// Full jitter from 50 ms doubling to 5 s, the matcher's default `retry_base` and `retry_cap`:
+/// five attempts ride out a connection ended or a deadlock, not a long outage.
+const DB_BACKOFF: orbitpay_core::Backoff = orbitpay_core::Backoff::new(
+    std::time::Duration::from_millis(50),
+    std::time::Duration::from_secs(5),
+    orbitpay_core::Jitter::Full,
+);
+
+/// A job's database calls: the store's one retry (`orbitpay_store::with_retry!`), at most
+/// [`DB_ATTEMPTS`] attempts and ended early by the run's `stop`, so a transient error (a
+/// connection ended, a deadlock) does not end the run, and an outage does not hold it forever.
+pub(crate) fn db_retry(stop: &CancellationToken) -> orbitpay_store::retry::Retry<'_> {
+    orbitpay_store::retry::Retry::attempts(DB_ATTEMPTS, DB_BACKOFF).or_until(stop)
+}
+
 /// What the jobs work with. Without a ledger source (a wiring that has none) only the prune
 /// job runs.
 #[derive(Clone)]

@@ -5,9 +5,10 @@
 
 use std::time::Duration;
 
-use orbitpay_store::DbPool;
+use orbitpay_store::{DbPool, with_retry};
 use tokio_util::sync::CancellationToken;
 
+use super::db_retry;
 use super::runs::Report;
 
 /// Events per deleting transaction.
@@ -15,8 +16,10 @@ const BATCH: i64 = 1000;
 
 /// Deletes idempotency keys older than `ttl`. One DELETE.
 pub async fn prune_idempotency_keys(pool: &DbPool, ttl: Duration) -> anyhow::Result<usize> {
-    let mut conn = pool.get().await?;
-    Ok(orbitpay_store::idempotency::prune_older_than(&mut conn, ttl).await?)
+    let never = CancellationToken::new();
+    Ok(with_retry!(pool, db_retry(&never), |conn| {
+        orbitpay_store::idempotency::prune_older_than(conn, ttl)
+    })?)
 }
 
 /// Deletes delivered events older than `older_than`, batch by batch, until none is left or
@@ -28,10 +31,9 @@ pub async fn prune_delivered_events(
 ) -> anyhow::Result<orbitpay_store::retention::Pruned> {
     let mut total = orbitpay_store::retention::Pruned::default();
     loop {
-        let pruned = {
-            let mut conn = pool.get().await?;
-            orbitpay_store::retention::prune_delivered_events(&mut conn, older_than, BATCH).await?
-        };
+        let pruned = with_retry!(pool, db_retry(stop), |conn| {
+            orbitpay_store::retention::prune_delivered_events(conn, older_than, BATCH)
+        })?;
         total.events += pruned.events;
         total.deliveries += pruned.deliveries;
         total.attempts += pruned.attempts;

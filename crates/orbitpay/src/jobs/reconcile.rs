@@ -22,12 +22,13 @@ use std::time::Duration;
 use orbitpay_core::{AccountId, toid};
 use orbitpay_horizon::{LedgerSource, source::token_of};
 use orbitpay_matcher::Matcher;
-use orbitpay_store::DbPool;
 use orbitpay_store::cursors::Span;
 use orbitpay_store::settlement::Applied;
+use orbitpay_store::{DbPool, with_retry};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+use super::db_retry;
 use super::runs::Report;
 
 /// The ledger interval the window is converted with (Stellar's target close time).
@@ -102,10 +103,9 @@ async fn reconcile_one(
     report: &mut Report,
     stop: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let span = {
-        let mut conn = pool.get().await?;
-        orbitpay_store::cursors::span(&mut conn, account).await?
-    };
+    let span = with_retry!(pool, db_retry(stop), |conn| {
+        orbitpay_store::cursors::span(conn, account)
+    })?;
     let Some(span) = span else { return Ok(()) };
     reconcile_account(
         source,
@@ -183,11 +183,9 @@ async fn retry_unreadable(
     report: &mut Report,
     stop: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let rows = {
-        let mut conn = pool.get().await?;
-        orbitpay_store::unreadable::list_unresolved(&mut conn, Some(account), UNREADABLE_PER_RUN)
-            .await?
-    };
+    let rows = with_retry!(pool, db_retry(stop), |conn| {
+        orbitpay_store::unreadable::list_unresolved(conn, Some(account), UNREADABLE_PER_RUN)
+    })?;
     for row in rows {
         if stop.is_cancelled() {
             break;
@@ -203,8 +201,9 @@ async fn retry_unreadable(
                 if let Some(applied) = applied.first() {
                     count(report, account, &record, applied, "it was unreadable");
                 }
-                let mut conn = pool.get().await?;
-                orbitpay_store::unreadable::mark_resolved(&mut conn, account, token).await?;
+                with_retry!(pool, db_retry(stop), |conn| {
+                    orbitpay_store::unreadable::mark_resolved(conn, account, token)
+                })?;
                 report.add("unreadable_resolved", 1);
                 info!(job = "reconcile", account = %account, op_id = token, tx_hash = %record.tx_hash,
                       action = "unreadable_resolved", "an unreadable record reads now; settled and marked resolved");
@@ -215,8 +214,9 @@ async fn retry_unreadable(
                     Some(Ok(r)) => format!("the source returned {} instead", r.op_id),
                     None => "the source no longer returns it".to_owned(),
                 };
-                let mut conn = pool.get().await?;
-                orbitpay_store::unreadable::bump_attempt(&mut conn, account, token, &why).await?;
+                with_retry!(pool, db_retry(stop), |conn| {
+                    orbitpay_store::unreadable::bump_attempt(conn, account, token, &why)
+                })?;
                 report.add("still_unreadable", 1);
                 warn!(job = "reconcile", account = %account, op_id = token, error = %why,
                       action = "still_unreadable", "a stored unreadable record still does not read");

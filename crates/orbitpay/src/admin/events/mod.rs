@@ -15,13 +15,11 @@ use orbitpay_store::{outbox, timeline};
 use uuid::Uuid;
 
 use crate::admin::state::AdminState;
-use crate::admin::support::db::conn;
+use crate::admin::support::db::with_db;
 use crate::admin::support::error::{ApiError, ErrorBody};
-use crate::admin::support::input::{PathParam, path_id, query};
+use crate::admin::support::input::{PathParam, path_id};
 use crate::admin::support::json::json_response;
-use crate::admin::support::pagination::{
-    FeedParams, feed_after, next_after, page_limit, unknown_cursor,
-};
+use crate::admin::support::pagination::{FeedParams, FeedQuery};
 use crate::admin::webhooks::DeliveryStatusView;
 
 /// The outbox event feed in commit order: paging with `next_after` never skips an event,
@@ -37,14 +35,13 @@ pub async fn list_events(
     State(state): State<Arc<AdminState>>,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    let params: FeedParams = query(&uri)?;
-    let limit = page_limit(params.limit)?;
-    let mut conn = conn(&state).await?;
-    let rows = outbox::list_after(&mut conn, feed_after(params.after)?, limit)
-        .await?
-        .map_err(|e| unknown_cursor("event", e))?;
-    let next_after = next_after(&rows, limit, |r| r.id);
-    let data = rows.iter().map(EventView::from).collect();
+    let feed = FeedQuery::parse(&uri)?;
+    let rows = with_db!(state, |conn| async {
+        outbox::list_after(conn, feed.after, feed.limit)
+            .await
+            .map_err(ApiError::from)
+    })?;
+    let (data, next_after) = feed.page("event", rows, |r| r.id)?;
     Ok(json_response(
         StatusCode::OK,
         &EventPage { data, next_after },
@@ -62,11 +59,13 @@ pub async fn show_event(
     PathParam(id): PathParam<String>,
 ) -> Result<Response, ApiError> {
     let event_id: Uuid = path_id("event", &id)?;
-    let mut conn = conn(&state).await?;
-    let event = outbox::find(&mut conn, event_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("event {event_id}")))?;
-    let deliveries = timeline::deliveries_of(&mut conn, &[event_id]).await?;
+    let (event, deliveries) = with_db!(state, |conn| async {
+        let event = outbox::find(conn, event_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("event {event_id}")))?;
+        let deliveries = timeline::deliveries_of(conn, &[event_id]).await?;
+        Ok::<_, ApiError>((event, deliveries))
+    })?;
     Ok(json_response(
         StatusCode::OK,
         &EventDetail {

@@ -14,13 +14,11 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::admin::state::AdminState;
-use crate::admin::support::db::conn;
+use crate::admin::support::db::with_db;
 use crate::admin::support::error::{ApiError, ErrorBody};
-use crate::admin::support::input::{PathParam, path_id, query};
+use crate::admin::support::input::{PathParam, path_id};
 use crate::admin::support::json::json_response;
-use crate::admin::support::pagination::{
-    FeedParams, feed_after, next_after, page_limit, unknown_cursor,
-};
+use crate::admin::support::pagination::{FeedParams, FeedQuery};
 
 /// Money that reached a watched account but credited no session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -104,14 +102,13 @@ pub async fn list_unmatched(
     State(state): State<Arc<AdminState>>,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    let params: FeedParams = query(&uri)?;
-    let limit = page_limit(params.limit)?;
-    let mut conn = conn(&state).await?;
-    let rows = orbitpay_store::unmatched::list_after(&mut conn, feed_after(params.after)?, limit)
-        .await?
-        .map_err(|e| unknown_cursor("unmatched payment", e))?;
-    let next_after = next_after(&rows, limit, |r| r.id);
-    let data = rows.iter().map(UnmatchedView::from).collect();
+    let feed = FeedQuery::parse(&uri)?;
+    let rows = with_db!(state, |conn| async {
+        orbitpay_store::unmatched::list_after(conn, feed.after, feed.limit)
+            .await
+            .map_err(ApiError::from)
+    })?;
+    let (data, next_after) = feed.page("unmatched payment", rows, |r| r.id)?;
     Ok(json_response(
         StatusCode::OK,
         &UnmatchedPage { data, next_after },
@@ -129,9 +126,10 @@ pub async fn show_unmatched(
     PathParam(id): PathParam<String>,
 ) -> Result<Response, ApiError> {
     let id: i64 = path_id("unmatched payment", &id)?;
-    let mut conn = conn(&state).await?;
-    let row = orbitpay_store::unmatched::find(&mut conn, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("unmatched payment {id}")))?;
+    let row = with_db!(state, |conn| async {
+        orbitpay_store::unmatched::find(conn, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("unmatched payment {id}")))
+    })?;
     Ok(json_response(StatusCode::OK, &UnmatchedView::from(&row)))
 }

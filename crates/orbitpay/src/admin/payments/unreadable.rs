@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::admin::state::AdminState;
-use crate::admin::support::db::conn;
+use crate::admin::support::db::with_db;
 use crate::admin::support::error::{ApiError, ErrorBody, code};
 use crate::admin::support::input::{PathParam, path_id, query};
 use crate::admin::support::json::json_response;
@@ -85,9 +85,11 @@ pub async fn list(State(state): State<Arc<AdminState>>, uri: Uri) -> Result<Resp
     let params: UnreadableParams = query(&uri)?;
     let limit = page_limit(params.limit)?;
     let account = params.account.as_deref().map(account_id).transpose()?;
-    let mut conn = conn(&state).await?;
-    let rows =
-        orbitpay_store::unreadable::list_unresolved(&mut conn, account.as_ref(), limit).await?;
+    let rows = with_db!(state, |conn| async {
+        orbitpay_store::unreadable::list_unresolved(conn, account.as_ref(), limit)
+            .await
+            .map_err(ApiError::from)
+    })?;
     let data = rows.iter().map(UnreadableView::from).collect();
     Ok(json_response(StatusCode::OK, &UnreadablePage { data }))
 }
@@ -107,12 +109,13 @@ pub async fn show(
 ) -> Result<Response, ApiError> {
     let account: AccountId = path_id("unreadable records of account", &account)?;
     let paging_token: i64 = path_id("unreadable record", &paging_token)?;
-    let mut conn = conn(&state).await?;
-    let row = orbitpay_store::unreadable::find(&mut conn, &account, paging_token)
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found(format!("unreadable record {paging_token} of {account}"))
-        })?;
+    let row = with_db!(state, |conn| async {
+        orbitpay_store::unreadable::find(conn, &account, paging_token)
+            .await?
+            .ok_or_else(|| {
+                ApiError::not_found(format!("unreadable record {paging_token} of {account}"))
+            })
+    })?;
     Ok(json_response(StatusCode::OK, &UnreadableView::from(&row)))
 }
 

@@ -10,7 +10,6 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection};
 use orbitpay_core::{SessionStatus, TxHash};
-use orbitpay_store::PooledConnection;
 use orbitpay_store::events::{EventData, SessionState};
 use orbitpay_store::models::{NewSession, Session};
 use orbitpay_store::outbox::{self, EventType};
@@ -21,7 +20,7 @@ use uuid::Uuid;
 use super::idempotency::KeyGuard;
 use super::state::{AdminState, ReportError, ReportOutcome};
 use super::support::body;
-use super::support::db::conn;
+use super::support::db::with_db;
 use super::support::error::{ApiError, ErrorBody, code};
 use super::support::input::{PathParam, query};
 use super::support::json::{json_bytes_response, json_response};
@@ -40,7 +39,7 @@ use json::{ReportTxView, SessionPage};
 use validate::validate_create;
 
 async fn session_with_payments(
-    conn: &mut PooledConnection,
+    conn: &mut AsyncPgConnection,
     state: &AdminState,
     session: &Session,
 ) -> Result<SessionView, ApiError> {
@@ -79,38 +78,35 @@ pub async fn create_session(
 ) -> Result<Response, ApiError> {
     let bytes = body::read(&headers, body, state.body_timeout).await?;
     let draft = validate_create(&state, body::parse(&bytes)?)?;
-    let mut conn = conn(&state).await?;
-    let (session, response_body) = conn
-        .transaction(async |conn| {
-            let now = sessions::database_now(conn).await?;
-            let expires_in =
-                chrono::Duration::from_std(draft.expires_in).map_err(ApiError::internal)?;
-            let new = NewSession {
-                account: draft.account,
-                asset: draft.asset.clone(),
-                amount: draft.amount,
-                expires_at: now + expires_in,
-                metadata: draft.metadata.clone(),
-                order_id: draft.order_id.clone(),
-                webhook_url: draft.webhook_url.clone(),
-            };
-            let session = sessions::insert(conn, &new).await?;
-            let view = SessionView::new(&session, &state.network_passphrase).with_payments(&[]);
-            let body = serde_json::to_vec(&view).map_err(ApiError::internal)?;
-            // The event and the key's response in one round trip.
-            let shared: &AsyncPgConnection = conn;
-            futures::try_join!(
-                async {
-                    let data = EventData::from(SessionState::of(&session));
-                    outbox::insert_all(shared, &[data.event(EventType::SessionCreated)])
-                        .await
-                        .map_err(ApiError::from)
-                },
-                guard.complete(shared, StatusCode::CREATED, &body, Some(session.id)),
-            )?;
-            Ok::<_, ApiError>((session, body))
-        })
-        .await?;
+    let (session, response_body) = with_db!(state, |conn| conn.transaction(async |conn| {
+        let now = sessions::database_now(conn).await?;
+        let expires_in =
+            chrono::Duration::from_std(draft.expires_in).map_err(ApiError::internal)?;
+        let new = NewSession {
+            account: draft.account,
+            asset: draft.asset.clone(),
+            amount: draft.amount,
+            expires_at: now + expires_in,
+            metadata: draft.metadata.clone(),
+            order_id: draft.order_id.clone(),
+            webhook_url: draft.webhook_url.clone(),
+        };
+        let session = sessions::insert(conn, &new).await?;
+        let view = SessionView::new(&session, &state.network_passphrase).with_payments(&[]);
+        let body = serde_json::to_vec(&view).map_err(ApiError::internal)?;
+        // The event and the key's response in one round trip.
+        let shared: &AsyncPgConnection = conn;
+        futures::try_join!(
+            async {
+                let data = EventData::from(SessionState::of(&session));
+                outbox::insert_all(shared, &[data.event(EventType::SessionCreated)])
+                    .await
+                    .map_err(ApiError::from)
+            },
+            guard.complete(shared, StatusCode::CREATED, &body, Some(session.id)),
+        )?;
+        Ok::<_, ApiError>((session, body))
+    }))?;
     tracing::Span::current().record("session_id", tracing::field::display(session.id));
     tracing::info!(
         session_id = %session.id,
@@ -139,11 +135,12 @@ pub async fn get_session(
     PathParam(id): PathParam<String>,
 ) -> Result<Response, ApiError> {
     let id = session_id(&id)?;
-    let mut conn = conn(&state).await?;
-    let session = sessions::find(&mut conn, id)
-        .await?
-        .ok_or_else(|| ApiError::session_not_found(id))?;
-    let view = session_with_payments(&mut conn, &state, &session).await?;
+    let view = with_db!(state, |conn| async {
+        let session = sessions::find(conn, id)
+            .await?
+            .ok_or_else(|| ApiError::session_not_found(id))?;
+        session_with_payments(conn, &state, &session).await
+    })?;
     Ok(json_response(StatusCode::OK, &view))
 }
 
@@ -163,10 +160,11 @@ pub async fn session_timeline(
     PathParam(id): PathParam<String>,
 ) -> Result<Response, ApiError> {
     let id = session_id(&id)?;
-    let mut conn = conn(&state).await?;
-    let timeline = orbitpay_store::timeline::for_session(&mut conn, id)
-        .await?
-        .ok_or_else(|| ApiError::session_not_found(id))?;
+    let timeline = with_db!(state, |conn| async {
+        orbitpay_store::timeline::for_session(conn, id)
+            .await?
+            .ok_or_else(|| ApiError::session_not_found(id))
+    })?;
     let view = SessionTimelineView {
         session: SessionView::new(&timeline.session, &state.network_passphrase)
             .with_payments(&timeline.payments),
@@ -203,17 +201,16 @@ pub async fn list_sessions(
         after: params.after,
         limit,
     };
-    let mut conn = conn(&state).await?;
-    let found = sessions::list(&mut conn, &filter)
-        .await
-        .map_err(|e| match e {
+    let found = with_db!(state, |conn| async {
+        sessions::list(conn, &filter).await.map_err(|e| match e {
             ListError::UnknownCursor(id) => ApiError::new(
                 StatusCode::GONE,
                 code::UNKNOWN_CURSOR,
                 format!("after: no session {id}; restart without after"),
             ),
             ListError::Store(e) => ApiError::from(e),
-        })?;
+        })
+    })?;
     let next_after = next_after(&found, limit, |s| s.id);
     let data = found
         .iter()
@@ -240,8 +237,10 @@ pub async fn cancel_session(
     PathParam(id): PathParam<String>,
 ) -> Result<Response, ApiError> {
     let id = session_id(&id)?;
-    let mut conn = conn(&state).await?;
-    let session = match sessions::cancel(&mut conn, id).await? {
+    let cancelled = with_db!(state, |conn| async {
+        sessions::cancel(conn, id).await.map_err(ApiError::from)
+    })?;
+    let session = match cancelled {
         CancelOutcome::Cancelled(s) => *s,
         CancelOutcome::NotFound => return Err(ApiError::session_not_found(id)),
         CancelOutcome::InvalidState(status) => {
@@ -250,7 +249,7 @@ pub async fn cancel_session(
     };
     tracing::info!(session_id = %id, "session cancelled");
     metrics::counter!("orbitpay_sessions_cancelled_total").increment(1);
-    let view = session_with_payments(&mut conn, &state, &session).await?;
+    let view = with_db!(state, |conn| session_with_payments(conn, &state, &session))?;
     Ok(json_response(StatusCode::OK, &view))
 }
 
@@ -310,8 +309,11 @@ pub async fn report_tx(
         orbitpay_store::crash::point("settle-before-response");
     }
     tracing::info!(session_id = %id, tx_hash = %tx_hash, outcome = outcome.name(), status = %outcome.session().status, "transaction reported");
-    let mut conn = conn(&state).await?;
-    let view = session_with_payments(&mut conn, &state, outcome.session()).await?;
+    let view = with_db!(state, |conn| session_with_payments(
+        conn,
+        &state,
+        outcome.session()
+    ))?;
     Ok(json_response(
         StatusCode::CREATED,
         &ReportTxView::new(&outcome, view),

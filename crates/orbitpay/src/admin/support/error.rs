@@ -3,7 +3,8 @@
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use orbitpay_core::SessionStatus;
-use orbitpay_store::StoreError;
+use orbitpay_store::retry::Retryable;
+use orbitpay_store::{ErrorClass, StoreError};
 use serde::{Deserialize, Serialize};
 
 use super::json::json_response;
@@ -64,6 +65,9 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// The database's class of a transient failure behind a DATABASE_UNAVAILABLE, so the
+    /// handlers' retry ([`super::db`]) can tell an outage from an answer.
+    transient: Option<ErrorClass>,
 }
 
 impl ApiError {
@@ -72,6 +76,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            transient: None,
         }
     }
 
@@ -152,17 +157,28 @@ const DATABASE_RETRY_AFTER_SECS: u32 = 2;
 
 impl From<StoreError> for ApiError {
     /// An outage (connection loss, failover, a full pool: whatever a retry may cure) is 503
-    /// DATABASE_UNAVAILABLE, so a client can tell it from a bug; anything else is a 500.
+    /// DATABASE_UNAVAILABLE, so a client can tell it from a bug; anything else is a 500. The
+    /// handlers' retry logs each transient failure, and the one it gives up on.
     fn from(e: StoreError) -> Self {
-        if e.is_retryable() {
-            tracing::warn!(error = %e, "admin request: database unavailable");
-            return ApiError::new(
+        let class = e.class();
+        if let ErrorClass::Transient(_) = class {
+            let mut error = ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 code::DATABASE_UNAVAILABLE,
                 "the database is unavailable; retry later",
             );
+            error.transient = Some(class);
+            return error;
         }
         ApiError::internal(e)
+    }
+}
+
+/// Only a transient database failure is retried; every other answer (a 404, a 409, a 500 that
+/// is already logged) is the request's.
+impl Retryable for ApiError {
+    fn db_class(&self) -> Option<ErrorClass> {
+        self.transient
     }
 }
 

@@ -1,5 +1,6 @@
 //! What every resource's handlers share: errors and their codes, JSON responses, body and
-//! query parsing, pagination and the pooled connection. Nothing here knows a resource.
+//! query parsing, pagination and the database access (the handlers' retry budget). Nothing here
+//! knows a resource.
 
 pub(crate) mod body;
 pub(crate) mod db;

@@ -1,11 +1,12 @@
 //! Keyset pagination: a page size and the cursor a page hands back. Lists never page by offset.
 
-use axum::http::StatusCode;
+use axum::http::{StatusCode, Uri};
 use orbitpay_store::feed::FeedError;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::error::{ApiError, code};
+use super::input::query;
 
 const DEFAULT_LIMIT: i64 = 50;
 
@@ -44,12 +45,44 @@ pub(crate) fn next_after<T, K>(rows: &[T], limit: i64, key: impl FnOnce(&T) -> K
 }
 
 /// A feed's answer to an `after` that names no row of it (`what`: "event"): 410, restart.
-pub(crate) fn unknown_cursor(what: &str, FeedError::UnknownCursor(after): FeedError) -> ApiError {
+fn unknown_cursor(what: &str, FeedError::UnknownCursor(after): FeedError) -> ApiError {
     ApiError::new(
         StatusCode::GONE,
         code::UNKNOWN_CURSOR,
         format!("no {what} {after} in the feed (pruned, or never one): restart from after=0"),
     )
+}
+
+/// A feed request's checked `limit` and `after`, from its query string.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FeedQuery {
+    pub limit: i64,
+    pub after: i64,
+}
+
+impl FeedQuery {
+    pub(crate) fn parse(uri: &Uri) -> Result<FeedQuery, ApiError> {
+        let params: FeedParams = query(uri)?;
+        let limit = page_limit(params.limit)?;
+        let after = feed_after(params.after)?;
+        Ok(FeedQuery { limit, after })
+    }
+
+    /// One page of a feed (`what`: "event"): the rows the store read after `after` as views,
+    /// and the `next_after` that continues from the last one (its feed position).
+    pub(crate) fn page<R, V>(
+        &self,
+        what: &str,
+        rows: Result<Vec<R>, FeedError>,
+        position: impl FnOnce(&R) -> i64,
+    ) -> Result<(Vec<V>, Option<i64>), ApiError>
+    where
+        V: for<'r> From<&'r R>,
+    {
+        let rows = rows.map_err(|e| unknown_cursor(what, e))?;
+        let next_after = next_after(&rows, self.limit, position);
+        Ok((rows.iter().map(V::from).collect(), next_after))
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::state::AdminState;
 use super::support::body;
-use super::support::db::conn;
+use super::support::db::with_db;
 use super::support::error::{ApiError, ErrorBody, code};
 use super::support::input::{PathParam, path_id, query};
 use super::support::json::json_response;
@@ -53,8 +53,12 @@ pub async fn list(State(state): State<Arc<AdminState>>, uri: Uri) -> Result<Resp
                 })
         })
         .transpose()?;
-    let mut conn = conn(&state).await?;
-    let rows = webhook_admin::list(&mut conn, status, feed_after(params.after)?, limit).await?;
+    let after = feed_after(params.after)?;
+    let rows = with_db!(state, |conn| async {
+        webhook_admin::list(conn, status, after, limit)
+            .await
+            .map_err(ApiError::from)
+    })?;
     let next_after = next_after(&rows, limit, |r| r.id);
     let data = rows.iter().map(DeliveryView::from).collect();
     Ok(json_response(
@@ -74,11 +78,13 @@ pub async fn show(
     PathParam(id): PathParam<String>,
 ) -> Result<Response, ApiError> {
     let id: i64 = path_id("delivery", &id)?;
-    let mut conn = conn(&state).await?;
-    let row = webhook_admin::find(&mut conn, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("delivery {id}")))?;
-    let attempts = deliveries::attempts(&mut conn, id).await?;
+    let (row, attempts) = with_db!(state, |conn| async {
+        let row = webhook_admin::find(conn, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("delivery {id}")))?;
+        let attempts = deliveries::attempts(conn, id).await?;
+        Ok::<_, ApiError>((row, attempts))
+    })?;
     Ok(json_response(
         StatusCode::OK,
         &DeliveryDetail {
@@ -103,8 +109,10 @@ pub async fn retry(
     PathParam(id): PathParam<String>,
 ) -> Result<Response, ApiError> {
     let id: i64 = path_id("delivery", &id)?;
-    let mut conn = conn(&state).await?;
-    match webhook_admin::retry(&mut conn, id).await? {
+    let retried = with_db!(state, |conn| async {
+        webhook_admin::retry(conn, id).await.map_err(ApiError::from)
+    })?;
+    match retried {
         Retried::Queued(row) => {
             tracing::info!(delivery_id = id, event_id = %row.event_id, "webhook delivery retried by an admin");
             Ok(json_response(StatusCode::OK, &DeliveryView::from(&row)))
@@ -136,10 +144,11 @@ pub async fn redeliver(
     PathParam(id): PathParam<String>,
 ) -> Result<Response, ApiError> {
     let event_id: Uuid = path_id("event", &id)?;
-    let mut conn = conn(&state).await?;
-    let rows = webhook_admin::redeliver_event(&mut conn, event_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("event {event_id}")))?;
+    let rows = with_db!(state, |conn| async {
+        webhook_admin::redeliver_event(conn, event_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("event {event_id}")))
+    })?;
     tracing::info!(event_id = %event_id, deliveries = rows.len(), "event redelivered by an admin");
     let data = rows.iter().map(DeliveryView::from).collect();
     Ok(json_response(
@@ -183,10 +192,14 @@ pub async fn enable(
                 "no url given and no webhooks.url configured",
             )
         })?;
-    let mut conn = conn(&state).await?;
-    let was_disabled = deliveries::enable_endpoint(&mut conn, &url).await?;
+    let was_disabled = with_db!(state, |conn| async {
+        let was_disabled = deliveries::enable_endpoint(conn, &url).await?;
+        if was_disabled {
+            deliveries::notify(conn).await?;
+        }
+        Ok::<_, ApiError>(was_disabled)
+    })?;
     if was_disabled {
-        deliveries::notify(&mut conn).await?;
         tracing::info!(url = %url, "webhook endpoint re-enabled by an admin");
     }
     Ok(json_response(

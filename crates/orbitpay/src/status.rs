@@ -77,6 +77,11 @@ impl StatusBoard {
         entry.role = Some(role);
     }
 
+    /// An account no longer watched leaves the board.
+    pub fn forget(&self, account: &AccountId) {
+        write(&self.accounts).remove(account);
+    }
+
     pub fn role(&self, account: &AccountId) -> Option<Role> {
         read(&self.accounts)
             .get(account)

@@ -37,7 +37,7 @@ pub use json::{
     TimelineEntry,
 };
 use json::{ReportTxView, SessionPage};
-use validate::validate_create;
+use validate::{receiver, validate_create};
 
 async fn session_with_payments(
     conn: &mut PooledConnection,
@@ -80,13 +80,14 @@ pub async fn create_session(
     let bytes = body::read(&headers, body, state.body_timeout).await?;
     let draft = validate_create(&state, body::parse(&bytes)?)?;
     let mut conn = conn(&state).await?;
+    let account = receiver(&state, &mut conn, draft.account).await?;
     let (session, response_body) = conn
         .transaction(async |conn| {
             let now = sessions::database_now(conn).await?;
             let expires_in =
                 chrono::Duration::from_std(draft.expires_in).map_err(ApiError::internal)?;
             let new = NewSession {
-                account: draft.account,
+                account,
                 asset: draft.asset.clone(),
                 amount: draft.amount,
                 expires_at: now + expires_in,

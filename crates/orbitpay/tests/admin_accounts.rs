@@ -7,6 +7,7 @@ mod admin_support;
 use admin_support::*;
 use orbitpay_core::{AccountId, MuxedAccount};
 use serde_json::Value;
+use std::time::Duration;
 
 const NEW_ACCOUNT: &str = "GAAZI4TCR3TY5OJHCTJC2A4QSY6CJWJH5IAJTGKIN2ER7LBNVKOCCWN7";
 
@@ -273,4 +274,28 @@ async fn the_cli_adds_lists_and_removes_an_account() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("removed"), "{out}");
     assert_eq!(accounts_table(&h).await, 2);
+}
+
+#[tokio::test]
+async fn readyz_fails_while_a_watched_account_has_no_leader_past_the_failover_bound() {
+    use diesel_async::RunQueryDsl as _;
+    let h = Harness::start_with(|_, state| state.unled_unready_after = Duration::ZERO).await;
+    // The first probe starts the clock; past a zero bound the next one fails.
+    h.get("/readyz").await;
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let r = h.get("/readyz").await;
+    assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+    assert!(String::from_utf8_lossy(&r.body).contains("no leader"));
+
+    // An instance takes both accounts' locks (here: this test's connection): ready again.
+    let mut leader = h.db.conn().await;
+    for address in [ACCOUNT, SECOND_ACCOUNT] {
+        let key = orbitpay::leader::lock_key(&address.parse::<AccountId>().unwrap());
+        diesel::sql_query(format!("SELECT pg_advisory_lock({key})"))
+            .execute(&mut leader)
+            .await
+            .unwrap();
+    }
+    let r = h.get("/readyz").await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
 }

@@ -136,6 +136,11 @@ pub struct AdminState {
     pub accounts: Vec<AccountId>,
     /// Resolves `start_cursor: now`; without it such an add is 503 LEDGER_UNAVAILABLE.
     pub ledger: Option<Arc<dyn LedgerPosition>>,
+    /// A watched account no instance leads for longer than this (the failover bound, 5 ×
+    /// `ingest.leader_retry`) makes `/readyz` fail.
+    pub unled_unready_after: Duration,
+    /// Since when (as `/readyz` saw it) each watched account has had no leader anywhere.
+    pub unled_since: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
     /// Network passphrase, for SEP-7 pay URIs (left out of them on the public network).
     pub network_passphrase: String,
     /// `expires_in` when a request gives none.
@@ -178,6 +183,9 @@ impl AdminState {
                 .map(|(a, _)| a)
                 .collect(),
             ledger,
+            unled_unready_after: config.ingest.leader_retry
+                * (crate::leader::LOCK_SILENCE_FACTOR + 1),
+            unled_since: Default::default(),
             network_passphrase: config.stellar.passphrase().to_owned(),
             default_expiry: config.sessions.default_expiry,
             key_policy: KeyPolicy {

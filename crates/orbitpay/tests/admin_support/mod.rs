@@ -229,6 +229,9 @@ impl Harness {
                 SECOND_ACCOUNT.parse().unwrap(),
             ],
             ledger: Some(Arc::new(FixedLedger(LEDGER_NOW))),
+            // The harness runs no leader: its accounts are never led.
+            unled_unready_after: Duration::from_secs(3600),
+            unled_since: Default::default(),
             network_passphrase: orbitpay::config::TESTNET_PASSPHRASE.to_owned(),
             default_expiry: Duration::from_secs(900),
             key_policy: KeyPolicy::default(),

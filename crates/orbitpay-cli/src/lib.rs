@@ -14,6 +14,7 @@
 //! more such module and one more [`Command`] variant. Spellings from before the verbs were
 //! uniform keep working: a bare `events` or `payments unmatched` lists ([`ListByDefault`]).
 
+pub mod accounts;
 pub mod client;
 pub mod events;
 pub mod payments;
@@ -75,6 +76,9 @@ pub enum Command {
     /// Payment sessions.
     #[command(subcommand)]
     Sessions(sessions::SessionsCommand),
+    /// The watched accounts: add, list, remove.
+    #[command(subcommand)]
+    Accounts(accounts::AccountsCommand),
     /// Payments that need a person: unmatched ones and unreadable records.
     #[command(subcommand)]
     Payments(payments::PaymentsCommand),
@@ -249,6 +253,13 @@ impl Call {
         }
     }
 
+    pub(crate) fn delete(path: String, view: View) -> Call {
+        Call {
+            method: Method::DELETE,
+            ..Call::get(path, view)
+        }
+    }
+
     pub(crate) fn header(mut self, name: &'static str, value: String) -> Call {
         self.headers.push((name, value));
         self
@@ -261,6 +272,7 @@ impl Command {
     pub(crate) fn call(&self, err: &mut dyn Write) -> Result<Call, Failure> {
         Ok(match self {
             Command::Sessions(c) => c.call(err)?,
+            Command::Accounts(c) => c.call(),
             Command::Payments(c) => c.call(),
             Command::Events(c) => c.command().call(),
             Command::Webhooks(c) => c.call(),
@@ -300,6 +312,31 @@ mod tests {
             .call(&mut Vec::new())
             .unwrap_or_else(|_| panic!("{line}"));
         (call.method, call.path)
+    }
+
+    #[test]
+    fn accounts_are_added_listed_and_removed() {
+        const G: &str = "GAAZI4TCR3TY5OJHCTJC2A4QSY6CJWJH5IAJTGKIN2ER7LBNVKOCCWN7";
+        for (line, expected) in [
+            (
+                format!("orbitpay accounts add {G}"),
+                (Method::POST, "/v1/accounts".to_owned()),
+            ),
+            (
+                "orbitpay accounts list --limit 2".to_owned(),
+                (Method::GET, "/v1/accounts?limit=2".to_owned()),
+            ),
+            (
+                format!("orbitpay accounts remove {G} --expire-open"),
+                (Method::DELETE, format!("/v1/accounts/{G}?expire_open=true")),
+            ),
+            (
+                format!("orbitpay accounts remove {G}"),
+                (Method::DELETE, format!("/v1/accounts/{G}")),
+            ),
+        ] {
+            assert_eq!(request(&line), expected, "{line}");
+        }
     }
 
     #[test]

@@ -38,6 +38,10 @@ pub enum StoreError {
     /// The LISTEN of a [`crate::listen::Listener`] failed.
     #[error("cannot LISTEN: {0}")]
     Listen(String),
+    /// A statement on the leadership connection ([`crate::advisory::LockSession`]) failed: the
+    /// connection, and every lock on it, may be gone.
+    #[error("leadership connection: {0}")]
+    Leadership(String),
     /// A row that passed the table's constraints still failed the domain's
     /// stricter parsing (or the other way round): a bug or a manual edit.
     #[error("stored row violates a domain invariant: {0}")]
@@ -74,7 +78,9 @@ impl StoreError {
             StoreError::IllegalTransition(_) => Fatal(FatalKind::IllegalTransition),
             // References are drawn at random: another round may find one.
             StoreError::ReferenceSpaceExhausted { .. } => Transient(TransientKind::Resources),
-            StoreError::Listen(_) => Transient(TransientKind::Connection),
+            StoreError::Listen(_) | StoreError::Leadership(_) => {
+                Transient(TransientKind::Connection)
+            }
             StoreError::PoolConfig(_)
             | StoreError::Migration(_)
             | StoreError::SchemaTooNew { .. }

@@ -4,6 +4,7 @@
 //! compose them inside one transaction
 //! (`conn.transaction(async |conn| { ... }).await`).
 
+pub mod accounts;
 pub mod advisory;
 mod connect;
 pub mod crash;

@@ -37,7 +37,7 @@ impl Default for SessionSettings {
 }
 
 impl SessionSettings {
-    fn sql(&self) -> String {
+    pub(crate) fn sql(&self) -> String {
         format!(
             "SET statement_timeout = {}; SET lock_timeout = {}; \
              SET idle_in_transaction_session_timeout = {}",

@@ -190,6 +190,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    watched_accounts (address) {
+        address -> Text,
+        label -> Text,
+        start_cursor -> Text,
+        start_token -> Nullable<Int8>,
+        added_by -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(payments -> sessions (session_id));
 diesel::joinable!(payment_operations -> payments (payment_id));
 diesel::joinable!(unmatched_payments -> sessions (session_id));
@@ -208,4 +220,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_endpoints,
     webhook_attempts,
     unreadable_records,
+    watched_accounts,
 );

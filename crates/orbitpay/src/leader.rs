@@ -1,28 +1,37 @@
-//! One ingesting instance per account: a session advisory lock on a dedicated connection.
+//! One ingesting instance per account, on one leadership connection per instance.
 //!
-//! Every instance runs a [`lead_account`] loop per watched account. The loop opens its own
-//! connection (never a pooled one), tries `pg_try_advisory_lock(lock_key(account))` every
-//! `ingest.leader_retry`, and while it holds the lock runs the account's ingestion. While
-//! leading, it pings the lock connection (`SELECT 1`) every `leader_retry`: when the connection
-//! dies, the lock is gone (another instance may take it), so ingestion is cancelled at once and
-//! the loop goes back to trying.
+//! Every instance runs one [`lead_accounts`] loop. It opens one connection of its own (never a
+//! pooled one; [`orbitpay_store::advisory::LockSession`]) and holds on it a session advisory
+//! lock per account it leads (`pg_try_advisory_lock(lock_key(account))`, many in one
+//! statement), so an instance uses the pool plus this one connection whatever the number of
+//! accounts. Every `min(leader_retry, 500 ms)`, and at once when the `watched_accounts` table
+//! announces a change (NOTIFY on the same connection), it re-reads the watched accounts from the
+//! table, stops ingesting the removed ones, counts the live instances (the leadership sessions
+//! in `pg_stat_activity`, by `application_name`; the count is the connection's ping too), and
+//! takes at most its fair share, `ceil(accounts / instances)`: it releases what it holds beyond
+//! that (an instance that started alone hands half to the one that joins) and tries the locks of
+//! accounts nobody leads while under it. An account's ingestion runs while its lock is held.
 //!
-//! The lock outlives no frozen or dead leader for long: the lock connection is bounded
-//! server-side ([`orbitpay_store::advisory::bound_session`], [`LOCK_SILENCE_FACTOR`] ×
-//! `leader_retry`), so PostgreSQL ends the session of a SIGSTOPped process or a dead host and a
-//! standby takes over; the old leader, once it runs again, finds its ping failing and stands
-//! down. A halted account gives up its lead after `ingest.halted_release_after`.
+//! The locks outlive no frozen or dead leader for long: the connection is bounded server-side
+//! (as [`orbitpay_store::advisory::bound_session`], [`LOCK_SILENCE_FACTOR`] × `leader_retry`),
+//! so PostgreSQL ends the session of a SIGSTOPped process or a dead host and the others take
+//! its accounts (a dead instance's session leaves `pg_stat_activity` with it, so the fair share
+//! grows to cover them); the old leader, once it runs again, finds its ping failing and stands
+//! down. When the connection dies every ingestion of the instance is cancelled at once. A halted
+//! account gives up its lead after `ingest.halted_release_after`; a failed one after a backoff.
 //!
 //! The lock is for efficiency only: two instances ingesting one account at once (a network
 //! partition, a ping not yet failed) still credit exactly once, because correctness rests on row
 //! locks, state checks inside each transaction and unique constraints.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use orbitpay_core::{AccountId, Backoff, Jitter};
-use orbitpay_store::{AsyncPgConnection, SessionSettings};
+use orbitpay_store::advisory::LockSession;
+use orbitpay_store::{DbPool, SessionSettings};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
@@ -75,265 +84,395 @@ pub struct LeaderSettings {
     pub halted_release_after: Duration,
 }
 
-enum Led {
-    /// Shutdown while leading.
-    Shutdown,
-    /// The lock connection died: someone else may lead now.
-    LostLock,
-    /// Ingestion failed; retry after a backoff.
-    Failed,
-    /// Ingestion halted and the lead was given up after `halted_release_after`.
-    ReleasedHalted,
+/// The `application_name` of every instance's leadership connection: how instances count
+/// each other.
+pub const APPLICATION_NAME: &str = "orbitpay-leadership";
+
+/// The watched accounts are re-read at least this often (a missed NOTIFY costs no more).
+const REREAD: Duration = Duration::from_millis(500);
+
+/// One account this instance leads: its lock is held on the leadership connection.
+struct Term {
+    key: i64,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    /// When ingestion halted (the lock is kept for `halted_release_after`, pinged meanwhile).
+    halted_at: Option<tokio::time::Instant>,
 }
 
-/// Competes for `account` until `shutdown`; ingests it whenever this instance wins.
-pub async fn lead_account(
+enum SessionEnd {
+    Shutdown,
+    /// The connection died or stopped answering: its locks are gone.
+    Lost,
+}
+
+/// Leads this instance's share of the watched accounts until `shutdown`.
+pub async fn lead_accounts(
     settings: LeaderSettings,
-    account: AccountId,
-    start: StartCursor,
+    pool: DbPool,
     ingest: Arc<dyn AccountIngest>,
     board: Arc<StatusBoard>,
     shutdown: CancellationToken,
 ) {
-    let span = tracing::info_span!("leader", account = %account);
-    async move {
-        let key = lock_key(&account);
-        let mut failures: u32 = 0;
-        while !shutdown.is_cancelled() {
-            board.set_role(account, Role::Standby);
-            let Some(mut conn) = acquire(&settings, key, &shutdown).await else {
-                break;
-            };
-            tracing::info!(lock_key = key, "leading ingestion of the account");
-            metrics::counter!("orbitpay_leadership_changes_total", "account" => account.to_string(), "change" => "acquired").increment(1);
-            board.set_role(account, Role::Leading);
-            let began = tokio::time::Instant::now();
-            let led = lead(&settings, &mut conn, account, start, &ingest, &board, &shutdown).await;
-            if began.elapsed() > Duration::from_secs(60) {
-                // A long healthy term: the next failure starts the backoff afresh.
-                failures = 0;
-            }
-            match led {
-                Led::Shutdown => {
-                    // Explicit unlock so a standby takes over without waiting for the
-                    // connection to close; closing it would release it anyway.
-                    let _ = tokio::time::timeout(
-                        settings.connect_timeout,
-                        orbitpay_store::advisory::unlock(&mut conn, key),
-                    )
-                    .await;
-                    break;
-                }
-                Led::LostLock => {
-                    metrics::counter!("orbitpay_leadership_changes_total", "account" => account.to_string(), "change" => "lost").increment(1);
-                    drop(conn);
-                    // Step back for two retry periods: a standby (polling every period) takes
-                    // the account instead of it flapping back to the instance whose connection
-                    // just failed. With no standby we take it back right after.
-                    tokio::select! {
-                        _ = shutdown.cancelled() => break,
-                        _ = tokio::time::sleep(settings.retry * 2) => {}
-                    }
-                }
-                Led::ReleasedHalted => {
-                    let _ = tokio::time::timeout(
-                        settings.connect_timeout,
-                        orbitpay_store::advisory::unlock(&mut conn, key),
-                    )
-                    .await;
-                    drop(conn);
-                    metrics::counter!("orbitpay_leadership_changes_total", "account" => account.to_string(), "change" => "released_halted").increment(1);
-                    // Step back as after a lost lock: a standby takes the account and tries the
-                    // record; alone, this instance retakes it and tries again.
-                    tokio::select! {
-                        _ = shutdown.cancelled() => break,
-                        _ = tokio::time::sleep(settings.retry * 2) => {}
-                    }
-                }
-                Led::Failed => {
-                    let _ = tokio::time::timeout(
-                        settings.connect_timeout,
-                        orbitpay_store::advisory::unlock(&mut conn, key),
-                    )
-                    .await;
-                    metrics::counter!("orbitpay_leadership_changes_total", "account" => account.to_string(), "change" => "released").increment(1);
-                    failures = failures.saturating_add(1);
-                    let backoff =
-                        Backoff::new(settings.retry, Duration::from_secs(60), Jitter::Full)
-                            .delay(failures)
-                            .max(settings.retry);
-                    drop(conn);
-                    board.set_role(account, Role::Standby);
-                    tokio::select! {
-                        _ = shutdown.cancelled() => break,
-                        _ = tokio::time::sleep(backoff) => {}
-                    }
-                }
-            }
-        }
-        board.set_role(account, Role::Stopped);
-    }
-    .instrument(span)
-    .await
-}
-
-/// Connects and tries the lock every `retry` until it is ours; `None` on shutdown.
-async fn acquire(
-    settings: &LeaderSettings,
-    key: i64,
-    shutdown: &CancellationToken,
-) -> Option<AsyncPgConnection> {
-    let mut logged_standby = false;
-    loop {
-        let connected = tokio::time::timeout(
-            settings.connect_timeout,
-            orbitpay_store::establish(settings.database_url.expose(), &settings.session),
-        )
-        .await;
-        match connected {
-            Ok(Ok(mut conn)) => {
-                let silence = settings.retry * LOCK_SILENCE_FACTOR;
-                match tokio::time::timeout(
-                    settings.connect_timeout,
-                    orbitpay_store::advisory::bound_session(&mut conn, silence),
-                )
-                .await
-                {
-                    Ok(Ok(true)) => {}
-                    Ok(Ok(false)) => tracing::warn!(
-                        "PostgreSQL before 14 has no idle_session_timeout: a frozen leader keeps the lead until it runs again"
-                    ),
-                    Ok(Err(e)) => {
-                        tracing::warn!(error = %e, "cannot bound the leadership connection; reconnecting");
-                        tokio::select! {
-                            _ = shutdown.cancelled() => return None,
-                            _ = tokio::time::sleep(settings.retry) => {}
-                        }
-                        continue;
-                    }
-                    Err(_) => {
-                        tracing::warn!(
-                            "bounding the leadership connection timed out; reconnecting"
-                        );
-                        continue;
-                    }
-                }
-                loop {
-                    let tried = tokio::time::timeout(
-                        settings.connect_timeout,
-                        orbitpay_store::advisory::try_lock(&mut conn, key),
-                    )
-                    .await;
-                    match tried {
-                        Ok(Ok(true)) => return Some(conn),
-                        Ok(Ok(false)) => {
-                            if !logged_standby {
-                                tracing::info!("another instance leads the account; standing by");
-                                logged_standby = true;
-                            }
-                        }
-                        Ok(Err(e)) => {
-                            tracing::warn!(error = %e, "advisory lock attempt failed; reconnecting");
-                            break;
-                        }
-                        Err(_) => {
-                            tracing::warn!("advisory lock attempt timed out; reconnecting");
-                            break;
-                        }
-                    }
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return None,
-                        _ = tokio::time::sleep(settings.retry) => {}
-                    }
-                }
-            }
-            Ok(Err(e)) => tracing::warn!(error = %e, "cannot open the leadership connection"),
-            Err(_) => tracing::warn!("opening the leadership connection timed out"),
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return None,
-            _ = tokio::time::sleep(settings.retry) => {}
-        }
-    }
-}
-
-async fn lead(
-    settings: &LeaderSettings,
-    conn: &mut AsyncPgConnection,
-    account: AccountId,
-    start: StartCursor,
-    ingest: &Arc<dyn AccountIngest>,
-    board: &Arc<StatusBoard>,
-    shutdown: &CancellationToken,
-) -> Led {
-    let stop = shutdown.child_token();
-    let mut task = {
-        let ingest = ingest.clone();
-        let stop = stop.clone();
-        tokio::spawn(async move { ingest.run(account, start, stop).await })
+    let mut leader = Leader {
+        settings,
+        pool,
+        ingest,
+        board,
+        known: BTreeMap::new(),
+        held: BTreeMap::new(),
+        not_before: HashMap::new(),
+        failures: HashMap::new(),
     };
-    let mut tick = tokio::time::interval(settings.retry);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await;
-    let mut halted = false;
-    let release = tokio::time::sleep(Duration::MAX);
-    tokio::pin!(release);
-    loop {
-        tokio::select! {
-            joined = &mut task, if !halted => {
-                if shutdown.is_cancelled() {
-                    return Led::Shutdown;
-                }
-                match joined {
-                    Ok(Ok(())) => {
-                        // Halted: keep the lock (and keep pinging it) for a while so another
-                        // instance does not halt on the same record at once, then give it up.
-                        tracing::error!(
-                            release_after_s = settings.halted_release_after.as_secs(),
-                            "ingestion of the account halted; giving up the lead after halted_release_after"
-                        );
-                        board.set_role(account, Role::Halted { reason: "ingestion halted; see the account's status".into() });
-                        halted = true;
-                        release.as_mut().reset(tokio::time::Instant::now() + settings.halted_release_after);
-                    }
-                    Ok(Err(e)) => {
-                        tracing::error!(error = format!("{e:#}"), "ingestion of the account failed; releasing the lead and retrying");
-                        return Led::Failed;
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "ingestion task panicked; releasing the lead and retrying");
-                        return Led::Failed;
-                    }
-                }
-            }
-            _ = shutdown.cancelled(), if halted => return Led::Shutdown,
-            () = &mut release, if halted => {
-                tracing::warn!("releasing the lead of the halted account so another instance can try");
-                return Led::ReleasedHalted;
-            }
-            _ = tick.tick() => {
-                let pinged = tokio::time::timeout(
-                    settings.connect_timeout.min(settings.retry.max(Duration::from_millis(500))),
-                    orbitpay_store::stats::ping(conn),
+    while !shutdown.is_cancelled() {
+        let Some(mut session) = leader.connect(&shutdown).await else {
+            break;
+        };
+        match leader.run(&mut session, &shutdown).await {
+            SessionEnd::Shutdown => {
+                // Explicit unlocks so the others take over without waiting for the connection to
+                // close (closing it would release them anyway).
+                let keys = leader.stop_all().await;
+                let _ = tokio::time::timeout(
+                    leader.settings.connect_timeout,
+                    session.unlock_many(&keys),
                 )
                 .await;
-                let lost = match pinged {
-                    Ok(Ok(())) => None,
-                    Ok(Err(e)) => Some(e.to_string()),
-                    Err(_) => Some("ping timed out".to_owned()),
-                };
-                if let Some(reason) = lost {
-                    tracing::warn!(%reason, "lost the leadership connection; stopping ingestion of the account");
-                    stop.cancel();
-                    board.set_role(account, Role::Standby);
-                    if !halted && tokio::time::timeout(settings.stop_grace, &mut task).await.is_err() {
-                        tracing::error!("ingestion did not stop within the grace period; abandoning it");
-                        task.abort();
-                    }
-                    return Led::LostLock;
+                break;
+            }
+            SessionEnd::Lost => {
+                leader.stop_all().await;
+                drop(session);
+                metrics::counter!("orbitpay_leadership_changes_total", "change" => "lost")
+                    .increment(1);
+                // Step back for two retry periods: a standby (polling every period) takes the
+                // accounts instead of them flapping back to the instance whose connection just
+                // failed. With no standby we take them back right after.
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(leader.settings.retry * 2) => {}
                 }
             }
         }
+    }
+    for account in leader.known.keys() {
+        leader.board.set_role(*account, Role::Stopped);
+    }
+}
+
+struct Leader {
+    settings: LeaderSettings,
+    pool: DbPool,
+    ingest: Arc<dyn AccountIngest>,
+    board: Arc<StatusBoard>,
+    /// The watched accounts as last read, with where each starts.
+    known: BTreeMap<AccountId, StartCursor>,
+    held: BTreeMap<AccountId, Term>,
+    /// Not retaken before: after a release for a halt, a failure or the fair share.
+    not_before: HashMap<AccountId, tokio::time::Instant>,
+    failures: HashMap<AccountId, u32>,
+}
+
+impl Leader {
+    /// Opens the leadership connection, retrying every `retry`; `None` on shutdown.
+    async fn connect(&self, shutdown: &CancellationToken) -> Option<LockSession> {
+        loop {
+            let opened = tokio::time::timeout(
+                self.settings.connect_timeout,
+                LockSession::open(
+                    self.settings.database_url.expose(),
+                    &self.settings.session,
+                    APPLICATION_NAME,
+                    self.settings.retry * LOCK_SILENCE_FACTOR,
+                ),
+            )
+            .await;
+            match opened {
+                Ok(Ok((session, bounded))) => {
+                    if !bounded {
+                        tracing::warn!(
+                            "PostgreSQL before 14 has no idle_session_timeout: a frozen leader keeps the lead until it runs again"
+                        );
+                    }
+                    return Some(session);
+                }
+                Ok(Err(e)) => tracing::warn!(error = %e, "cannot open the leadership connection"),
+                Err(_) => tracing::warn!("opening the leadership connection timed out"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return None,
+                _ = tokio::time::sleep(self.settings.retry) => {}
+            }
+        }
+    }
+
+    async fn run(&mut self, session: &mut LockSession, shutdown: &CancellationToken) -> SessionEnd {
+        let mut tick = tokio::time::interval(REREAD.min(self.settings.retry));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let bound = self
+            .settings
+            .connect_timeout
+            .min(self.settings.retry.max(Duration::from_millis(500)));
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return SessionEnd::Shutdown,
+                changed = session.changed() => {
+                    if changed.is_none() {
+                        tracing::warn!("lost the leadership connection; stopping ingestion of every account led");
+                        return SessionEnd::Lost;
+                    }
+                }
+                _ = tick.tick() => {}
+            }
+            self.reread().await;
+            if let Err(reason) = self.round(session, bound).await {
+                tracing::warn!(%reason, "lost the leadership connection; stopping ingestion of every account led");
+                return SessionEnd::Lost;
+            }
+        }
+    }
+
+    /// The watched accounts from the table; on a failure the last list stands.
+    async fn reread(&mut self) {
+        let read = async {
+            let mut conn = self.pool.get().await?;
+            crate::accounts::watched(&mut conn).await
+        };
+        match read.await {
+            Ok(accounts) => {
+                let fresh: BTreeMap<AccountId, StartCursor> = accounts.into_iter().collect();
+                for account in fresh.keys() {
+                    if !self.known.contains_key(account) {
+                        self.board.set_role(*account, Role::Standby);
+                    }
+                }
+                for account in self.known.keys() {
+                    if !fresh.contains_key(account) && !self.held.contains_key(account) {
+                        self.board.forget(account);
+                    }
+                }
+                self.known = fresh;
+            }
+            Err(e) => {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "cannot read the watched accounts; keeping the last list"
+                )
+            }
+        }
+    }
+
+    /// One round on a live connection; `Err` when the connection failed.
+    async fn round(&mut self, session: &LockSession, bound: Duration) -> Result<(), String> {
+        let now = tokio::time::Instant::now();
+        let mut release: Vec<AccountId> = Vec::new();
+        let mut failed: Vec<AccountId> = Vec::new();
+        // Ingestions that ended, halted ones past their time, removed accounts.
+        for (account, term) in self.held.iter_mut() {
+            if !self.known.contains_key(account) {
+                tracing::info!(account = %account, "the account is no longer watched; stopping its ingestion");
+                release.push(*account);
+                continue;
+            }
+            if let Some(at) = term.halted_at {
+                if now.duration_since(at) >= self.settings.halted_release_after {
+                    tracing::warn!(account = %account, "releasing the lead of the halted account so another instance can try");
+                    metrics::counter!("orbitpay_leadership_changes_total", "change" => "released_halted").increment(1);
+                    self.not_before
+                        .insert(*account, now + self.settings.retry * 2);
+                    release.push(*account);
+                }
+                continue;
+            }
+            if !term.task.is_finished() {
+                continue;
+            }
+            match (&mut term.task).await {
+                Ok(Ok(())) => {
+                    tracing::error!(
+                        account = %account,
+                        release_after_s = self.settings.halted_release_after.as_secs(),
+                        "ingestion of the account halted; giving up the lead after halted_release_after"
+                    );
+                    self.board.set_role(
+                        *account,
+                        Role::Halted {
+                            reason: "ingestion halted; see the account's status".into(),
+                        },
+                    );
+                    term.halted_at = Some(now);
+                }
+                Ok(Err(e)) => {
+                    tracing::error!(account = %account, error = format!("{e:#}"), "ingestion of the account failed; releasing the lead and retrying");
+                    failed.push(*account);
+                }
+                Err(e) => {
+                    tracing::error!(account = %account, error = %e, "ingestion task panicked; releasing the lead and retrying");
+                    failed.push(*account);
+                }
+            }
+        }
+        for account in &failed {
+            self.back_off(*account, now);
+        }
+        release.extend(failed);
+        self.release(session, &release, bound).await?;
+        for account in &release {
+            if !self.known.contains_key(account) {
+                self.board.forget(account);
+            }
+        }
+
+        // The fair share: whatever is above it goes back, whatever is below it is tried.
+        let instances = timed(bound, session.instances()).await?.max(1) as usize;
+        let fair = self.known.len().div_ceil(instances);
+        if self.held.len() > fair {
+            let excess: Vec<AccountId> = self
+                .held
+                .keys()
+                .rev()
+                .take(self.held.len() - fair)
+                .copied()
+                .collect();
+            tracing::info!(
+                released = excess.len(),
+                instances,
+                fair_share = fair,
+                "releasing accounts above this instance's fair share"
+            );
+            for account in &excess {
+                self.not_before
+                    .insert(*account, now + self.settings.retry * 2);
+            }
+            self.release(session, &excess, bound).await?;
+        } else if self.held.len() < fair {
+            let need = fair - self.held.len();
+            let candidates: Vec<(AccountId, i64)> = self
+                .known
+                .keys()
+                .filter(|a| !self.held.contains_key(*a))
+                .filter(|a| self.not_before.get(*a).is_none_or(|t| *t <= now))
+                .map(|a| (*a, lock_key(a)))
+                .collect();
+            let keys: Vec<i64> = candidates.iter().map(|(_, k)| *k).collect();
+            let mut won = timed(bound, session.try_lock_many(&keys)).await?;
+            if won.len() > need {
+                let extra = won.split_off(need);
+                timed(bound, session.unlock_many(&extra)).await?;
+            }
+            let by_key: HashMap<i64, AccountId> =
+                candidates.into_iter().map(|(a, k)| (k, a)).collect();
+            for key in won {
+                if let Some(account) = by_key.get(&key) {
+                    self.start(*account, key);
+                }
+            }
+        }
+        // Accounts we did not win stay on standby; those back from a release too.
+        for account in self.known.keys() {
+            if !self.held.contains_key(account)
+                && !matches!(self.board.role(account), Some(Role::Standby))
+            {
+                self.board.set_role(*account, Role::Standby);
+            }
+        }
+        Ok(())
+    }
+
+    fn back_off(&mut self, account: AccountId, now: tokio::time::Instant) {
+        metrics::counter!("orbitpay_leadership_changes_total", "change" => "released").increment(1);
+        let failures = self.failures.entry(account).or_default();
+        *failures = failures.saturating_add(1);
+        let backoff = Backoff::new(self.settings.retry, Duration::from_secs(60), Jitter::Full)
+            .delay(*failures)
+            .max(self.settings.retry);
+        self.not_before.insert(account, now + backoff);
+    }
+
+    fn start(&mut self, account: AccountId, key: i64) {
+        tracing::info!(account = %account, lock_key = key, "leading ingestion of the account");
+        metrics::counter!("orbitpay_leadership_changes_total", "change" => "acquired").increment(1);
+        self.board.set_role(account, Role::Leading);
+        let start = self
+            .known
+            .get(&account)
+            .copied()
+            .unwrap_or(StartCursor::Now);
+        let stop = CancellationToken::new();
+        let task = {
+            let (ingest, stop) = (self.ingest.clone(), stop.clone());
+            let span = tracing::info_span!("leader", account = %account);
+            tokio::spawn(async move { ingest.run(account, start, stop).await }.instrument(span))
+        };
+        self.held.insert(
+            account,
+            Term {
+                key,
+                stop,
+                task,
+                halted_at: None,
+            },
+        );
+    }
+
+    /// Stops the ingestion of `accounts` (all at once, each within `stop_grace`), then
+    /// unlocks them in one statement.
+    async fn release(
+        &mut self,
+        session: &LockSession,
+        accounts: &[AccountId],
+        bound: Duration,
+    ) -> Result<(), String> {
+        let terms: Vec<(AccountId, Term)> = accounts
+            .iter()
+            .filter_map(|a| self.held.remove(a).map(|t| (*a, t)))
+            .collect();
+        if terms.is_empty() {
+            return Ok(());
+        }
+        let keys = self.stop_terms(terms).await;
+        timed(bound, session.unlock_many(&keys)).await
+    }
+
+    /// Stops every ingestion (the connection is gone, or shutdown); the keys they held.
+    async fn stop_all(&mut self) -> Vec<i64> {
+        let terms: Vec<(AccountId, Term)> = std::mem::take(&mut self.held).into_iter().collect();
+        self.stop_terms(terms).await
+    }
+
+    async fn stop_terms(&self, terms: Vec<(AccountId, Term)>) -> Vec<i64> {
+        for (_, term) in &terms {
+            term.stop.cancel();
+        }
+        let grace = self.settings.stop_grace;
+        let keys = terms.iter().map(|(_, t)| t.key).collect();
+        futures::future::join_all(terms.into_iter().map(|(account, mut term)| {
+            let board = self.board.clone();
+            async move {
+                if term.halted_at.is_none()
+                    && !term.task.is_finished()
+                    && tokio::time::timeout(grace, &mut term.task).await.is_err()
+                {
+                    tracing::error!(account = %account, "ingestion did not stop within the grace period; abandoning it");
+                    term.task.abort();
+                }
+                board.set_role(account, Role::Standby);
+            }
+        }))
+        .await;
+        keys
+    }
+}
+
+/// A statement on the leadership connection, bounded: a silent connection is a lost one.
+async fn timed<T>(
+    bound: Duration,
+    call: impl std::future::Future<Output = Result<T, orbitpay_store::StoreError>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(bound, call).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("the leadership connection did not answer in time".to_owned()),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The orbitpay daemon's library: configuration, the `serve` lifecycle (sd_notify, watchdog,
 //! signals), per-account leadership across instances, logging, metrics and the admin socket. The demo is its own crate, `orbitpay-demo`.
 
+pub mod accounts;
 pub mod admin;
 pub mod config;
 pub mod ingest;

@@ -2,8 +2,9 @@
 //!
 //! Start, in order: configuration (done by the caller), logging (the caller), metrics recorder,
 //! database pool and migrations (refusing a schema newer than this binary), the admin socket,
-//! one leader loop per watched account (each ingests its account, follower plus matcher, only
-//! while this instance holds the account's lock), the background jobs ([`crate::jobs`]), the
+//! the config's accounts applied to the `watched_accounts` table, one leader loop (on one
+//! connection it leads its fair share of the table's accounts, ingesting each, follower plus
+//! matcher, only while it holds the account's lock, and follows the table's changes at runtime), the background jobs ([`crate::jobs`]), the
 //! webhook dispatcher ([`crate::webhooks`]), then
 //! `READY=1`. While running: the watchdog pings only while the liveness check
 //! passes, a `STATUS=` line summarises leadership, lag and outbox depth, gauges refresh.
@@ -142,7 +143,7 @@ pub async fn run(config: Config, mut options: ServeOptions) -> anyhow::Result<()
         .context("building the database pool")?;
 
     let liveness = Liveness::new(config.ingest.stuck_after);
-    let board = StatusBoard::new(accounts.iter().map(|(a, _)| *a));
+    let board = StatusBoard::new(Vec::new());
     let wiring = match options.wiring.take() {
         Some(factory) => factory(WiringContext {
             config: &config,
@@ -158,11 +159,24 @@ pub async fn run(config: Config, mut options: ServeOptions) -> anyhow::Result<()
         })?,
     };
 
+    // The config's accounts into the table (never removing one), then what the table holds.
+    let accounts =
+        crate::accounts::apply_config(&pool, &accounts, wiring.source.as_deref(), &shutdown)
+            .await?;
+    for (account, _) in &accounts {
+        board.set_role(*account, crate::status::Role::Standby);
+    }
+    let ledger: Option<Arc<dyn admin::LedgerPosition>> = wiring
+        .source
+        .clone()
+        .map(|source| Arc::new(crate::accounts::SourcePosition(source)) as _);
+
     // Admin socket. Its own token: it stops accepting first at shutdown.
     let admin_stop = CancellationToken::new();
     let state = Arc::new(AdminState::from_config(
         &config,
         pool.clone(),
+        ledger,
         wiring.reporter.clone(),
         board.clone(),
         prometheus.clone(),
@@ -207,7 +221,7 @@ pub async fn run(config: Config, mut options: ServeOptions) -> anyhow::Result<()
         None => None,
     };
 
-    // Ledger followers + matcher, one leader loop per account.
+    // Ledger followers + matcher, under one leader loop for every account.
     let ingest_stop = CancellationToken::new();
     let leader_settings = LeaderSettings {
         database_url: database_url.clone(),
@@ -217,15 +231,16 @@ pub async fn run(config: Config, mut options: ServeOptions) -> anyhow::Result<()
         stop_grace: config.ingest.shutdown_grace,
         halted_release_after: config.ingest.halted_release_after,
     };
-    for (account, start) in accounts.iter().copied() {
-        let (settings, ingest, board, stop) = (
-            leader_settings.clone(),
+    {
+        let (settings, pool, ingest, board, stop) = (
+            leader_settings,
+            pool.clone(),
             wiring.ingest.clone(),
             board.clone(),
             ingest_stop.clone(),
         );
         tasks.spawn(async move {
-            leader::lead_account(settings, account, start, ingest, board, stop).await;
+            leader::lead_accounts(settings, pool, ingest, board, stop).await;
             "account leader"
         });
     }

@@ -77,6 +77,11 @@ impl StatusBoard {
         entry.role = Some(role);
     }
 
+    /// An account no longer watched leaves the board.
+    pub fn forget(&self, account: &AccountId) {
+        write(&self.accounts).remove(account);
+    }
+
     pub fn role(&self, account: &AccountId) -> Option<Role> {
         read(&self.accounts)
             .get(account)
@@ -201,6 +206,9 @@ impl IngestStatus for StatusBoard {
     }
 }
 
+/// At most this many accounts are named on the `STATUS=` line; the rest are counted.
+pub const STATUS_NOTES_MAX: usize = 5;
+
 /// `STATUS=` text: leadership, then each account that is not simply following (catching up
 /// with its percent and ETA, retrying with its reason and since when, halted with why), the
 /// worst lag and the outbox depth. Long reasons are cut: systemctl shows one line.
@@ -253,6 +261,12 @@ pub fn status_line(board: &StatusBoard, outbox: Option<OutboxDepth>) -> String {
             d.undelivered, d.oldest_age_seconds
         )
     });
+    // Capped: with thousands of accounts the line must stay one readable line.
+    if notes.len() > STATUS_NOTES_MAX {
+        let more = notes.len() - STATUS_NOTES_MAX;
+        notes.truncate(STATUS_NOTES_MAX);
+        notes.push(format!("+{more} more not following"));
+    }
     let notes = if notes.is_empty() {
         String::new()
     } else {
@@ -360,6 +374,28 @@ fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_status_line_names_at_most_a_few_accounts_not_following() {
+        let accounts: Vec<AccountId> = (0..20u8).map(|i| AccountId::from_bytes([i; 32])).collect();
+        let board = StatusBoard::new(accounts.clone());
+        for a in &accounts {
+            board.set_role(
+                *a,
+                Role::Halted {
+                    reason: "bad record".into(),
+                },
+            );
+        }
+        let line = status_line(&board, None);
+        assert_eq!(
+            line.matches("halted: bad record").count(),
+            STATUS_NOTES_MAX,
+            "{line}"
+        );
+        assert!(line.contains("+15 more not following"), "{line}");
+    }
+
     use super::*;
 
     fn account() -> AccountId {

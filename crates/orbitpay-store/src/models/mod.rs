@@ -7,6 +7,7 @@
 //! are parsed once, in domain types such as [`Session`], so an invalid stored
 //! value is an error instead of a silently wrong value.
 
+mod account;
 mod cursor;
 mod enums;
 mod idempotency;
@@ -16,6 +17,7 @@ mod session;
 mod unmatched;
 mod unreadable;
 
+pub use account::WatchedAccountRow;
 pub use cursor::StreamCursorRow;
 pub use enums::{DeliveryState, PgSessionStatus, PgUnmatchedReason};
 pub use idempotency::{IdempotencyKeyRow, NewIdempotencyKey};

@@ -66,6 +66,26 @@ pub async fn readyz(State(state): State<Arc<AdminState>>) -> Response {
             return not_ready("database unreachable".to_owned());
         }
     }
+    match unled(&state).await {
+        Ok(unled) if !unled.is_empty() => {
+            return not_ready(format!(
+                "{} watched accounts have had no leader for over {}s: {}",
+                unled.len(),
+                state.unled_unready_after.as_secs(),
+                unled
+                    .iter()
+                    .take(10)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: cannot read the watched accounts' leaders");
+            return not_ready("database unreachable".to_owned());
+        }
+    }
     let accounts = state.ingest.accounts();
     let halted: Vec<String> = accounts
         .iter()
@@ -99,4 +119,41 @@ pub async fn readyz(State(state): State<Arc<AdminState>>) -> Response {
             status: "ready".to_owned(),
         },
     )
+}
+
+/// The watched accounts no instance has led (no holder of their advisory lock in
+/// `pg_locks`) for longer than `unled_unready_after`, as this instance's probes have seen them.
+async fn unled(state: &AdminState) -> Result<Vec<String>, orbitpay_store::StoreError> {
+    let mut conn = state.pool.get().await?;
+    let watched = orbitpay_store::accounts::all(&mut conn).await?;
+    let keys: Vec<(i64, String)> = watched
+        .iter()
+        .filter_map(|r| {
+            r.address
+                .parse::<orbitpay_core::AccountId>()
+                .ok()
+                .map(|a| (crate::leader::lock_key(&a), r.address.clone()))
+        })
+        .collect();
+    let key_list: Vec<i64> = keys.iter().map(|(k, _)| *k).collect();
+    let held: std::collections::HashSet<i64> =
+        orbitpay_store::accounts::lock_holders(&mut conn, &key_list)
+            .await?
+            .into_iter()
+            .map(|h| h.key)
+            .collect();
+    let now = std::time::Instant::now();
+    let mut since = state.unled_since.lock().unwrap_or_else(|e| e.into_inner());
+    since.retain(|address, _| keys.iter().any(|(k, a)| a == address && !held.contains(k)));
+    let mut over = Vec::new();
+    for (key, address) in &keys {
+        if held.contains(key) {
+            continue;
+        }
+        let first = *since.entry(address.clone()).or_insert(now);
+        if now.duration_since(first) > state.unled_unready_after {
+            over.push(address.clone());
+        }
+    }
+    Ok(over)
 }

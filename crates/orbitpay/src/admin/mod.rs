@@ -9,11 +9,12 @@
 //!   [`IngestStatus`] (the followers' live status).
 //!
 //! Each resource is one module holding its request and response shapes and its handlers
-//! ([`sessions`](self), `events`, `payments`, `webhooks`, `status`, `health`, `metrics`); what
+//! ([`sessions`](self), `accounts`, `events`, `payments`, `webhooks`, `status`, `health`, `metrics`); what
 //! they share is in `support`, and the router only routes. Idempotency (`Idempotency-Key`)
 //! lives in one place, [`idempotency`], a middleware on the two POST endpoints that create
 //! something.
 
+mod accounts;
 pub mod events;
 mod health;
 pub mod idempotency;
@@ -31,8 +32,8 @@ mod webhooks;
 pub use router::router;
 pub use server::{AdminListener, OPEN_PER_SLOT, ServeError, SocketOptions, bind, from_systemd};
 pub use state::{
-    AccountStatus, AdminState, CatchUpProgress, IngestStatus, JobRunView, ReportError,
-    ReportOutcome, TxReporter,
+    AccountStatus, AdminState, CatchUpProgress, IngestStatus, JobRunView, LedgerPosition,
+    ReportError, ReportOutcome, TxReporter,
 };
 pub use support::body::MAX_BODY_BYTES;
 pub use support::error::{ApiError, ErrorBody, ErrorDetail};

@@ -5,7 +5,7 @@ use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::payments::{unmatched, unreadable};
-use super::{events, health, metrics, sessions, status, webhooks};
+use super::{accounts, events, health, metrics, sessions, status, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -20,6 +20,9 @@ use super::{events, health, metrics, sessions, status, webhooks};
         sessions::session_timeline,
         sessions::cancel_session,
         sessions::report_tx,
+        accounts::create_account,
+        accounts::list_accounts,
+        accounts::remove_account,
         unmatched::list_unmatched,
         unmatched::show_unmatched,
         unreadable::list,
@@ -38,6 +41,7 @@ use super::{events, health, metrics, sessions, status, webhooks};
     ),
     tags(
         (name = "sessions", description = "Payment sessions"),
+        (name = "accounts", description = "The watched accounts"),
         (name = "operations", description = "Feeds, status and probes"),
         (name = "webhooks", description = "The webhook delivery queue"),
     ),

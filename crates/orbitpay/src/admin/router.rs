@@ -9,10 +9,11 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tracing::Instrument;
 use uuid::Uuid;
 
+use super::accounts::{create_account, list_accounts, remove_account};
 use super::events::{list_events, show_event};
 use super::health::{healthz, readyz};
 use super::metrics::metrics_text;
@@ -38,6 +39,8 @@ pub fn router(state: Arc<AdminState>) -> Router {
             post(create_session).layer(keyed()).get(list_sessions),
         )
         .route("/v1/sessions/{id}", get(get_session))
+        .route("/v1/accounts", post(create_account).get(list_accounts))
+        .route("/v1/accounts/{address}", delete(remove_account))
         .route("/v1/sessions/{id}/timeline", get(session_timeline))
         .route("/v1/sessions/{id}/cancel", post(cancel_session))
         .route("/v1/sessions/{id}/payments", post(report_tx).layer(keyed()))

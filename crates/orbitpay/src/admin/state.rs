@@ -32,6 +32,15 @@ pub trait TxReporter: Send + Sync {
     ) -> Result<ReportOutcome, ReportError>;
 }
 
+/// The ledger's current position, for `POST /v1/accounts` with `start_cursor: now`: resolved
+/// when the account is added (and stored as its cursor), so nothing paid after the add is
+/// missed however late ingestion starts. The daemon wires the ledger source here.
+#[async_trait::async_trait]
+pub trait LedgerPosition: Send + Sync {
+    /// The paging token just after the latest closed ledger; `Err` says why there is none.
+    async fn now_token(&self) -> Result<i64, String>;
+}
+
 /// Catch-up progress of an account that is paging through history.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct CatchUpProgress {
@@ -121,8 +130,17 @@ pub trait IngestStatus: Send + Sync {
 /// Everything the handlers need. Cheap to share: the router holds it in an `Arc`.
 pub struct AdminState {
     pub pool: DbPool,
-    /// The watched accounts; the first is the default for new sessions.
+    /// The configured accounts; the first still watched is the default receiver of a new
+    /// session (else the account added first). Whether an account is watched is the
+    /// `watched_accounts` table's to say.
     pub accounts: Vec<AccountId>,
+    /// Resolves `start_cursor: now`; without it such an add is 503 LEDGER_UNAVAILABLE.
+    pub ledger: Option<Arc<dyn LedgerPosition>>,
+    /// A watched account no instance leads for longer than this (the failover bound, 5 ×
+    /// `ingest.leader_retry`) makes `/readyz` fail.
+    pub unled_unready_after: Duration,
+    /// Since when (as `/readyz` saw it) each watched account has had no leader anywhere.
+    pub unled_since: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
     /// Network passphrase, for SEP-7 pay URIs (left out of them on the public network).
     pub network_passphrase: String,
     /// `expires_in` when a request gives none.
@@ -152,6 +170,7 @@ impl AdminState {
     pub fn from_config(
         config: &Config,
         pool: DbPool,
+        ledger: Option<Arc<dyn LedgerPosition>>,
         reporter: Arc<dyn TxReporter>,
         ingest: Arc<dyn IngestStatus>,
         metrics: metrics_exporter_prometheus::PrometheusHandle,
@@ -163,6 +182,10 @@ impl AdminState {
                 .into_iter()
                 .map(|(a, _)| a)
                 .collect(),
+            ledger,
+            unled_unready_after: config.ingest.leader_retry
+                * (crate::leader::LOCK_SILENCE_FACTOR + 1),
+            unled_since: Default::default(),
             network_passphrase: config.stellar.passphrase().to_owned(),
             default_expiry: config.sessions.default_expiry,
             key_policy: KeyPolicy {

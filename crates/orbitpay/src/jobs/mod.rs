@@ -204,7 +204,10 @@ pub async fn start(config: &Config, deps: JobDeps) -> anyhow::Result<Jobs> {
         let (pool, src, accounts) = (deps.pool.clone(), source.clone(), deps.accounts.clone());
         add(&jobs, &board, &c.expiry, "expiry", move |stop| {
             let (pool, src, accounts) = (pool.clone(), src.clone(), accounts.clone());
-            async move { expiry::expire_sessions(&pool, &*src, &accounts, &stop).await }
+            async move {
+                let accounts = watched_now(&pool, &accounts).await;
+                expiry::expire_sessions(&pool, &*src, &accounts, &stop).await
+            }
         })
         .await?;
 
@@ -219,6 +222,7 @@ pub async fn start(config: &Config, deps: JobDeps) -> anyhow::Result<Jobs> {
                 let (pool, src, accounts, matcher) =
                     (pool.clone(), src.clone(), accounts.clone(), matcher.clone());
                 async move {
+                    let accounts = watched_now(&pool, &accounts).await;
                     reconcile::reconcile(&pool, &*src, &matcher, &accounts, window, &stop).await
                 }
             })
@@ -227,6 +231,25 @@ pub async fn start(config: &Config, deps: JobDeps) -> anyhow::Result<Jobs> {
     }
     jobs.scheduler.start().await?;
     Ok(jobs)
+}
+
+/// The accounts watched as of this run (accounts are added and removed at runtime); the ones
+/// watched at start when the table cannot be read.
+async fn watched_now(pool: &orbitpay_store::DbPool, at_start: &[AccountId]) -> Vec<AccountId> {
+    let read = async {
+        let mut conn = pool.get().await?;
+        crate::accounts::watched(&mut conn).await
+    };
+    match read.await {
+        Ok(accounts) => accounts.into_iter().map(|(a, _)| a).collect(),
+        Err(e) => {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "cannot read the watched accounts; using those watched at start"
+            );
+            at_start.to_vec()
+        }
+    }
 }
 
 impl Jobs {

@@ -179,6 +179,19 @@ pub fn socket_options(path: &Path) -> SocketOptions {
     }
 }
 
+/// What `start_cursor: now` resolves to in these tests.
+pub const LEDGER_NOW: i64 = 4_294_967_296_000;
+
+/// A ledger that is always at one position.
+pub struct FixedLedger(pub i64);
+
+#[async_trait::async_trait]
+impl orbitpay::admin::LedgerPosition for FixedLedger {
+    async fn now_token(&self) -> Result<i64, String> {
+        Ok(self.0)
+    }
+}
+
 impl Harness {
     pub async fn start() -> Harness {
         Self::start_with(|_, _| {}).await
@@ -194,6 +207,12 @@ impl Harness {
             )
             .try_init();
         let db = TestDb::new().await;
+        // Watched, as the daemon's start applies them from the config.
+        db.exec(&format!(
+            "INSERT INTO watched_accounts (address, start_cursor, start_token, added_by) VALUES
+               ('{ACCOUNT}', '0', 0, 'config'), ('{SECOND_ACCOUNT}', '0', 0, 'config')"
+        ))
+        .await;
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("admin.sock");
         let reporter = Arc::new(FakeReporter {
@@ -209,6 +228,10 @@ impl Harness {
                 ACCOUNT.parse::<AccountId>().unwrap(),
                 SECOND_ACCOUNT.parse().unwrap(),
             ],
+            ledger: Some(Arc::new(FixedLedger(LEDGER_NOW))),
+            // The harness runs no leader: its accounts are never led.
+            unled_unready_after: Duration::from_secs(3600),
+            unled_since: Default::default(),
             network_passphrase: orbitpay::config::TESTNET_PASSPHRASE.to_owned(),
             default_expiry: Duration::from_secs(900),
             key_policy: KeyPolicy::default(),
@@ -262,6 +285,13 @@ impl Harness {
                 &headers,
                 Some(body.as_bytes().to_vec()),
             )
+            .await
+            .unwrap()
+    }
+
+    pub async fn delete(&self, path: &str) -> ApiResponse {
+        self.client
+            .send(orbitpay_cli::client::Method::DELETE, path, &[], None)
             .await
             .unwrap()
     }

@@ -36,7 +36,7 @@ pub use json::{
     TimelineEntry,
 };
 use json::{ReportTxView, SessionPage};
-use validate::validate_create;
+use validate::{receiver, validate_create};
 
 async fn session_with_payments(
     conn: &mut AsyncPgConnection,
@@ -79,11 +79,13 @@ pub async fn create_session(
     let bytes = body::read(&headers, body, state.body_timeout).await?;
     let draft = validate_create(&state, body::parse(&bytes)?)?;
     let (session, response_body) = with_db!(state, |conn| conn.transaction(async |conn| {
+        // Inside the transaction, so the account is read with the insert it allows.
+        let account = receiver(&state, conn, draft.account).await?;
         let now = sessions::database_now(conn).await?;
         let expires_in =
             chrono::Duration::from_std(draft.expires_in).map_err(ApiError::internal)?;
         let new = NewSession {
-            account: draft.account,
+            account,
             asset: draft.asset.clone(),
             amount: draft.amount,
             expires_at: now + expires_in,

@@ -58,13 +58,44 @@ fn parse_amount(raw: &RawValue) -> Result<Amount, ApiError> {
 
 /// A validated create request, waiting for the database clock to fix `expires_at`.
 pub(super) struct Draft {
-    pub(super) account: AccountId,
+    /// As asked; `None` is the default receiver ([`receiver`] resolves both).
+    pub(super) account: Option<AccountId>,
     pub(super) asset: Asset,
     pub(super) amount: Amount,
     pub(super) expires_in: Duration,
     pub(super) metadata: serde_json::Value,
     pub(super) order_id: Option<String>,
     pub(super) webhook_url: Option<String>,
+}
+
+/// The session's receiving account, as the `watched_accounts` table says now: the one asked
+/// for if it is watched; by default the first configured account still watched, else the
+/// account added first.
+pub(super) async fn receiver(
+    state: &AdminState,
+    conn: &mut orbitpay_store::AsyncPgConnection,
+    asked: Option<AccountId>,
+) -> Result<AccountId, ApiError> {
+    use orbitpay_store::accounts;
+    match asked {
+        Some(account) => match accounts::find(conn, &account).await? {
+            Some(_) => Ok(account),
+            None => Err(ApiError::bad_request(
+                code::UNKNOWN_ACCOUNT,
+                format!("account {account} is not a watched account"),
+            )),
+        },
+        None => {
+            for configured in &state.accounts {
+                if accounts::find(conn, configured).await?.is_some() {
+                    return Ok(*configured);
+                }
+            }
+            accounts::first(conn).await?.ok_or_else(|| {
+                ApiError::bad_request(code::UNKNOWN_ACCOUNT, "no account is watched")
+            })
+        }
+    }
 }
 
 pub(super) fn validate_create(
@@ -77,22 +108,16 @@ pub(super) fn validate_create(
         .parse()
         .map_err(|e| ApiError::bad_request(code::INVALID_ASSET, format!("{e}")))?;
     let account = match &req.account {
-        None => *state.accounts.first().ok_or_else(|| {
-            ApiError::bad_request(code::UNKNOWN_ACCOUNT, "no watched account is configured")
+        None => None,
+        Some(text) => text.parse::<AccountId>().ok().map(Some).ok_or_else(|| {
+            ApiError::bad_request(
+                code::UNKNOWN_ACCOUNT,
+                format!(
+                    "account {:?} is not a watched account",
+                    text.chars().take(60).collect::<String>()
+                ),
+            )
         })?,
-        Some(text) => text
-            .parse::<AccountId>()
-            .ok()
-            .filter(|a| state.accounts.contains(a))
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    code::UNKNOWN_ACCOUNT,
-                    format!(
-                        "account {:?} is not a watched account",
-                        text.chars().take(60).collect::<String>()
-                    ),
-                )
-            })?,
     };
     let expires_in = match req.expires_in {
         None => state.default_expiry,

@@ -18,6 +18,14 @@ pub mod code {
     pub const INVALID_CHARACTER: &str = "INVALID_CHARACTER";
     pub const INVALID_ASSET: &str = "INVALID_ASSET";
     pub const UNKNOWN_ACCOUNT: &str = "UNKNOWN_ACCOUNT";
+    /// Not a G account address (a muxed M address included).
+    pub const INVALID_ACCOUNT: &str = "INVALID_ACCOUNT";
+    /// The account is watched already, with another start or label.
+    pub const ACCOUNT_EXISTS: &str = "ACCOUNT_EXISTS";
+    /// A watched account with pending or processing sessions is not removed.
+    pub const ACCOUNT_HAS_OPEN_SESSIONS: &str = "ACCOUNT_HAS_OPEN_SESSIONS";
+    /// `start_cursor: now` needs the ledger's position, and the ledger did not answer.
+    pub const LEDGER_UNAVAILABLE: &str = "LEDGER_UNAVAILABLE";
     pub const INVALID_TX_HASH: &str = "INVALID_TX_HASH";
     pub const IDEMPOTENCY_KEY_REQUIRED: &str = "IDEMPOTENCY_KEY_REQUIRED";
     pub const IDEMPOTENCY_KEY_REUSED: &str = "IDEMPOTENCY_KEY_REUSED";

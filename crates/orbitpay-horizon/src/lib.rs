@@ -24,7 +24,7 @@ pub use convert::RecordError;
 pub use follower::{Batch, Follower, FollowerExit, Phase, RecordSink, SinkError, full_jitter};
 pub use horizon::{HorizonError, HorizonSource};
 pub use source::{
-    EventStream, FetchedRecord, LedgerSource, PaymentsPage, RootInfo, SourceError, StreamEvent,
-    TxLookup, now_token,
+    AccountInfo, AccountLookup, Balance, EventStream, FetchedRecord, LedgerSource, PaymentsPage,
+    RootInfo, SourceError, StreamEvent, TxLookup, now_token,
 };
 pub use status::{FollowerState, FollowerStatus, HaltReason, StatusSnapshot};

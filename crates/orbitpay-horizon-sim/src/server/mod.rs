@@ -18,7 +18,8 @@ use tokio::task::JoinHandle;
 
 use crate::HorizonSim;
 use handlers::{
-    account_payments, fallback, ledger, operation_effects, root, transaction, transaction_payments,
+    account, account_payments, fallback, ledger, operation_effects, root, transaction,
+    transaction_payments,
 };
 pub(crate) use request::parse_query;
 
@@ -31,6 +32,7 @@ struct AppState {
 pub(crate) fn router(sim: HorizonSim, shutdown: watch::Receiver<bool>) -> Router {
     Router::new()
         .route("/", get(root))
+        .route("/accounts/{account_id}", get(account))
         .route("/accounts/{account_id}/payments", get(account_payments))
         .route("/transactions/{tx_id}", get(transaction))
         .route("/transactions/{tx_id}/payments", get(transaction_payments))

@@ -38,12 +38,12 @@ async fn our_objects(db: &TestDb) -> i64 {
 async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
     let db = TestDb::empty().await;
     let all = known_versions().unwrap();
-    assert_eq!(all.len(), 16);
+    assert_eq!(all.len(), 17);
     assert_eq!(our_objects(&db).await, 0);
 
     assert_eq!(run_migrations(db.url()).await.unwrap(), all);
-    // 11 tables, 1 view, 3 enums, 3 functions (the touch trigger's, amount text, feed bound).
-    assert_eq!(our_objects(&db).await, 18);
+    // 12 tables, 1 view, 3 enums, 3 functions (the touch trigger's, amount text, feed bound).
+    assert_eq!(our_objects(&db).await, 19);
     assert_eq!(
         pending_or_unknown(&mut db.conn().await).await.unwrap(),
         SchemaStatus::Current
@@ -61,7 +61,7 @@ async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
     );
 
     assert_eq!(run_migrations(db.url()).await.unwrap(), all);
-    assert_eq!(our_objects(&db).await, 18);
+    assert_eq!(our_objects(&db).await, 19);
     assert!(
         run_migrations(db.url()).await.unwrap().is_empty(),
         "idempotent"

@@ -24,6 +24,8 @@ pub enum RouteKind {
     OperationEffects,
     /// `GET /ledgers/{sequence}`
     Ledger,
+    /// `GET /accounts/{id}`
+    Account,
     /// Anything else (answered with a 404 problem).
     Other,
 }

@@ -35,6 +35,7 @@
 //! | `GET /transactions/{hash}` | lowercase hex only (uppercase → 400); failed transactions too; unknown or past retention → 404 |
 //! | `GET /transactions/{hash}/payments` | the payment ops of one transaction (failed included, as Horizon does) |
 //! | `GET /operations/{id}/effects` | `account_created/removed/credited/debited` effects (the merge amount lives here) |
+//! | `GET /accounts/{G}` | balances (trustlines with `limit`, then native), `sequence` (a string, bumped by every transaction the account sends); scripted with [`HorizonSim::set_native_balance`], [`HorizonSim::set_trustline`], [`HorizonSim::remove_account`]; unknown or removed → 404 |
 //! | `GET /ledgers/{sequence}` | a closed ledger's `sequence`, `hash`, `closed_at`; not closed yet or past retention → 404 |
 //!
 //! Everything else is a 404 problem. Errors are `application/problem+json` with Horizon's
@@ -96,7 +97,8 @@
 //! ## Not modelled
 //! XDR fields (`envelope_xdr`, `result_xdr`, `fee_meta_xdr`, signatures, host-function
 //! parameters) are deterministic opaque base64, NOT decodable XDR; `result_meta_xdr` is omitted
-//! as SDF's public Horizon omits it. No `/operations`, `/ledgers` collection endpoints, no claimable balances, no sponsorship fields, no fee-bump transactions.
+//! as SDF's public Horizon omits it. No `/operations`, `/ledgers` collection endpoints, no
+//! claimable balance entries, no sponsorship fields, no fee-bump transactions.
 
 mod fault;
 mod model;
@@ -392,6 +394,47 @@ impl HorizonSim {
     /// Makes an account "known" (no 404) without giving it any history.
     pub fn register_account(&self, account: AccountId) {
         self.ledger().known.insert(account);
+    }
+
+    /// Sets `account`'s native balance (making it exist). Balances are scripted: payments the
+    /// ledger closes do not move them.
+    pub fn set_native_balance(&self, account: AccountId, balance: orbitpay_core::Amount) {
+        self.ledger().account_state_mut(account).native = balance;
+    }
+
+    /// Opens (or replaces) `account`'s trustline for `asset` with this balance and limit; a
+    /// full one has `balance == limit`. `limit: None` is Horizon's default, the i64 maximum.
+    pub fn set_trustline(
+        &self,
+        account: AccountId,
+        asset: orbitpay_core::Asset,
+        balance: orbitpay_core::Amount,
+        limit: Option<orbitpay_core::Amount>,
+    ) {
+        let limit = limit.unwrap_or_else(|| {
+            orbitpay_core::Amount::from_stroops(model::MAX_LIMIT).expect("positive")
+        });
+        self.ledger()
+            .account_state_mut(account)
+            .set_trustline(asset, balance, limit);
+    }
+
+    /// Closes `account`'s trustline for `asset`, if it has one.
+    pub fn remove_trustline(&self, account: AccountId, asset: &orbitpay_core::Asset) {
+        self.ledger()
+            .account_state_mut(account)
+            .remove_trustline(asset);
+    }
+
+    /// Makes `account` missing (as after a merge): `GET /accounts/{id}` answers 404. Its
+    /// history is still served.
+    pub fn remove_account(&self, account: AccountId) {
+        self.ledger().removed.insert(account);
+    }
+
+    /// The sequence number `GET /accounts/{id}` would serve now (`None`: a 404).
+    pub fn account_sequence(&self, account: &AccountId) -> Option<i64> {
+        self.ledger().account_entry(account).map(|(seq, _)| seq)
     }
 
     /// Number of transactions stored (all, including failed and past retention).

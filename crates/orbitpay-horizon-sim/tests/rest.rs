@@ -362,3 +362,33 @@ async fn memory_and_speed_with_ten_thousand_operations() {
     assert!(recs.len() > 1000);
     w.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_account_is_served_in_horizons_shape_and_a_missing_one_is_a_404() {
+    let w = world(fast_config(12)).await;
+    w.sim
+        .set_trustline(w.payer, usdc(), orbitpay_horizon_sim::units(5), None);
+    let (status, a) = get_json(&w.url(&format!("/accounts/{}", w.payer))).await;
+    assert_eq!(status, 200, "{a}");
+    assert_eq!(a["account_id"], w.payer.to_string());
+    assert_eq!(a["id"], w.payer.to_string());
+    // Horizon prints the sequence number as a string: it is an i64.
+    let seq: i64 = a["sequence"].as_str().unwrap().parse().unwrap();
+    assert_eq!(Some(seq), w.sim.account_sequence(&w.payer));
+    let balances = a["balances"].as_array().unwrap();
+    // Trustlines first (with a limit), the native balance last (without one).
+    assert_eq!(balances[0]["asset_type"], "credit_alphanum4");
+    assert_eq!(balances[0]["asset_code"], "USDC");
+    assert_eq!(balances[0]["balance"], "5.0000000");
+    assert_eq!(balances[0]["limit"], "922337203685.4775807");
+    let native = balances.last().unwrap();
+    assert_eq!(native["asset_type"], "native");
+    assert!(native.get("limit").is_none());
+    assert_eq!(a["subentry_count"], 1);
+
+    let stranger = derive_account(12, 77);
+    let (status, p) = get_json(&w.url(&format!("/accounts/{stranger}"))).await;
+    assert_eq!(status, 404);
+    assert_eq!(p["type"], "https://stellar.org/horizon-errors/not_found");
+    w.server.shutdown().await;
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use eventsource_stream::Eventsource as _;
 use futures::StreamExt;
-use orbitpay_core::{AccountId, Amount, LedgerRecord, Operation, TxHash};
+use orbitpay_core::{AccountId, Amount, Asset, LedgerRecord, Operation, TxHash};
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -17,10 +17,13 @@ use crate::config::HorizonConfig;
 use crate::convert::record_from_value;
 use crate::pacing::Pacer;
 use crate::source::{
-    EventStream, LedgerSource, PaymentsPage, RootInfo, SourceError, StreamEvent, TxLookup,
+    AccountInfo, AccountLookup, Balance, EventStream, LedgerSource, PaymentsPage, RootInfo,
+    SourceError, StreamEvent, TxLookup,
 };
 use crate::sse;
-use crate::wire::{EffectRecord, LedgerResponse, Page, Problem, RootResponse, TransactionRecord};
+use crate::wire::{
+    AccountResponse, EffectRecord, LedgerResponse, Page, Problem, RootResponse, TransactionRecord,
+};
 
 /// Error bodies are read only this far: enough for any problem+json.
 const MAX_ERROR_BODY: usize = 64 << 10;
@@ -444,6 +447,50 @@ impl HorizonSource {
     }
 }
 
+/// Horizon's account resource as an [`AccountInfo`]. A record for another account, or with a
+/// sequence or balance that does not parse, is an error: a refund must never be built on a
+/// guess.
+fn account_info(asked: &AccountId, r: AccountResponse) -> Result<AccountInfo, String> {
+    if r.account_id != asked.to_string() {
+        return Err(format!("Horizon answered for {:?}", r.account_id));
+    }
+    let sequence = r
+        .sequence
+        .parse::<i64>()
+        .map_err(|e| format!("sequence {:?}: {e}", r.sequence))?;
+    let mut balances = Vec::with_capacity(r.balances.len());
+    for b in r.balances {
+        if b.asset_type == "liquidity_pool_shares" {
+            continue;
+        }
+        let asset = Asset::from_horizon(
+            &b.asset_type,
+            b.asset_code.as_deref(),
+            b.asset_issuer.as_deref(),
+        )
+        .map_err(|e| format!("balance asset: {e}"))?;
+        let balance =
+            Amount::from_str(&b.balance).map_err(|e| format!("balance {:?}: {e}", b.balance))?;
+        let limit = b
+            .limit
+            .as_deref()
+            .map(Amount::from_str)
+            .transpose()
+            .map_err(|e| format!("limit: {e}"))?;
+        balances.push(Balance {
+            authorized: asset == Asset::Native || b.is_authorized.unwrap_or(true),
+            asset,
+            balance,
+            limit,
+        });
+    }
+    Ok(AccountInfo {
+        account: *asked,
+        sequence,
+        balances,
+    })
+}
+
 #[async_trait]
 impl LedgerSource for HorizonSource {
     fn name(&self) -> &str {
@@ -516,6 +563,19 @@ impl LedgerSource for HorizonSource {
 
     async fn complete_record(&self, rec: &mut LedgerRecord) -> Result<(), SourceError> {
         self.fill_merge_amount(rec).await
+    }
+
+    async fn account(&self, account: &AccountId) -> AccountLookup {
+        let url = self.url(&["accounts", &account.to_string()], &[]);
+        let resp: AccountResponse = match self.get_json(url).await {
+            Ok(r) => r,
+            Err(SourceError::NotFound { problem: true, .. }) => return AccountLookup::NotFound,
+            Err(e) => return AccountLookup::Unavailable(e.to_string()),
+        };
+        match account_info(account, resp) {
+            Ok(info) => AccountLookup::Found(info),
+            Err(e) => AccountLookup::Unavailable(format!("account {account}: {e}")),
+        }
     }
 
     async fn lookup_transaction(&self, hash: &TxHash) -> TxLookup {

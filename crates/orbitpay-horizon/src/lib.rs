@@ -29,7 +29,7 @@ pub use follower::{
 };
 pub use horizon::{HorizonError, HorizonSource};
 pub use source::{
-    EventStream, FetchedRecord, LedgerSource, PaymentsPage, RootInfo, Scope, SourceError,
-    StreamEvent, TxLookup, now_token,
+    AccountInfo, AccountLookup, Balance, EventStream, FetchedRecord, LedgerSource, PaymentsPage,
+    RootInfo, Scope, SourceError, StreamEvent, TxLookup, now_token,
 };
 pub use status::{FollowerState, FollowerStatus, HaltReason, StatusSnapshot};

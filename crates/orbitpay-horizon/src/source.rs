@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
-use orbitpay_core::{AccountId, LedgerRecord, TxHash, toid};
+use orbitpay_core::{AccountId, Amount, Asset, LedgerRecord, TxHash, toid};
 
 use crate::convert::RecordError;
 
@@ -144,6 +144,50 @@ pub enum TxLookup {
     Unavailable(String),
 }
 
+/// One balance line of an account: native (no limit) or a trustline (its limit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Balance {
+    pub asset: Asset,
+    pub balance: Amount,
+    /// `None` for the native balance, which has no trustline.
+    pub limit: Option<Amount>,
+    /// `false` when the issuer has not authorized (or has revoked) the trustline; such a line
+    /// receives nothing.
+    pub authorized: bool,
+}
+
+/// An account as the ledger holds it now: what a transaction it sends must build on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountInfo {
+    pub account: AccountId,
+    /// The current sequence number: the account's next transaction carries this + 1.
+    pub sequence: i64,
+    /// Trustlines and the native balance (liquidity-pool shares are left out).
+    pub balances: Vec<Balance>,
+}
+
+impl AccountInfo {
+    /// How much more of `asset` the account can receive: `None` without a trustline (or with
+    /// an unauthorized one); for native, everything up to i64 stroops.
+    pub fn room_for(&self, asset: &Asset) -> Option<Amount> {
+        let line = self.balances.iter().find(|b| &b.asset == asset)?;
+        if !line.authorized {
+            return None;
+        }
+        let limit = line.limit.unwrap_or(Amount::MAX);
+        Some(limit.saturating_sub(line.balance))
+    }
+}
+
+/// The outcome of reading an account. As for [`TxLookup`], only a definite "no such account"
+/// (Horizon's 404 problem) is `NotFound`; anything that might pass is `Unavailable`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountLookup {
+    Found(AccountInfo),
+    NotFound,
+    Unavailable(String),
+}
+
 /// Why a source call failed. Each kind implies a retry pace; none is fatal to a follower.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SourceError {
@@ -237,6 +281,9 @@ pub trait LedgerSource: Send + Sync + 'static {
 
     /// Looks a transaction up by hash (see [`TxLookup`]).
     async fn lookup_transaction(&self, hash: &TxHash) -> TxLookup;
+
+    /// Reads an account's sequence number and balances (see [`AccountLookup`]).
+    async fn account(&self, account: &AccountId) -> AccountLookup;
 
     /// When ledger `sequence` closed (unix seconds). A closed ledger's close time is the same
     /// on every node; one the source does not hold (not closed yet, past retention) is

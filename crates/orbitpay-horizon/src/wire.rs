@@ -237,3 +237,24 @@ impl Problem {
             .unwrap_or(&self.problem_type)
     }
 }
+
+/// `GET /accounts/{id}`: the fields a refund needs (the sequence number, every balance line).
+#[derive(Debug, Clone, Deserialize)]
+pub struct AccountResponse {
+    pub account_id: String,
+    /// A string holding an i64 (Horizon's `json:"sequence,string"`).
+    pub sequence: String,
+    #[serde(default)]
+    pub balances: Vec<BalanceRecord>,
+}
+
+/// One balance line: native, a trustline (with `limit`), or liquidity-pool shares.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BalanceRecord {
+    pub balance: String,
+    pub limit: Option<String>,
+    pub asset_type: String,
+    pub asset_code: Option<String>,
+    pub asset_issuer: Option<String>,
+    pub is_authorized: Option<bool>,
+}

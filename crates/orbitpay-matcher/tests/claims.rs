@@ -64,6 +64,10 @@ impl LedgerSource for ScriptedLedger {
     async fn ledger_closed_at(&self, _: u32) -> Result<i64, SourceError> {
         Err(SourceError::Transport("not used".into()))
     }
+
+    async fn account(&self, _: &orbitpay_core::AccountId) -> orbitpay_horizon::AccountLookup {
+        orbitpay_horizon::AccountLookup::Unavailable("not used".into())
+    }
 }
 
 fn config() -> MatcherConfig {

@@ -153,6 +153,47 @@ pub struct UnmatchedPayment {
     pub ledger: u32,
 }
 
+/// A refund's fields (`refund.created`, `.completed`, `.canceled`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct RefundChange {
+    pub refund_id: Uuid,
+    /// `awaiting_signature`, `completed` or `canceled`.
+    pub status: String,
+    /// The source: an unmatched payment's id, or a session.
+    pub unmatched_id: Option<i64>,
+    pub session_id: Option<Uuid>,
+    pub account: String,
+    pub amount: String,
+    pub asset: String,
+    pub destination: String,
+    /// `payment` or `claimable_balance`.
+    pub method: String,
+    /// The refund's transaction on the ledger, once completed.
+    pub tx_hash: Option<String>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+impl RefundChange {
+    pub fn of(r: &crate::models::RefundRow) -> RefundChange {
+        RefundChange {
+            refund_id: r.id,
+            status: r.status.clone(),
+            unmatched_id: r.unmatched_id,
+            session_id: r.session_id,
+            account: r.account.clone(),
+            amount: orbitpay_core::Amount::from_stroops(r.amount)
+                .map(|a| a.to_string())
+                .unwrap_or_else(|_| r.amount.to_string()),
+            asset: r.asset.clone(),
+            destination: r.destination.clone(),
+            method: r.method.clone(),
+            tx_hash: r.tx_hash.clone(),
+            closed_at: r.closed_at,
+        }
+    }
+}
+
 /// An event's `data`, by shape (which types have which shape is in each shape's doc).
 /// Untagged: the type travels beside it (`type` in the webhook body, `event_type` in the
 /// outbox), and each shape's fields tell them apart.
@@ -166,6 +207,7 @@ pub enum EventData {
     Released(Released),
     Unmatched(UnmatchedPayment),
     Session(SessionState),
+    Refund(RefundChange),
 }
 
 impl EventData {
@@ -178,6 +220,7 @@ impl EventData {
             EventData::Released(e) => Some(e.session.session_id),
             EventData::Unmatched(e) => e.session_id,
             EventData::Session(e) => Some(e.session_id),
+            EventData::Refund(e) => e.session_id,
         }
     }
 
@@ -202,6 +245,12 @@ from_shape!(Recovered, Credited, Claimed, Released);
 impl From<UnmatchedPayment> for EventData {
     fn from(e: UnmatchedPayment) -> EventData {
         EventData::Unmatched(e)
+    }
+}
+
+impl From<RefundChange> for EventData {
+    fn from(e: RefundChange) -> EventData {
+        EventData::Refund(e)
     }
 }
 

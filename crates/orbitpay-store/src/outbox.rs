@@ -48,10 +48,19 @@ pub enum EventType {
     /// usual event of what it did.
     #[serde(rename = "session.recovered")]
     SessionRecovered,
+    /// A refund was prepared: its unsigned transaction awaits the merchant's signature.
+    #[serde(rename = "refund.created")]
+    RefundCreated,
+    /// The ledger shows a refund's money returned.
+    #[serde(rename = "refund.completed")]
+    RefundCompleted,
+    /// The merchant canceled a refund; its amount can be refunded again.
+    #[serde(rename = "refund.canceled")]
+    RefundCanceled,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 11] = [
+    pub const ALL: [EventType; 14] = [
         EventType::SessionCreated,
         EventType::SessionProcessing,
         EventType::SessionPaid,
@@ -63,6 +72,9 @@ impl EventType {
         EventType::SessionLatePayment,
         EventType::PaymentUnmatched,
         EventType::SessionRecovered,
+        EventType::RefundCreated,
+        EventType::RefundCompleted,
+        EventType::RefundCanceled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -78,6 +90,9 @@ impl EventType {
             EventType::SessionLatePayment => "session.late_payment",
             EventType::PaymentUnmatched => "payment.unmatched",
             EventType::SessionRecovered => "session.recovered",
+            EventType::RefundCreated => "refund.created",
+            EventType::RefundCompleted => "refund.completed",
+            EventType::RefundCanceled => "refund.canceled",
         }
     }
 }

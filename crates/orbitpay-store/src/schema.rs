@@ -221,4 +221,29 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_attempts,
     unreadable_records,
     watched_accounts,
+    refunds,
 );
+
+diesel::table! {
+    refunds (id) {
+        id -> Uuid,
+        unmatched_id -> Nullable<Int8>,
+        session_id -> Nullable<Uuid>,
+        account -> Text,
+        amount -> Int8,
+        asset -> Text,
+        destination -> Text,
+        memo_type -> Text,
+        memo_value -> Nullable<Text>,
+        memo_bytes -> Nullable<Bytea>,
+        method -> Text,
+        status -> Text,
+        envelope_xdr -> Text,
+        sequence -> Int8,
+        valid_until -> Timestamptz,
+        tx_hash -> Nullable<Text>,
+        closed_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}

@@ -283,6 +283,12 @@ async fn a_page_from_a_node_behind_bounds_the_expiry_by_its_own_latest_ledger() 
         async fn ledger_closed_at(&self, sequence: u32) -> Result<i64, SourceError> {
             self.pages.ledger_closed_at(sequence).await
         }
+        async fn account(
+            &self,
+            account: &orbitpay_core::AccountId,
+        ) -> orbitpay_horizon::AccountLookup {
+            self.rest.account(account).await
+        }
     }
 
     let env = Env::new().await;

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use orbitpay_core::{AccountId, toid};
 
-use super::{Tx, sha};
+use super::{AccountState, Tx, sha};
 
 /// What [`crate::HorizonSim::close_ledger`] created.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +110,10 @@ pub(crate) struct Ledger {
     pub by_hash: HashMap<String, u32>,
     pub known: HashSet<AccountId>,
     pub sequences: HashMap<AccountId, i64>,
+    /// Scripted balances; a known account without an entry holds the default.
+    pub accounts: HashMap<AccountId, AccountState>,
+    /// Accounts scripted away (merged): `GET /accounts/{id}` answers 404 for them.
+    pub removed: HashSet<AccountId>,
 }
 
 /// Default close time of the first ledger: 2024-06-01T00:00:00Z.
@@ -134,6 +138,8 @@ impl Ledger {
             by_hash: HashMap::new(),
             known: HashSet::new(),
             sequences: HashMap::new(),
+            accounts: HashMap::new(),
+            removed: HashSet::new(),
         }
     }
 
@@ -233,6 +239,27 @@ impl Ledger {
         self.network_epoch = epoch;
         self.time_base = now + LEDGER_SECONDS;
         self.time_base_ledger = start_ledger - 1;
+    }
+
+    /// The account entry `GET /accounts/{id}` serves: `None` for an account the ledger never
+    /// saw (or one scripted away). An account first read here gets its sequence number now
+    /// (`latest << 32`, as for an account created in the latest ledger), and every transaction
+    /// it sends later bumps that same number.
+    pub fn account_entry(&mut self, account: &AccountId) -> Option<(i64, AccountState)> {
+        if !self.known.contains(account) || self.removed.contains(account) {
+            return None;
+        }
+        let created = i64::from(self.latest) << 32;
+        let sequence = *self.sequences.entry(*account).or_insert(created);
+        let state = self.accounts.get(account).cloned().unwrap_or_default();
+        Some((sequence, state))
+    }
+
+    /// The scripted state of `account`, making it known (and existing) from now on.
+    pub fn account_state_mut(&mut self, account: AccountId) -> &mut AccountState {
+        self.known.insert(account);
+        self.removed.remove(&account);
+        self.accounts.entry(account).or_default()
     }
 
     pub fn tx_for(&self, p: &PaymentRef) -> &StoredTx {

@@ -1,6 +1,7 @@
 //! The modelled ledger: transactions and operations as the simulator's scripts build them, and
 //! the indexes Horizon's endpoints are answered from.
 
+mod account;
 mod ledger;
 mod op;
 mod tx;
@@ -8,6 +9,7 @@ mod tx;
 use orbitpay_core::{AccountId, Address, Amount, ContractId, MuxedAccount};
 use sha2::{Digest, Sha256};
 
+pub(crate) use account::{AccountState, MAX_LIMIT};
 pub use ledger::{ClosedLedger, ClosedTx};
 pub(crate) use ledger::{Ledger, PaymentRef, Scope, StoredTx};
 pub use op::{Op, OpKind};

@@ -5,6 +5,7 @@
 //! `\u0026`…; REST bodies are indented by two spaces (Horizon's `json.MarshalIndent`) and SSE
 //! data lines are compact.
 
+mod account;
 mod effects;
 mod gojson;
 mod operations;
@@ -14,6 +15,7 @@ mod transactions;
 use orbitpay_core::{Address, Amount, Asset};
 use serde::Serialize;
 
+pub(crate) use account::account_record;
 pub(crate) use effects::effects;
 pub use gojson::{to_compact, to_pretty};
 pub(crate) use operations::op_record;

@@ -92,6 +92,37 @@ pub(super) async fn ledger(
     rest_response(&st, text, latest, HAL, fault)
 }
 
+/// An account entry: balances, trustlines with their limits, the sequence number; 404 for an
+/// account the ledger never saw or one scripted away.
+pub(super) async fn account(
+    State(st): State<AppState>,
+    Path(account): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let fault = st.sim.begin_request(RouteKind::Account, &uri, &headers);
+    if let Some(r) = pre_fault(&fault).await {
+        return r;
+    }
+    let Ok(account) = account.parse::<AccountId>() else {
+        return problem_response(&Problem::invalid_field("account_id", "invalid address"));
+    };
+    let base = base_url(&st.sim, &headers);
+    let (text, latest) = {
+        let mut l = st.sim.ledger();
+        let Some((sequence, state)) = l.account_entry(&account) else {
+            return problem_response(&Problem::not_found());
+        };
+        (
+            to_pretty(&render::account_record(
+                &base, &l, &account, sequence, &state,
+            )),
+            l.latest,
+        )
+    };
+    rest_response(&st, text, latest, HAL, fault)
+}
+
 pub(super) async fn fallback(State(st): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
     let fault = st.sim.begin_request(RouteKind::Other, &uri, &headers);
     if let Some(r) = pre_fault(&fault).await {

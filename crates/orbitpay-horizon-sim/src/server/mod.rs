@@ -18,7 +18,8 @@ use tokio::task::JoinHandle;
 
 use crate::HorizonSim;
 use handlers::{
-    account_payments, fallback, ledger, network_payments, operation_effects, root, transaction,
+    account, account_payments, fallback, ledger, network_payments, operation_effects, root,
+    transaction,
     transaction_payments,
 };
 pub(crate) use request::parse_query;
@@ -33,6 +34,7 @@ pub(crate) fn router(sim: HorizonSim, shutdown: watch::Receiver<bool>) -> Router
     Router::new()
         .route("/", get(root))
         .route("/payments", get(network_payments))
+        .route("/accounts/{account_id}", get(account))
         .route("/accounts/{account_id}/payments", get(account_payments))
         .route("/transactions/{tx_id}", get(transaction))
         .route("/transactions/{tx_id}/payments", get(transaction_payments))

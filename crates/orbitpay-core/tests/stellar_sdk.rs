@@ -1,0 +1,221 @@
+//! The refund envelope and its SEP-7 URI judged by an independent implementation: the official
+//! Python Stellar SDK (`stellar-sdk`, pinned) decodes both and reports every field, which must
+//! be exactly what was asked for: source, sequence, fee, time bounds, operation, destination,
+//! asset, amount, memo, no signatures, and the URI's network passphrase and message.
+//!
+//! The SDK lives in a venv at `target/stellar-sdk-venv`; the test makes it (`python3 -m venv`,
+//! `pip install stellar-sdk==PIN`) when it is absent, so a plain `cargo test` works on a fresh
+//! machine. `.ci/run` prepares the same venv before the tests.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use orbitpay_core::{
+    AccountId, Address, Amount, Asset, Memo, MuxedAccount, RefundOperation, RefundTx, sep7_tx_uri,
+};
+use serde_json::{Value, json};
+
+/// Keep in step with `.ci/run`.
+const STELLAR_SDK_VERSION: &str = "16.1.1";
+const TESTNET: &str = "Test SDF Network ; September 2015";
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The venv's python, made once per test binary (pip is not safe to run twice at once).
+fn python() -> &'static Path {
+    static PY: OnceLock<PathBuf> = OnceLock::new();
+    PY.get_or_init(|| {
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace().join("target"));
+        let venv = target.join("stellar-sdk-venv");
+        let py = venv.join("bin/python");
+        let has_pin = || {
+            Command::new(&py)
+                .args([
+                    "-c",
+                    "import stellar_sdk, sys; print(stellar_sdk.__version__)",
+                ])
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == STELLAR_SDK_VERSION)
+        };
+        if !has_pin() {
+            let _ = std::fs::remove_dir_all(&venv);
+            let ok = Command::new("python3")
+                .arg("-m")
+                .arg("venv")
+                .arg(&venv)
+                .status()
+                .expect("python3 runs")
+                .success();
+            assert!(ok, "python3 -m venv {venv:?} failed");
+            let ok = Command::new(venv.join("bin/pip"))
+                .args(["install", "-q"])
+                .arg(format!("stellar-sdk=={STELLAR_SDK_VERSION}"))
+                .status()
+                .expect("pip runs")
+                .success();
+            assert!(ok, "pip install stellar-sdk=={STELLAR_SDK_VERSION} failed");
+            assert!(
+                has_pin(),
+                "the venv does not import stellar_sdk {STELLAR_SDK_VERSION}"
+            );
+        }
+        py
+    })
+}
+
+/// What the SDK read from the envelope and the URI (the URI parsed against `passphrase`).
+fn judge(xdr: &str, uri: &str, passphrase: &str) -> Result<Value, String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/stellar_sdk_judge.py");
+    let out = Command::new(python())
+        .arg(script)
+        .args([xdr, uri, passphrase])
+        .output()
+        .expect("the judge runs");
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(serde_json::from_slice(&out.stdout).expect("the judge prints JSON"))
+}
+
+fn shop() -> AccountId {
+    "GAFK7XFZHMLSNV7OJTBO7BAIZA66X6QIBV5RMZZYXK4Q7ZSO52J5C3WQ"
+        .parse()
+        .unwrap()
+}
+fn payer() -> AccountId {
+    "GC5LF63GRVIT5ZXXCXLPI3RX2YXKJQFZVBSAO6AUELN3YIMSWPD6Z6FH"
+        .parse()
+        .unwrap()
+}
+fn usdc() -> Asset {
+    Asset::credit(
+        "USDC",
+        "GA5ZSEJYB37JRC5AVCIA5MOP4RHTM335X2KGX3IHOJAPP5RE34K4KZVN",
+    )
+    .unwrap()
+}
+
+const PAID_WITH: [u8; 32] = [0x5c; 32];
+
+fn refund(asset: Asset, operation: RefundOperation) -> RefundTx {
+    RefundTx {
+        source: shop(),
+        sequence: 4_299_262_263_297,
+        fee: 2_000,
+        valid_until: 1_765_000_000,
+        memo: Memo::Return(PAID_WITH),
+        asset,
+        amount: Amount::from_stroops(123_456_789).unwrap(),
+        operation,
+    }
+}
+
+/// Judges `tx` and checks every field the SDK read, in the envelope and in the URI alike.
+fn assert_judged(tx: &RefundTx, operation: Value) {
+    let xdr = tx.to_xdr_base64().unwrap();
+    let msg = "Refund of 12.3456789 for order 7 & co";
+    let uri = sep7_tx_uri(&xdr, TESTNET, msg);
+    let seen = judge(&xdr, &uri, TESTNET).unwrap();
+    let expected = json!({
+        "source": shop().to_string(),
+        "sequence": "4299262263297",
+        "fee": 2000,
+        "min_time": 0,
+        "max_time": 1_765_000_000u64,
+        "memo": {"type": "return", "hex": hex::encode(PAID_WITH)},
+        "signatures": 0,
+        "operations": [operation],
+    });
+    assert_eq!(
+        seen["envelope"], expected,
+        "the envelope as the SDK reads it"
+    );
+    assert_eq!(seen["uri"]["envelope"], expected, "the URI's envelope");
+    assert_eq!(seen["uri"]["same_xdr"], true);
+    assert_eq!(seen["uri"]["network_passphrase"], TESTNET);
+    assert_eq!(seen["uri"]["msg"], msg);
+}
+
+#[test]
+fn a_native_payment_back_to_the_payer_reads_field_for_field() {
+    let tx = refund(
+        Asset::Native,
+        RefundOperation::Payment {
+            destination: Address::Account(payer()),
+        },
+    );
+    assert_judged(
+        &tx,
+        json!({"type": "payment", "destination": payer().to_string(), "asset": "native",
+               "amount": 123_456_789, "source": null}),
+    );
+}
+
+#[test]
+fn a_muxed_payer_is_paid_back_at_its_m_address() {
+    let m = MuxedAccount::new(payer(), 18_446_744_073_709_551_615);
+    let tx = refund(
+        usdc(),
+        RefundOperation::Payment {
+            destination: Address::Muxed(m),
+        },
+    );
+    assert_judged(
+        &tx,
+        json!({"type": "payment", "destination": m.to_string(), "asset": usdc().to_string(),
+               "amount": 123_456_789, "source": null}),
+    );
+}
+
+#[test]
+fn a_claimable_balance_names_the_payer_as_its_only_unconditional_claimant() {
+    let tx = refund(
+        usdc(),
+        RefundOperation::ClaimableBalance { claimant: payer() },
+    );
+    assert_judged(
+        &tx,
+        json!({"type": "create_claimable_balance", "asset": usdc().to_string(),
+               "amount": 123_456_789,
+               "claimants": [{"destination": payer().to_string(),
+                              "predicate": "CLAIM_PREDICATE_UNCONDITIONAL"}],
+               "source": null}),
+    );
+}
+
+#[test]
+fn a_merchant_memo_override_is_what_the_sdk_reads() {
+    let mut tx = refund(
+        Asset::Native,
+        RefundOperation::Payment {
+            destination: Address::Account(payer()),
+        },
+    );
+    tx.memo = Memo::Id(9_007_199_254_740_993);
+    let xdr = tx.to_xdr_base64().unwrap();
+    let seen = judge(&xdr, &sep7_tx_uri(&xdr, TESTNET, "m"), TESTNET).unwrap();
+    assert_eq!(
+        seen["envelope"]["memo"],
+        json!({"type": "id", "id": "9007199254740993"})
+    );
+}
+
+#[test]
+fn a_uri_for_another_network_is_refused_by_the_sdk() {
+    let tx = refund(
+        Asset::Native,
+        RefundOperation::Payment {
+            destination: Address::Account(payer()),
+        },
+    );
+    let xdr = tx.to_xdr_base64().unwrap();
+    let public = "Public Global Stellar Network ; September 2015";
+    let uri = sep7_tx_uri(&xdr, public, "refund");
+    let err = judge(&xdr, &uri, TESTNET).unwrap_err();
+    assert!(err.contains("network_passphrase"), "{err}");
+}

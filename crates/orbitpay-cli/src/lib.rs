@@ -21,6 +21,7 @@ pub mod payments;
 pub mod render;
 pub mod sessions;
 mod timeline;
+pub mod ui;
 pub mod webhooks;
 
 use std::io::Write;
@@ -89,6 +90,9 @@ pub enum Command {
     Webhooks(webhooks::WebhooksCommand),
     /// Daemon status: ingestion per account, session counts, outbox depth.
     Status,
+    /// The operator page in a browser: a loopback proxy to the socket's `/ui/`, printing a
+    /// URL with a one-time token.
+    Ui(ui::UiArgs),
 }
 
 /// A resource group whose bare form (no verb) lists, with the list's flags: how `events` and
@@ -140,6 +144,9 @@ pub async fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
+    if let Command::Ui(args) = command {
+        return ui::run(args, socket, out, err).await;
+    }
     let client = match Client::new(socket) {
         Ok(c) => c,
         Err(e) => {
@@ -277,6 +284,11 @@ impl Command {
             Command::Events(c) => c.command().call(),
             Command::Webhooks(c) => c.call(),
             Command::Status => Call::get("/v1/status".to_owned(), render::status),
+            Command::Ui(_) => {
+                return Err(Failure::Usage(
+                    "`ui` serves a page; it is not one request".to_owned(),
+                ));
+            }
         })
     }
 }

@@ -80,6 +80,15 @@ pub(crate) async fn run_daemon_and_steps(
             "  daemon ready; admin socket {}",
             ready.admin_socket.display()
         )?;
+        // The operator page, through the same loopback proxy `orbitpay ui` runs; it lives as
+        // long as the demo (the runtime ends it).
+        let proxy = orbitpay_cli::ui::UiProxy::bind(
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            ready.admin_socket.clone(),
+        )
+        .await?;
+        writeln!(out, "  operator page: {}", proxy.url())?;
+        tokio::spawn(proxy.serve(std::future::pending()));
         let demo = Demo {
             client: Client::new(&ready.admin_socket)?,
             sim: &sim,

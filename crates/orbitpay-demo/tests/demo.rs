@@ -32,7 +32,11 @@ async fn the_demo_runs_to_completion_and_cleans_up() {
         "the demo took {:?}",
         started.elapsed()
     );
-    // The story it tells.
+    // The story it tells, and where to watch it.
+    assert!(
+        out.contains("operator page: http://127.0.0.1:") && out.contains("/ui/?token="),
+        "{out}"
+    );
     assert!(
         out.contains("status: pending -> processing -> paid"),
         "{out}"

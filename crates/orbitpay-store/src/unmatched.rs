@@ -36,3 +36,27 @@ pub async fn find(
         .await
         .optional()?)
 }
+
+/// Unmatched payments newest first, with id below `before` (none: from the newest), for the
+/// operator page: keyset on the primary key.
+pub async fn newest(
+    conn: &mut AsyncPgConnection,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<UnmatchedPaymentRow>, StoreError> {
+    let mut query = unmatched_payments::table
+        .select(UnmatchedPaymentRow::as_select())
+        .order(unmatched_payments::id.desc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(before) = before {
+        query = query.filter(unmatched_payments::id.lt(before));
+    }
+    Ok(query.load(conn).await?)
+}
+
+/// How many unmatched payments there are (the overview's figure; none is ever deleted, and
+/// refunds will resolve them).
+pub async fn count(conn: &mut AsyncPgConnection) -> Result<i64, StoreError> {
+    Ok(unmatched_payments::table.count().get_result(conn).await?)
+}

@@ -142,3 +142,69 @@ pub async fn counts(conn: &mut AsyncPgConnection) -> Result<Vec<(DeliveryState, 
         .load(conn)
         .await?)
 }
+
+/// A webhook endpoint as the dispatcher knows it.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = crate::schema::webhook_endpoints, check_for_backend(diesel::pg::Pg))]
+pub struct EndpointRow {
+    pub url: String,
+    pub is_default: bool,
+    pub disabled_at: Option<DateTime<Utc>>,
+    pub disabled_reason: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Every endpoint, the default first (a handful: the configured one and sessions' own).
+pub async fn endpoints(conn: &mut AsyncPgConnection) -> Result<Vec<EndpointRow>, StoreError> {
+    use crate::schema::webhook_endpoints;
+    Ok(webhook_endpoints::table
+        .order((
+            webhook_endpoints::is_default.desc(),
+            webhook_endpoints::url.asc(),
+        ))
+        .limit(200)
+        .select(EndpointRow::as_select())
+        .load(conn)
+        .await?)
+}
+
+/// Deliveries waiting for another attempt after a failed one (`pending` with attempts made),
+/// oldest first, `id > after` (the partial index `webhook_deliveries_retrying_idx`).
+pub async fn retrying(
+    conn: &mut AsyncPgConnection,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<WebhookDeliveryRow>, StoreError> {
+    Ok(webhook_deliveries::table
+        .filter(webhook_deliveries::state.eq(DeliveryState::Pending))
+        .filter(webhook_deliveries::attempts.gt(0))
+        .filter(webhook_deliveries::id.gt(after))
+        .order(webhook_deliveries::id.asc())
+        .limit(limit)
+        .select(WebhookDeliveryRow::as_select())
+        .load(conn)
+        .await?)
+}
+
+/// An attempt with the URL it went to.
+pub type AttemptWithUrl = (crate::deliveries::AttemptRow, String);
+
+/// The most recent attempts, newest first, with id below `before`.
+pub async fn recent_attempts(
+    conn: &mut AsyncPgConnection,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<AttemptWithUrl>, StoreError> {
+    use crate::deliveries::AttemptRow;
+    use crate::schema::webhook_attempts;
+    let mut query = webhook_attempts::table
+        .inner_join(webhook_deliveries::table)
+        .order(webhook_attempts::id.desc())
+        .limit(limit)
+        .select((AttemptRow::as_select(), webhook_deliveries::url))
+        .into_boxed();
+    if let Some(before) = before {
+        query = query.filter(webhook_attempts::id.lt(before));
+    }
+    Ok(query.load(conn).await?)
+}

@@ -8,6 +8,8 @@
 //! - the daemon supplies two seams: [`TxReporter`] (the matcher's client-reported-tx path) and
 //!   [`IngestStatus`] (the followers' live status).
 //!
+//! The operator page (`orbitpay-ui`, HTML under `/ui`) is mounted by `ui`.
+//!
 //! Each resource is one module holding its request and response shapes and its handlers
 //! ([`sessions`](self), `accounts`, `events`, `payments`, `webhooks`, `status`, `health`, `metrics`); what
 //! they share is in `support`, and the router only routes. Idempotency (`Idempotency-Key`)
@@ -27,6 +29,7 @@ mod sessions;
 mod state;
 mod status;
 mod support;
+mod ui;
 mod webhooks;
 
 pub use router::router;

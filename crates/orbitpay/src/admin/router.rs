@@ -25,7 +25,7 @@ use super::state::AdminState;
 use super::status::status;
 use super::support::error::{ApiError, InternalErrorMarker, code};
 use super::support::json::json_response;
-use super::{idempotency, webhooks};
+use super::{idempotency, ui, webhooks};
 
 /// Request id header, on every response.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -65,6 +65,8 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
+        // The operator page: HTML, read-only, not part of the JSON API's contract.
+        .nest_service("/ui", ui::router(&state))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(request_context))

@@ -1,0 +1,138 @@
+//! `/ui/`: the overview. Each figure links to the list behind it.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::State;
+use axum::response::Response;
+use orbitpay_store::{outbox, today, unmatched, unreadable};
+
+use crate::error::conn;
+use crate::format;
+use crate::{PageError, UiState};
+
+struct AccountView {
+    account: String,
+    short: String,
+    state: String,
+    state_label: String,
+    lag: String,
+    detail: String,
+}
+
+struct StatusCount {
+    status: &'static str,
+    count: i64,
+}
+
+struct Credited {
+    stored: String,
+    asset: String,
+    amount: String,
+}
+
+struct JobView {
+    job: String,
+    started_at: String,
+    took: String,
+    outcome: String,
+    notes: String,
+}
+
+#[derive(Template)]
+#[template(path = "overview.html")]
+struct Overview {
+    title: &'static str,
+    now: String,
+    accounts: Vec<AccountView>,
+    sessions_today: Vec<StatusCount>,
+    credited_today: Vec<Credited>,
+    undelivered: i64,
+    oldest: String,
+    dead: i64,
+    unmatched: i64,
+    unreadable: i64,
+    jobs: Vec<JobView>,
+}
+
+pub async fn page(State(state): State<Arc<UiState>>) -> Result<Response, PageError> {
+    let mut c = conn(&state).await?;
+    let counts = today::session_counts(&mut c).await?;
+    let credited = today::credited(&mut c).await?;
+    let depth = outbox::depth(&mut c).await?;
+    let unmatched = unmatched::count(&mut c).await?;
+    let unreadable = unreadable::count_unresolved(&mut c).await?;
+    drop(c);
+    let accounts = state
+        .board
+        .accounts()
+        .into_iter()
+        .map(|a| {
+            let detail = match a.state.as_str() {
+                "catching_up" => format!(
+                    "{} done, about {} left",
+                    a.catch_up_percent
+                        .map_or("?".to_owned(), |p| format!("{p:.0}%")),
+                    format::age(a.eta_seconds)
+                ),
+                _ => a.reason.clone().unwrap_or_default(),
+            };
+            AccountView {
+                short: format::short(&a.account),
+                state_label: match a.state.as_str() {
+                    "streaming" => "following".to_owned(),
+                    "catching_up" => "catching up".to_owned(),
+                    "backing_off" => "retrying".to_owned(),
+                    s => s.to_owned(),
+                },
+                lag: format::age(a.lag_seconds),
+                account: a.account,
+                state: a.state,
+                detail,
+            }
+        })
+        .collect();
+    let view = Overview {
+        title: "Overview",
+        now: super::now(),
+        accounts,
+        sessions_today: counts
+            .into_iter()
+            .map(|(s, count)| StatusCount {
+                status: s.as_str(),
+                count,
+            })
+            .collect(),
+        credited_today: credited
+            .into_iter()
+            .map(|(stored, s)| Credited {
+                asset: format::asset(&stored),
+                stored,
+                amount: format::stroops(s),
+            })
+            .collect(),
+        undelivered: depth.undelivered,
+        oldest: format::age((depth.undelivered > 0).then_some(depth.oldest_age_seconds)),
+        dead: depth.dead,
+        unmatched,
+        unreadable,
+        jobs: state
+            .board
+            .jobs()
+            .into_iter()
+            .map(|j| JobView {
+                job: j.job,
+                started_at: format::time(j.started_at),
+                took: format!("{:.2} s", j.duration_seconds),
+                outcome: j.outcome,
+                notes: j
+                    .error
+                    .into_iter()
+                    .chain(j.notes)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            })
+            .collect(),
+    };
+    super::html(&view)
+}

@@ -1,0 +1,7 @@
+DROP INDEX webhook_deliveries_retrying_idx;
+DROP INDEX webhook_deliveries_dead_idx;
+DROP INDEX payments_created_at_idx;
+DROP INDEX payments_inner_tx_hash_idx;
+DROP INDEX sessions_overpaid_idx;
+DROP INDEX sessions_processing_tx_hash_idx;
+DROP INDEX sessions_status_created_at_id_idx;

@@ -19,8 +19,7 @@ use tokio::task::JoinHandle;
 use crate::HorizonSim;
 use handlers::{
     account, account_payments, fallback, ledger, network_payments, operation_effects, root,
-    transaction,
-    transaction_payments,
+    transaction, transaction_payments,
 };
 pub(crate) use request::parse_query;
 

@@ -57,6 +57,20 @@ async fn a_claim_left_by_a_killed_daemon_is_recovered_once_horizon_answers() {
 
     let first = Daemon::spawn(&config, &log, &[]);
     let client = ready(&socket).await;
+    // The payment below is left out of streams only: it must land after the follower has caught
+    // up (readiness does not wait for that, and leadership may take a moment to start it).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = client.get("/v1/status").await.unwrap().json().unwrap();
+        if status["accounts"][0]["state"] == "streaming" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the account did not start streaming: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let r = client
         .post_json(
             "/v1/sessions",

@@ -13,9 +13,7 @@ use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use orbitpay_core::{AccountId, SessionStatus};
 
 use crate::StoreError;
-use crate::events::{EventData, SessionState};
 use crate::models::{PgSessionStatus, Session, SessionRow, WatchedAccountRow};
-use crate::outbox::{self, EventType};
 use crate::schema::{sessions, watched_accounts};
 
 /// The channel every change to the table is announced on (the migration's trigger; the payload
@@ -249,7 +247,6 @@ pub async fn remove(
     address: &AccountId,
     expire_open: bool,
 ) -> Result<Removed, StoreError> {
-    SessionStatus::Pending.transition(SessionStatus::Expired)?;
     conn.transaction(async |conn| {
         let held: Option<String> = watched_accounts::table
             .find(address.to_string())
@@ -282,26 +279,12 @@ pub async fn remove(
                 processing,
             });
         }
-        let mut expired = Vec::new();
-        if pending > 0 {
+        let expired = if pending > 0 {
             let ids: Vec<uuid::Uuid> = open.iter().map(|s| s.id).collect();
-            let rows: Vec<SessionRow> = diesel::update(sessions::table)
-                .filter(sessions::id.eq_any(&ids))
-                .filter(sessions::status.eq(PgSessionStatus(SessionStatus::Pending)))
-                .set(sessions::status.eq(PgSessionStatus(SessionStatus::Expired)))
-                .returning(SessionRow::as_returning())
-                .get_results(conn)
-                .await?;
-            expired = rows
-                .into_iter()
-                .map(Session::try_from)
-                .collect::<Result<_, _>>()?;
-            let events: Vec<_> = expired
-                .iter()
-                .map(|s| EventData::from(SessionState::of(s)).event(EventType::SessionExpired))
-                .collect();
-            outbox::insert_all(conn, &events).await?;
-        }
+            crate::expiry::expire_pending(conn, &ids).await?
+        } else {
+            Vec::new()
+        };
         diesel::delete(watched_accounts::table.find(address.to_string()))
             .execute(conn)
             .await?;

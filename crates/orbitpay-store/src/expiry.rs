@@ -52,8 +52,6 @@ pub async fn expire_due(
     handled_through: DateTime<Utc>,
     batch: i64,
 ) -> Result<Vec<Session>, StoreError> {
-    // The one legal move, checked where every move is.
-    SessionStatus::Pending.transition(SessionStatus::Expired)?;
     conn.transaction(async |conn| {
         let due: Vec<uuid::Uuid> = sessions::table
             .filter(sessions::account.eq(account.to_string()))
@@ -70,25 +68,37 @@ pub async fn expire_due(
         if due.is_empty() {
             return Ok(Vec::new());
         }
-        let rows: Vec<SessionRow> = diesel::update(sessions::table)
-            .filter(sessions::id.eq_any(&due))
-            .filter(sessions::status.eq(PgSessionStatus(SessionStatus::Pending)))
-            .set(sessions::status.eq(PgSessionStatus(SessionStatus::Expired)))
-            .returning(SessionRow::as_returning())
-            .get_results(conn)
-            .await?;
-        let expired: Vec<Session> = rows
-            .into_iter()
-            .map(Session::try_from)
-            .collect::<Result<_, _>>()?;
-        let events: Vec<_> = expired
-            .iter()
-            .map(|s| EventData::from(SessionState::of(s)).event(EventType::SessionExpired))
-            .collect();
-        outbox::insert_all(conn, &events).await?;
-        Ok(expired)
+        expire_pending(conn, &due).await
     })
     .await
+}
+
+/// Expires those of `ids` that are still `pending`, each with its `session.expired` event, inside
+/// the caller's transaction (which holds their rows): the one expiry write, for the sweep and
+/// for an account removed with `expire_open`.
+pub(crate) async fn expire_pending(
+    conn: &mut AsyncPgConnection,
+    ids: &[uuid::Uuid],
+) -> Result<Vec<Session>, StoreError> {
+    // The one legal move, checked where every move is.
+    SessionStatus::Pending.transition(SessionStatus::Expired)?;
+    let rows: Vec<SessionRow> = diesel::update(sessions::table)
+        .filter(sessions::id.eq_any(ids))
+        .filter(sessions::status.eq(PgSessionStatus(SessionStatus::Pending)))
+        .set(sessions::status.eq(PgSessionStatus(SessionStatus::Expired)))
+        .returning(SessionRow::as_returning())
+        .get_results(conn)
+        .await?;
+    let expired: Vec<Session> = rows
+        .into_iter()
+        .map(Session::try_from)
+        .collect::<Result<_, _>>()?;
+    let events: Vec<_> = expired
+        .iter()
+        .map(|s| EventData::from(SessionState::of(s)).event(EventType::SessionExpired))
+        .collect();
+    outbox::insert_all(conn, &events).await?;
+    Ok(expired)
 }
 
 /// Pending sessions of `account` past `expires_at` by the database's clock that the sweep

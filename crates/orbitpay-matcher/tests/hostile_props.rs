@@ -21,7 +21,7 @@ use orbitpay_horizon::convert::record_from_value;
 use orbitpay_matcher::prepare;
 use orbitpay_store::settlement::Intent;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::{Config, RngSeed, TestRunner};
 use serde_json::{Value, json};
 
 /// Strings a stranger might send: NULs, control characters, any Unicode, overlong values.
@@ -200,10 +200,18 @@ fn no_payer_bytes_halt_the_account_and_every_credit_is_credited_or_recorded() {
         f
     });
     let next_tx = Cell::new(0u64);
+    // A fixed seed unless PROPTEST_RNG_SEED names one: the reach check at the end is about the
+    // generator, and a random seed left it to chance (one run in many drew no credit at all).
+    let defaults = Config::default();
+    let rng_seed = match defaults.rng_seed {
+        RngSeed::Random => RngSeed::Fixed(0x6f72_6269_7470_6179),
+        chosen => chosen,
+    };
     let mut runner = TestRunner::new(Config {
         cases: 32,
         failure_persistence: None,
-        ..Config::default()
+        rng_seed,
+        ..defaults
     });
     let batch = prop::collection::vec(fields(), 1..=8);
     runner

@@ -18,6 +18,7 @@ pub mod accounts;
 pub mod client;
 pub mod events;
 pub mod payments;
+pub mod refunds;
 pub mod render;
 pub mod sessions;
 mod timeline;
@@ -83,6 +84,9 @@ pub enum Command {
     /// Payments that need a person: unmatched ones and unreadable records.
     #[command(subcommand)]
     Payments(payments::PaymentsCommand),
+    /// Refunds: unsigned transactions the merchant signs in their own wallet.
+    #[command(subcommand)]
+    Refunds(refunds::RefundsCommand),
     /// The outbox event feed (a bare `events` lists; `events redeliver ID` sends one again).
     Events(ListByDefault<events::EventsCommand, events::FeedArgs>),
     /// The webhook delivery queue.
@@ -281,6 +285,7 @@ impl Command {
             Command::Sessions(c) => c.call(err)?,
             Command::Accounts(c) => c.call(),
             Command::Payments(c) => c.call(),
+            Command::Refunds(c) => c.call(err)?,
             Command::Events(c) => c.command().call(),
             Command::Webhooks(c) => c.call(),
             Command::Status => Call::get("/v1/status".to_owned(), render::status),

@@ -7,80 +7,13 @@
 //! `pip install stellar-sdk==PIN`) when it is absent, so a plain `cargo test` works on a fresh
 //! machine. `.ci/run` prepares the same venv before the tests.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
+mod stellar_sdk_support;
 
 use orbitpay_core::{
     AccountId, Address, Amount, Asset, Memo, MuxedAccount, RefundOperation, RefundTx, sep7_tx_uri,
 };
 use serde_json::{Value, json};
-
-/// Keep in step with `.ci/run`.
-const STELLAR_SDK_VERSION: &str = "16.1.1";
-const TESTNET: &str = "Test SDF Network ; September 2015";
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The venv's python, made once per test binary (pip is not safe to run twice at once).
-fn python() -> &'static Path {
-    static PY: OnceLock<PathBuf> = OnceLock::new();
-    PY.get_or_init(|| {
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| workspace().join("target"));
-        let venv = target.join("stellar-sdk-venv");
-        let py = venv.join("bin/python");
-        let has_pin = || {
-            Command::new(&py)
-                .args([
-                    "-c",
-                    "import stellar_sdk, sys; print(stellar_sdk.__version__)",
-                ])
-                .output()
-                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == STELLAR_SDK_VERSION)
-        };
-        if !has_pin() {
-            let _ = std::fs::remove_dir_all(&venv);
-            let ok = Command::new("python3")
-                .arg("-m")
-                .arg("venv")
-                .arg(&venv)
-                .status()
-                .expect("python3 runs")
-                .success();
-            assert!(ok, "python3 -m venv {venv:?} failed");
-            let ok = Command::new(venv.join("bin/pip"))
-                .args(["install", "-q"])
-                .arg(format!("stellar-sdk=={STELLAR_SDK_VERSION}"))
-                .status()
-                .expect("pip runs")
-                .success();
-            assert!(ok, "pip install stellar-sdk=={STELLAR_SDK_VERSION} failed");
-            assert!(
-                has_pin(),
-                "the venv does not import stellar_sdk {STELLAR_SDK_VERSION}"
-            );
-        }
-        py
-    })
-}
-
-/// What the SDK read from the envelope and the URI (the URI parsed against `passphrase`).
-fn judge(xdr: &str, uri: &str, passphrase: &str) -> Result<Value, String> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/stellar_sdk_judge.py");
-    let out = Command::new(python())
-        .arg(script)
-        .args([xdr, uri, passphrase])
-        .output()
-        .expect("the judge runs");
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    Ok(serde_json::from_slice(&out.stdout).expect("the judge prints JSON"))
-}
+use stellar_sdk_support::{TESTNET, judge};
 
 fn shop() -> AccountId {
     "GAFK7XFZHMLSNV7OJTBO7BAIZA66X6QIBV5RMZZYXK4Q7ZSO52J5C3WQ"

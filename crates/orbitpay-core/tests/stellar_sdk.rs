@@ -10,7 +10,8 @@
 mod stellar_sdk_support;
 
 use orbitpay_core::{
-    AccountId, Address, Amount, Asset, Memo, MuxedAccount, RefundOperation, RefundTx, sep7_tx_uri,
+    AccountId, Address, Amount, Asset, Memo, MuxedAccount, RefundOperation, RefundTx,
+    envelope_hash, sep7_tx_uri,
 };
 use serde_json::{Value, json};
 use stellar_sdk_support::{TESTNET, judge};
@@ -151,4 +152,20 @@ fn a_uri_for_another_network_is_refused_by_the_sdk() {
     let uri = sep7_tx_uri(&xdr, public, "refund");
     let err = judge(&xdr, &uri, TESTNET).unwrap_err();
     assert!(err.contains("network_passphrase"), "{err}");
+}
+
+#[test]
+fn the_envelope_hash_is_the_one_the_sdk_computes_for_the_network() {
+    let tx = refund(
+        usdc(),
+        RefundOperation::Payment {
+            destination: Address::Account(payer()),
+        },
+    );
+    let xdr = tx.to_xdr_base64().unwrap();
+    let seen = judge(&xdr, &sep7_tx_uri(&xdr, TESTNET, "m"), TESTNET).unwrap();
+    let ours = envelope_hash(&xdr, TESTNET).unwrap().to_string();
+    assert_eq!(seen["hash"], ours.as_str());
+    let public = "Public Global Stellar Network ; September 2015";
+    assert_ne!(envelope_hash(&xdr, public).unwrap().to_string(), ours);
 }

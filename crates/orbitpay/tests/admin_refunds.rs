@@ -37,12 +37,61 @@ impl TxReporter for Reporter {
     }
 }
 
+/// The daemon's Horizon source, except that the transactions in `landed` are confirmed: what
+/// the ledger would answer once a signed envelope landed (the simulator only holds the
+/// transactions it made itself).
+struct Landing {
+    inner: Arc<dyn LedgerSource>,
+    landed: std::sync::Mutex<Vec<TxHash>>,
+}
+
+#[async_trait::async_trait]
+impl LedgerSource for Landing {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    async fn root(&self) -> Result<orbitpay_horizon::RootInfo, orbitpay_horizon::SourceError> {
+        self.inner.root().await
+    }
+    async fn payments_page(
+        &self,
+        account: &AccountId,
+        cursor: i64,
+        limit: u32,
+    ) -> Result<orbitpay_horizon::PaymentsPage, orbitpay_horizon::SourceError> {
+        self.inner.payments_page(account, cursor, limit).await
+    }
+    async fn stream_payments(
+        &self,
+        account: &AccountId,
+        cursor: i64,
+    ) -> Result<orbitpay_horizon::EventStream, orbitpay_horizon::SourceError> {
+        self.inner.stream_payments(account, cursor).await
+    }
+    async fn lookup_transaction(&self, hash: &TxHash) -> orbitpay_horizon::TxLookup {
+        if self.landed.lock().unwrap().contains(hash) {
+            return orbitpay_horizon::TxLookup::Confirmed {
+                ledger: 7,
+                records: Vec::new(),
+            };
+        }
+        self.inner.lookup_transaction(hash).await
+    }
+    async fn account(&self, account: &AccountId) -> orbitpay_horizon::AccountLookup {
+        self.inner.account(account).await
+    }
+    async fn ledger_closed_at(&self, sequence: u32) -> Result<i64, orbitpay_horizon::SourceError> {
+        self.inner.ledger_closed_at(sequence).await
+    }
+}
+
 struct Env {
     h: Harness,
     sim: HorizonSim,
     _server: ServerHandle,
     matcher: Arc<Matcher>,
     source: Arc<dyn LedgerSource>,
+    ledger: Arc<Landing>,
     shop: AccountId,
     /// An account that exists on the ledger with XLM (and no trustline).
     payer: AccountId,
@@ -62,11 +111,15 @@ async fn env(seed: u64) -> Env {
     let mut cfg = HorizonConfig::new(server.base_url().parse().unwrap());
     cfg.request_timeout = Duration::from_secs(5);
     let source: Arc<dyn LedgerSource> = Arc::new(HorizonSource::new(cfg).unwrap());
+    let ledger = Arc::new(Landing {
+        inner: source.clone(),
+        landed: Default::default(),
+    });
     let mut matcher = None;
     let h = Harness::start_with(|_, state| {
         let m = Matcher::new(state.pool.clone(), source.clone(), MatcherConfig::default());
         state.reporter = Arc::new(Reporter(m.clone()));
-        state.source = Some(source.clone());
+        state.source = Some(ledger.clone());
         matcher = Some(m);
     })
     .await;
@@ -76,6 +129,7 @@ async fn env(seed: u64) -> Env {
         _server: server,
         matcher: matcher.unwrap(),
         source,
+        ledger,
         shop,
         payer,
     }
@@ -691,4 +745,31 @@ async fn the_cli_creates_lists_shows_prepares_and_cancels_with_a_qr_code() {
     let (code, _, err) = cli(&e.h, &format!("refunds cancel {rid}")).await;
     assert_eq!(code, exit::API_ERROR);
     assert!(err.contains("REFUND_NOT_AWAITING_SIGNATURE"), "{err}");
+}
+
+#[tokio::test]
+async fn an_envelope_that_landed_is_not_prepared_again() {
+    let e = env(56).await;
+    let (id, _) = e.unmatched(e.payer, Asset::Native, 50_000_000).await;
+    let refund = e.created("r1", json!({"unmatched_id": id})).await;
+    let rid = refund["id"].as_str().unwrap();
+    // The merchant signed and sent it: the shop's sequence moved on, by this very envelope.
+    e.shop_sends_something();
+    let hash = orbitpay_core::envelope_hash(
+        refund["envelope_xdr"].as_str().unwrap(),
+        stellar_sdk_support::TESTNET,
+    )
+    .unwrap();
+    e.ledger.landed.lock().unwrap().push(hash);
+    assert_error(
+        &e.h.post(&format!("/v1/refunds/{rid}/prepare"), None, "")
+            .await,
+        409,
+        "REFUND_ENVELOPE_LANDED",
+    );
+    let shown = body_json(&e.h.get(&format!("/v1/refunds/{rid}")).await);
+    assert_eq!(
+        shown["envelope_xdr"], refund["envelope_xdr"],
+        "kept as it landed"
+    );
 }

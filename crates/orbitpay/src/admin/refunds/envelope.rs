@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use orbitpay_core::{AccountId, Address, Amount, Asset, Memo, RefundOperation, RefundTx, TxHash};
-use orbitpay_horizon::{AccountInfo, AccountLookup, LedgerSource};
+use orbitpay_horizon::{AccountInfo, AccountLookup, LedgerSource, TxLookup};
 use orbitpay_store::AsyncPgConnection;
 use orbitpay_store::models::RefundRow;
 use orbitpay_store::refunds::{self, RefundSource};
@@ -355,4 +355,29 @@ pub(super) fn valid_until(
     let valid_for =
         chrono::Duration::from_std(state.refunds.valid_for).map_err(ApiError::internal)?;
     Ok(now + valid_for)
+}
+
+/// Refuses to replace an envelope that is on the ledger: its transaction, looked up by hash,
+/// landed (a failed one did not pay, so a fresh envelope is right then).
+pub(super) async fn ensure_not_landed(state: &AdminState, row: &RefundRow) -> Result<(), ApiError> {
+    let hash = orbitpay_core::envelope_hash(&row.envelope_xdr, &state.network_passphrase)
+        .map_err(ApiError::internal)?;
+    let lookup = tokio::time::timeout(LOOKUP_TIMEOUT, ledger(state)?.lookup_transaction(&hash))
+        .await
+        .unwrap_or_else(|_| {
+            TxLookup::Unavailable(format!("no answer within {}s", LOOKUP_TIMEOUT.as_secs()))
+        });
+    match lookup {
+        TxLookup::Confirmed { ledger, .. } => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            code::REFUND_ENVELOPE_LANDED,
+            format!(
+                "refund {}'s envelope landed as {hash} in ledger {ledger}: the ledger completes \
+                 the refund; no second envelope is made",
+                row.id
+            ),
+        )),
+        TxLookup::Failed { .. } | TxLookup::NotFound => Ok(()),
+        TxLookup::Unavailable(why) => Err(ledger_unavailable(why)),
+    }
 }

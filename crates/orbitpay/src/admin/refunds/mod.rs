@@ -275,7 +275,7 @@ pub async fn get_refund(
     responses(
         (status = 200, description = "The refund, with a fresh envelope if the old one was stale", body = RefundView),
         (status = 404, description = "NOT_FOUND", body = ErrorBody),
-        (status = 409, description = "REFUND_NOT_AWAITING_SIGNATURE: completed or canceled", body = ErrorBody),
+        (status = 409, description = "REFUND_NOT_AWAITING_SIGNATURE: completed or canceled; REFUND_ENVELOPE_LANDED: the envelope's sequence number was used by the envelope itself (it landed: the ledger completes the refund, and no second envelope is made)", body = ErrorBody),
         (status = 422, description = "REFUND_SOURCE_ACCOUNT_MISSING: the merchant account is not on the ledger", body = ErrorBody),
         (status = 503, description = "LEDGER_UNAVAILABLE, with Retry-After: Horizon did not answer; DATABASE_UNAVAILABLE, with Retry-After", body = ErrorBody),
     )
@@ -296,12 +296,17 @@ pub async fn prepare_refund(
     }
     let terms = Terms::of(&row)?;
     let merchant = envelope::merchant(&state, &terms.account).await?;
-    let stale = now >= row.valid_until || merchant.sequence.checked_add(1) != Some(row.sequence);
-    if !stale {
+    let sequence_moved = merchant.sequence.checked_add(1) != Some(row.sequence);
+    if !sequence_moved && now < row.valid_until {
         return Ok(json_response(
             StatusCode::OK,
             &RefundView::new(&row, &state.network_passphrase),
         ));
+    }
+    if sequence_moved {
+        // What used the sequence number may be this very envelope: then a fresh one would pay
+        // the money back twice.
+        envelope::ensure_not_landed(&state, &row).await?;
     }
     let valid_until = envelope::valid_until(&state, now)?;
     let (envelope_xdr, sequence) = terms.envelope(&state, merchant.sequence, valid_until)?;

@@ -49,6 +49,8 @@ pub mod code {
     /// `memo` does not fit its type (a text over 28 bytes, an id that is no u64, a hash that is
     /// not 64 hex characters).
     pub const REFUND_INVALID_MEMO: &str = "REFUND_INVALID_MEMO";
+    /// A stale envelope's sequence number was used by the envelope itself: it landed.
+    pub const REFUND_ENVELOPE_LANDED: &str = "REFUND_ENVELOPE_LANDED";
     /// The merchant account that would send the refund is not on the ledger.
     pub const REFUND_SOURCE_ACCOUNT_MISSING: &str = "REFUND_SOURCE_ACCOUNT_MISSING";
     pub const INVALID_TX_HASH: &str = "INVALID_TX_HASH";

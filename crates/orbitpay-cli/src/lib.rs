@@ -18,6 +18,7 @@ pub mod accounts;
 pub mod client;
 pub mod events;
 pub mod payments;
+pub mod refunds;
 pub mod render;
 pub mod sessions;
 mod timeline;
@@ -83,6 +84,9 @@ pub enum Command {
     /// Payments that need a person: unmatched ones and unreadable records.
     #[command(subcommand)]
     Payments(payments::PaymentsCommand),
+    /// Refunds: unsigned transactions the merchant signs in their own wallet.
+    #[command(subcommand)]
+    Refunds(refunds::RefundsCommand),
     /// The outbox event feed (a bare `events` lists; `events redeliver ID` sends one again).
     Events(ListByDefault<events::EventsCommand, events::FeedArgs>),
     /// The webhook delivery queue.
@@ -281,6 +285,7 @@ impl Command {
             Command::Sessions(c) => c.call(err)?,
             Command::Accounts(c) => c.call(),
             Command::Payments(c) => c.call(),
+            Command::Refunds(c) => c.call(err)?,
             Command::Events(c) => c.command().call(),
             Command::Webhooks(c) => c.call(),
             Command::Status => Call::get("/v1/status".to_owned(), render::status),
@@ -386,6 +391,11 @@ mod tests {
                 "orbitpay payments unreadable show GABC 42",
                 get("/v1/payments/unreadable/GABC/42"),
             ),
+            (
+                "orbitpay refunds list --limit 2",
+                get("/v1/refunds?limit=2"),
+            ),
+            ("orbitpay refunds show R --qr", get("/v1/refunds/R")),
         ] {
             assert_eq!(request(line), expected, "{line}");
         }
@@ -421,6 +431,26 @@ mod tests {
     }
 
     #[test]
+    fn a_refund_names_one_source_and_its_memo_whole() {
+        let post = |p: &str| (Method::POST, p.to_owned());
+        assert_eq!(
+            request("orbitpay refunds create --unmatched 42"),
+            post("/v1/refunds")
+        );
+        assert_eq!(
+            request("orbitpay refunds prepare R"),
+            post("/v1/refunds/R/prepare")
+        );
+        for bad in [
+            "orbitpay refunds create",
+            "orbitpay refunds create --unmatched 1 --session S",
+            "orbitpay refunds create --unmatched 1 --memo 7",
+        ] {
+            assert!(Cli::try_parse_from(bad.split(' ')).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn a_bare_group_takes_no_verb_and_flags_together() {
         assert!(Cli::try_parse_from(["orbitpay", "events", "--after", "5", "list"]).is_err());
     }
@@ -448,6 +478,11 @@ mod tests {
             "orbitpay webhooks retry 7",
             "orbitpay webhooks enable --url https://shop.example/hook",
             "orbitpay status --json --socket /tmp/x.sock",
+            "orbitpay refunds create --unmatched 42 --qr",
+            "orbitpay refunds create --session S --amount 2.5 --claimable-balance",
+            "orbitpay refunds create --unmatched 42 --destination G --memo-type id --memo 1234567",
+            "orbitpay refunds prepare R --qr",
+            "orbitpay refunds cancel R",
         ] {
             let args: Vec<&str> = line.split(' ').collect();
             Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{line}: {e}"));

@@ -23,6 +23,6 @@ pub use backoff::{Backoff, Jitter};
 pub use ledger::{BalanceChange, LedgerRecord, Operation, TransferKind};
 pub use matching::UnmatchedReason;
 pub use memo::{Memo, MemoError, MemoText, Reference, ReferenceError};
-pub use refund::{RefundOperation, RefundTx, RefundTxError, sep7_tx_uri};
+pub use refund::{RefundOperation, RefundTx, RefundTxError, envelope_hash, sep7_tx_uri};
 pub use status::{IllegalTransition, SessionStatus};
 pub use tx::{TxHash, TxHashError, toid};

@@ -12,11 +12,12 @@ use stellar_xdr::{
     AccountId as XdrAccountId, AlphaNum4, AlphaNum12, Asset as XdrAsset, AssetCode4, AssetCode12,
     ClaimPredicate, Claimant, ClaimantV0, CreateClaimableBalanceOp, Hash, Limits, Memo as XdrMemo,
     MuxedAccount as XdrMuxed, MuxedAccountMed25519, Operation, OperationBody, PaymentOp,
-    Preconditions, PublicKey, SequenceNumber, StringM, TimeBounds, TimePoint, Transaction,
-    TransactionEnvelope, TransactionExt, TransactionV1Envelope, Uint256, VecM, WriteXdr,
+    Preconditions, PublicKey, ReadXdr, SequenceNumber, StringM, TimeBounds, TimePoint, Transaction,
+    TransactionEnvelope, TransactionExt, TransactionSignaturePayload,
+    TransactionSignaturePayloadTaggedTransaction, TransactionV1Envelope, Uint256, VecM, WriteXdr,
 };
 
-use crate::{AccountId, Address, Amount, Asset, Memo};
+use crate::{AccountId, Address, Amount, Asset, Memo, TxHash};
 
 /// How the money goes back.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,6 +168,29 @@ impl RefundTx {
     }
 }
 
+/// The hash of a V1 envelope's transaction on the network `network_passphrase` names: sha256 of
+/// its signature payload, the id Horizon knows it by once it lands. It lets a stale envelope
+/// be looked up before a fresh one replaces it (the sequence number moving on may be that
+/// envelope itself landing).
+pub fn envelope_hash(
+    envelope_xdr: &str,
+    network_passphrase: &str,
+) -> Result<TxHash, RefundTxError> {
+    use sha2::{Digest, Sha256};
+    let xdr = |e: stellar_xdr::Error| RefundTxError::Xdr(e.to_string());
+    let TransactionEnvelope::Tx(v1) =
+        TransactionEnvelope::from_xdr_base64(envelope_xdr, Limits::none()).map_err(xdr)?
+    else {
+        return Err(RefundTxError::Xdr("not a V1 transaction envelope".into()));
+    };
+    let payload = TransactionSignaturePayload {
+        network_id: Hash(Sha256::digest(network_passphrase.as_bytes()).into()),
+        tagged_transaction: TransactionSignaturePayloadTaggedTransaction::Tx(v1.tx),
+    };
+    let bytes = payload.to_xdr(Limits::none()).map_err(xdr)?;
+    Ok(TxHash::from_bytes(Sha256::digest(&bytes).into()))
+}
+
 /// The SEP-7 `tx` operation's URI: `web+stellar:tx?xdr=…&network_passphrase=…&msg=…`. Each
 /// value is percent-encoded (everything but RFC 3986's unreserved characters), as SEP-7
 /// requires for the base64 `+`, `/` and `=` and the passphrase's spaces and `;`. `msg` is cut to
@@ -189,8 +213,6 @@ pub fn sep7_tx_uri(xdr: &str, network_passphrase: &str, msg: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use stellar_xdr::ReadXdr;
-
     use super::*;
     use crate::MuxedAccount;
 

@@ -7,80 +7,14 @@
 //! `pip install stellar-sdk==PIN`) when it is absent, so a plain `cargo test` works on a fresh
 //! machine. `.ci/run` prepares the same venv before the tests.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
+mod stellar_sdk_support;
 
 use orbitpay_core::{
-    AccountId, Address, Amount, Asset, Memo, MuxedAccount, RefundOperation, RefundTx, sep7_tx_uri,
+    AccountId, Address, Amount, Asset, Memo, MuxedAccount, RefundOperation, RefundTx,
+    envelope_hash, sep7_tx_uri,
 };
 use serde_json::{Value, json};
-
-/// Keep in step with `.ci/run`.
-const STELLAR_SDK_VERSION: &str = "16.1.1";
-const TESTNET: &str = "Test SDF Network ; September 2015";
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The venv's python, made once per test binary (pip is not safe to run twice at once).
-fn python() -> &'static Path {
-    static PY: OnceLock<PathBuf> = OnceLock::new();
-    PY.get_or_init(|| {
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| workspace().join("target"));
-        let venv = target.join("stellar-sdk-venv");
-        let py = venv.join("bin/python");
-        let has_pin = || {
-            Command::new(&py)
-                .args([
-                    "-c",
-                    "import stellar_sdk, sys; print(stellar_sdk.__version__)",
-                ])
-                .output()
-                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == STELLAR_SDK_VERSION)
-        };
-        if !has_pin() {
-            let _ = std::fs::remove_dir_all(&venv);
-            let ok = Command::new("python3")
-                .arg("-m")
-                .arg("venv")
-                .arg(&venv)
-                .status()
-                .expect("python3 runs")
-                .success();
-            assert!(ok, "python3 -m venv {venv:?} failed");
-            let ok = Command::new(venv.join("bin/pip"))
-                .args(["install", "-q"])
-                .arg(format!("stellar-sdk=={STELLAR_SDK_VERSION}"))
-                .status()
-                .expect("pip runs")
-                .success();
-            assert!(ok, "pip install stellar-sdk=={STELLAR_SDK_VERSION} failed");
-            assert!(
-                has_pin(),
-                "the venv does not import stellar_sdk {STELLAR_SDK_VERSION}"
-            );
-        }
-        py
-    })
-}
-
-/// What the SDK read from the envelope and the URI (the URI parsed against `passphrase`).
-fn judge(xdr: &str, uri: &str, passphrase: &str) -> Result<Value, String> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/stellar_sdk_judge.py");
-    let out = Command::new(python())
-        .arg(script)
-        .args([xdr, uri, passphrase])
-        .output()
-        .expect("the judge runs");
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    Ok(serde_json::from_slice(&out.stdout).expect("the judge prints JSON"))
-}
+use stellar_sdk_support::{TESTNET, judge};
 
 fn shop() -> AccountId {
     "GAFK7XFZHMLSNV7OJTBO7BAIZA66X6QIBV5RMZZYXK4Q7ZSO52J5C3WQ"
@@ -218,4 +152,20 @@ fn a_uri_for_another_network_is_refused_by_the_sdk() {
     let uri = sep7_tx_uri(&xdr, public, "refund");
     let err = judge(&xdr, &uri, TESTNET).unwrap_err();
     assert!(err.contains("network_passphrase"), "{err}");
+}
+
+#[test]
+fn the_envelope_hash_is_the_one_the_sdk_computes_for_the_network() {
+    let tx = refund(
+        usdc(),
+        RefundOperation::Payment {
+            destination: Address::Account(payer()),
+        },
+    );
+    let xdr = tx.to_xdr_base64().unwrap();
+    let seen = judge(&xdr, &sep7_tx_uri(&xdr, TESTNET, "m"), TESTNET).unwrap();
+    let ours = envelope_hash(&xdr, TESTNET).unwrap().to_string();
+    assert_eq!(seen["hash"], ours.as_str());
+    let public = "Public Global Stellar Network ; September 2015";
+    assert_ne!(envelope_hash(&xdr, public).unwrap().to_string(), ours);
 }

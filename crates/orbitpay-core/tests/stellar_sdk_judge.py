@@ -85,6 +85,7 @@ def main():
         json.dumps(
             {
                 "envelope": describe(env),
+                "hash": env.hash_hex(),
                 "uri": {
                     "envelope": describe(parsed.transaction_envelope),
                     "same_xdr": parsed.transaction_envelope.to_xdr() == xdr,

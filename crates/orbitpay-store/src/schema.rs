@@ -58,6 +58,7 @@ diesel::table! {
         ledger -> Int4,
         created_at -> Timestamptz,
         inner_tx_hash -> Nullable<Text>,
+        from_address -> Nullable<Text>,
     }
 }
 

@@ -35,6 +35,7 @@ async fn every_table_round_trips_through_its_model() {
             asset: "native".into(),
             ledger: 42,
             inner_tx_hash: None,
+            from_address: None,
         })
         .returning(PaymentRow::as_returning())
         .get_result(&mut conn)

@@ -36,6 +36,7 @@ fn payment(session: &Session, hash: u8) -> NewPayment {
         asset: "native".into(),
         ledger: 1000,
         inner_tx_hash: None,
+        from_address: None,
     }
 }
 

@@ -177,6 +177,7 @@ pub async fn run(config: Config, mut options: ServeOptions) -> anyhow::Result<()
         &config,
         pool.clone(),
         ledger,
+        wiring.source.clone(),
         wiring.reporter.clone(),
         board.clone(),
         prometheus.clone(),

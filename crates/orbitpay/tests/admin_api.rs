@@ -111,6 +111,7 @@ async fn get_returns_the_session_with_its_payments() {
             asset: USDC.into(),
             ledger: 42,
             inner_tx_hash: None,
+            from_address: None,
         })
         .execute(&mut conn)
         .await

@@ -17,6 +17,9 @@ pub struct PaymentRow {
     pub asset: String,
     pub ledger: i32,
     pub created_at: DateTime<Utc>,
+    /// The payer (`G…`, or `M…` when it paid from a muxed account); `None` before the column,
+    /// or when the source did not name one.
+    pub from_address: Option<String>,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -29,6 +32,8 @@ pub struct NewPayment {
     pub ledger: i32,
     /// A fee-bump's inner hash; `tx_hash` is the outer one.
     pub inner_tx_hash: Option<String>,
+    /// The payer of the transaction's first operation to the session.
+    pub from_address: Option<String>,
 }
 
 /// An operation credited through a payment; it can be credited once per account (one contract

@@ -268,7 +268,13 @@ fn settle_credit(
     };
 
     // Several operations of one transaction paying one session make one payment: their sum.
-    work.credit(session.id, record, credit.amount, credit.asset.to_string())?;
+    work.credit(
+        session.id,
+        record,
+        credit.amount,
+        credit.asset.to_string(),
+        credit.from.as_ref(),
+    )?;
 
     let (status, event) = match session.status {
         SessionStatus::Paid => (SessionStatus::Paid, EventType::SessionOverpaid),

@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use orbitpay_core::{AccountId, Amount, LedgerRecord, Reference, SessionStatus, TxHash};
+use orbitpay_core::{AccountId, Address, Amount, LedgerRecord, Reference, SessionStatus, TxHash};
 use uuid::Uuid;
 
 use super::types::{Intent, Item};
@@ -224,6 +224,7 @@ impl Work {
         record: &LedgerRecord,
         amount: Amount,
         asset: String,
+        from: Option<&Address>,
     ) -> Result<(), StoreError> {
         let (tx_hash, op_id) = (record.tx_hash, record.op_id);
         let stroops = amount.stroops();
@@ -245,6 +246,7 @@ impl Work {
                     asset,
                     ledger: writes::ledger_i32(record.ledger)?,
                     inner_tx_hash: record.inner_tx_hash.map(|h| h.to_string()),
+                    from_address: from.map(|a| a.to_string()),
                 });
                 self.payment_index
                     .insert((tx_hash, session_id), self.payments.len() - 1);

@@ -202,10 +202,13 @@ pub(super) async fn upsert_payments(
     let assets: Vec<&str> = rows.iter().map(|r| r.asset.as_str()).collect();
     let ledgers: Vec<i32> = rows.iter().map(|r| r.ledger).collect();
     let inner: Vec<Option<&str>> = rows.iter().map(|r| r.inner_tx_hash.as_deref()).collect();
+    let from: Vec<Option<&str>> = rows.iter().map(|r| r.from_address.as_deref()).collect();
+    // A row that exists keeps its payer: the transaction's first operation to the session.
     let keys: Vec<PaymentKey> = crate::prepared::prepared(
-        "INSERT INTO payments (session_id, tx_hash, amount, asset, ledger, inner_tx_hash)
+        "INSERT INTO payments (session_id, tx_hash, amount, asset, ledger, inner_tx_hash,
+                              from_address)
          SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::int[],
-                              $6::text[])
+                              $6::text[], $7::text[])
          ON CONFLICT (tx_hash, session_id) DO UPDATE SET amount = payments.amount + excluded.amount
          RETURNING id, tx_hash, session_id",
     )
@@ -215,6 +218,7 @@ pub(super) async fn upsert_payments(
     .bind::<Array<Text>, _>(&assets)
     .bind::<Array<Integer>, _>(&ledgers)
     .bind::<Array<Nullable<Text>>, _>(&inner)
+    .bind::<Array<Nullable<Text>>, _>(&from)
     .load(&mut &*conn)
     .await?;
     Ok(keys)

@@ -13,8 +13,8 @@
 //! Each resource is one module holding its request and response shapes and its handlers
 //! ([`sessions`](self), `accounts`, `events`, `payments`, `webhooks`, `status`, `health`, `metrics`); what
 //! they share is in `support`, and the router only routes. Idempotency (`Idempotency-Key`)
-//! lives in one place, [`idempotency`], a middleware on the two POST endpoints that create
-//! something.
+//! lives in one place, [`idempotency`], a middleware on the POST endpoints that create
+//! something (a session, a reported transaction, a refund).
 
 mod accounts;
 pub mod events;
@@ -23,6 +23,7 @@ pub mod idempotency;
 mod metrics;
 pub mod openapi;
 mod payments;
+mod refunds;
 mod router;
 mod server;
 mod sessions;

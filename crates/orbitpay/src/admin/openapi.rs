@@ -5,7 +5,7 @@ use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::payments::{unmatched, unreadable};
-use super::{accounts, events, health, metrics, sessions, status, webhooks};
+use super::{accounts, events, health, metrics, refunds, sessions, status, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,6 +23,11 @@ use super::{accounts, events, health, metrics, sessions, status, webhooks};
         accounts::create_account,
         accounts::list_accounts,
         accounts::remove_account,
+        refunds::create_refund,
+        refunds::list_refunds,
+        refunds::get_refund,
+        refunds::prepare_refund,
+        refunds::cancel_refund,
         unmatched::list_unmatched,
         unmatched::show_unmatched,
         unreadable::list,
@@ -42,6 +47,7 @@ use super::{accounts, events, health, metrics, sessions, status, webhooks};
     tags(
         (name = "sessions", description = "Payment sessions"),
         (name = "accounts", description = "The watched accounts"),
+        (name = "refunds", description = "Refunds: unsigned transactions the merchant signs"),
         (name = "operations", description = "Feeds, status and probes"),
         (name = "webhooks", description = "The webhook delivery queue"),
     ),

@@ -18,6 +18,7 @@ use super::events::{list_events, show_event};
 use super::health::{healthz, readyz};
 use super::metrics::metrics_text;
 use super::payments::{unmatched, unreadable};
+use super::refunds::{cancel_refund, create_refund, get_refund, list_refunds, prepare_refund};
 use super::sessions::{
     cancel_session, create_session, get_session, list_sessions, report_tx, session_timeline,
 };
@@ -44,6 +45,13 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .route("/v1/sessions/{id}/timeline", get(session_timeline))
         .route("/v1/sessions/{id}/cancel", post(cancel_session))
         .route("/v1/sessions/{id}/payments", post(report_tx).layer(keyed()))
+        .route(
+            "/v1/refunds",
+            post(create_refund).layer(keyed()).get(list_refunds),
+        )
+        .route("/v1/refunds/{id}", get(get_refund))
+        .route("/v1/refunds/{id}/prepare", post(prepare_refund))
+        .route("/v1/refunds/{id}/cancel", post(cancel_refund))
         .route("/v1/payments/unmatched", get(unmatched::list_unmatched))
         .route(
             "/v1/payments/unmatched/{id}",

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 pub use orbitpay_matcher::{ReportError, ReportOutcome};
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, RefundsConfig};
 
 /// The client-reported-transaction path (`POST /v1/sessions/{id}/payments`). The daemon wires
 /// the matcher here.
@@ -136,6 +136,11 @@ pub struct AdminState {
     pub accounts: Vec<AccountId>,
     /// Resolves `start_cursor: now`; without it such an add is 503 LEDGER_UNAVAILABLE.
     pub ledger: Option<Arc<dyn LedgerPosition>>,
+    /// Reads accounts for refunds (the merchant's sequence number, the destination's
+    /// trustlines); without it a refund is 503 LEDGER_UNAVAILABLE.
+    pub source: Option<Arc<dyn orbitpay_horizon::LedgerSource>>,
+    /// The bounds of prepared refund transactions.
+    pub refunds: RefundsConfig,
     /// A watched account no instance leads for longer than this (the failover bound, 5 ×
     /// `ingest.leader_retry`) makes `/readyz` fail.
     pub unled_unready_after: Duration,
@@ -171,6 +176,7 @@ impl AdminState {
         config: &Config,
         pool: DbPool,
         ledger: Option<Arc<dyn LedgerPosition>>,
+        source: Option<Arc<dyn orbitpay_horizon::LedgerSource>>,
         reporter: Arc<dyn TxReporter>,
         ingest: Arc<dyn IngestStatus>,
         metrics: metrics_exporter_prometheus::PrometheusHandle,
@@ -183,6 +189,8 @@ impl AdminState {
                 .map(|(a, _)| a)
                 .collect(),
             ledger,
+            source,
+            refunds: config.refunds.clone(),
             unled_unready_after: config.ingest.leader_retry
                 * (crate::leader::LOCK_SILENCE_FACTOR + 1),
             unled_since: Default::default(),

@@ -13,6 +13,7 @@ mod database;
 mod ingest;
 mod jobs;
 mod network;
+mod refunds;
 mod secret;
 mod telemetry;
 mod webhooks;
@@ -34,6 +35,7 @@ pub use network::{
 };
 // Start cursors built for config and the follower's own "now" are one definition.
 pub use orbitpay_horizon::now_token;
+pub use refunds::RefundsConfig;
 use secret::resolve_secret;
 pub use secret::{DATABASE_PASSWORD_CREDENTIAL, Secret};
 pub use telemetry::{LogConfig, LogFormat, MetricsConfig};
@@ -75,6 +77,7 @@ pub struct Config {
     pub accounts: Vec<WatchedAccount>,
     pub admin: AdminConfig,
     pub sessions: SessionsConfig,
+    pub refunds: RefundsConfig,
     pub ingest: IngestConfig,
     pub jobs: JobsConfig,
     pub webhooks: WebhooksConfig,
@@ -144,6 +147,7 @@ impl Config {
         network::validate_accounts(&self.accounts)?;
         self.admin.validate()?;
         self.sessions.validate()?;
+        self.refunds.validate()?;
         self.ingest.validate()?;
         self.jobs.validate()?;
         self.webhooks.validate()?;

@@ -229,6 +229,8 @@ impl Harness {
                 SECOND_ACCOUNT.parse().unwrap(),
             ],
             ledger: Some(Arc::new(FixedLedger(LEDGER_NOW))),
+            source: None,
+            refunds: orbitpay::config::RefundsConfig::default(),
             // The harness runs no leader: its accounts are never led.
             unled_unready_after: Duration::from_secs(3600),
             unled_since: Default::default(),

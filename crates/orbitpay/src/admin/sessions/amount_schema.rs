@@ -5,7 +5,7 @@
 use orbitpay_core::Amount;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
-pub(super) fn amount_schema() -> Schema {
+pub(crate) fn amount_schema() -> Schema {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .pattern(Some(amount_pattern()))

@@ -31,11 +31,13 @@ mod json;
 mod pay_uri;
 mod validate;
 
+pub(crate) use amount_schema::amount_schema;
 pub use json::{
     CreateSessionRequest, ListSessionsParams, ReportTxRequest, SessionTimelineView, SessionView,
     TimelineEntry,
 };
 use json::{ReportTxView, SessionPage};
+pub(crate) use validate::parse_amount;
 use validate::{receiver, validate_create};
 
 async fn session_with_payments(

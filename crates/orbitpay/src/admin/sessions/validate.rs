@@ -22,7 +22,7 @@ const MAX_EXPIRES_IN: u64 = 31 * 24 * 3600;
 /// (a JSON number, `true`, `null`), is not the request's JSON: ERROR_BAD_JSON, naming the field.
 /// A well-formed decimal the asset cannot take (zero, negative, more than 7 decimals, above the
 /// int64 maximum of stroops) is INVALID_AMOUNT.
-fn parse_amount(raw: &RawValue) -> Result<Amount, ApiError> {
+pub(crate) fn parse_amount(raw: &RawValue) -> Result<Amount, ApiError> {
     let invalid = |msg: String| ApiError::bad_request(code::INVALID_AMOUNT, msg);
     let bad_json = |msg: String| ApiError::bad_request(code::BAD_JSON, msg);
     let quoted = |text: &str| format!("{:?}", text.chars().take(40).collect::<String>());

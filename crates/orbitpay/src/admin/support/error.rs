@@ -24,8 +24,35 @@ pub mod code {
     pub const ACCOUNT_EXISTS: &str = "ACCOUNT_EXISTS";
     /// A watched account with pending or processing sessions is not removed.
     pub const ACCOUNT_HAS_OPEN_SESSIONS: &str = "ACCOUNT_HAS_OPEN_SESSIONS";
-    /// `start_cursor: now` needs the ledger's position, and the ledger did not answer.
+    /// Horizon did not answer a read the request needs (`start_cursor: now`, a refund's
+    /// accounts): retry after `Retry-After`.
     pub const LEDGER_UNAVAILABLE: &str = "LEDGER_UNAVAILABLE";
+    /// A refund request names neither or both of `unmatched_id` and `session_id`.
+    pub const REFUND_SOURCE_REQUIRED: &str = "REFUND_SOURCE_REQUIRED";
+    /// The source holds nothing (more) to refund by default: no overpaid part left, or an
+    /// unmatched payment of unknown amount or asset.
+    pub const REFUND_NOTHING_TO_REFUND: &str = "REFUND_NOTHING_TO_REFUND";
+    /// The amount is more than what is left to refund from the source.
+    pub const REFUND_EXCEEDS_REFUNDABLE: &str = "REFUND_EXCEEDS_REFUNDABLE";
+    /// Only an `awaiting_signature` refund can be prepared again or canceled.
+    pub const REFUND_NOT_AWAITING_SIGNATURE: &str = "REFUND_NOT_AWAITING_SIGNATURE";
+    /// The destination account does not exist on the ledger.
+    pub const REFUND_DESTINATION_MISSING: &str = "REFUND_DESTINATION_MISSING";
+    /// No (authorized) trustline for the asset, or no room under its limit.
+    pub const REFUND_DESTINATION_CANNOT_RECEIVE: &str = "REFUND_DESTINATION_CANNOT_RECEIVE";
+    /// The payer is a contract (`C…`): not refundable yet.
+    pub const REFUND_UNSUPPORTED_SOURCE: &str = "REFUND_UNSUPPORTED_SOURCE";
+    /// No payer is known (a payment recorded before payers were kept): give `destination`.
+    pub const REFUND_PAYER_UNKNOWN: &str = "REFUND_PAYER_UNKNOWN";
+    /// `destination` is not a valid G or M address (its checksum, say).
+    pub const REFUND_INVALID_DESTINATION: &str = "REFUND_INVALID_DESTINATION";
+    /// `memo` does not fit its type (a text over 28 bytes, an id that is no u64, a hash that is
+    /// not 64 hex characters).
+    pub const REFUND_INVALID_MEMO: &str = "REFUND_INVALID_MEMO";
+    /// A stale envelope's sequence number was used by the envelope itself: it landed.
+    pub const REFUND_ENVELOPE_LANDED: &str = "REFUND_ENVELOPE_LANDED";
+    /// The merchant account that would send the refund is not on the ledger.
+    pub const REFUND_SOURCE_ACCOUNT_MISSING: &str = "REFUND_SOURCE_ACCOUNT_MISSING";
     pub const INVALID_TX_HASH: &str = "INVALID_TX_HASH";
     pub const IDEMPOTENCY_KEY_REQUIRED: &str = "IDEMPOTENCY_KEY_REQUIRED";
     pub const IDEMPOTENCY_KEY_REUSED: &str = "IDEMPOTENCY_KEY_REUSED";
@@ -162,6 +189,9 @@ impl std::fmt::Display for ApiError {
 
 /// Seconds a client is asked to wait after DATABASE_UNAVAILABLE.
 const DATABASE_RETRY_AFTER_SECS: u32 = 2;
+/// Seconds a client is asked to wait after LEDGER_UNAVAILABLE (Horizon's own pacing is in
+/// seconds too).
+const LEDGER_RETRY_AFTER_SECS: u32 = 5;
 
 impl From<StoreError> for ApiError {
     /// An outage (connection loss, failover, a full pool: whatever a retry may cure) is 503
@@ -204,6 +234,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, DATABASE_RETRY_AFTER_SECS.into());
+        }
+        if self.code == code::LEDGER_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, LEDGER_RETRY_AFTER_SECS.into());
         }
         if self.status == StatusCode::INTERNAL_SERVER_ERROR {
             response.extensions_mut().insert(InternalErrorMarker);

@@ -38,3 +38,6 @@ CREATE UNIQUE INDEX outgoing_payments_refund_idx ON outgoing_payments (refund_id
     WHERE refund_id IS NOT NULL;
 CREATE INDEX outgoing_payments_unmatched_idx ON outgoing_payments (xact_id, id)
     WHERE reason IS NOT NULL;
+-- The refunds an outgoing payment may complete or come near: every status, by destination
+-- (refunds_awaiting_idx covers awaiting ones only).
+CREATE INDEX refunds_destination_idx ON refunds (account, destination);

@@ -287,3 +287,21 @@ async fn a_plain_outgoing_payment_is_not_recorded_and_does_not_halt() {
     );
     assert_eq!(reload(&f, &r).await.status, refunds::AWAITING_SIGNATURE);
 }
+
+#[tokio::test]
+async fn a_muxed_payer_is_paid_back_at_its_m_address_and_only_there() {
+    let f = Fixture::new().await;
+    let source = unmatched_source(&f, "2").await;
+    let m = Address::Muxed(orbitpay_core::MuxedAccount::new(account(PAYER), 31));
+    let r = refund(&f, source, "2", m, "payment").await;
+    // The payer's G account is not the address the refund names: near, not it.
+    f.handle(&[send(2, payer(), "2", PAID_BACK)]).await;
+    assert_eq!(reload(&f, &r).await.status, refunds::AWAITING_SIGNATURE);
+    assert_eq!(
+        f.count("SELECT count(*) FROM outgoing_payments WHERE reason = 'no_refund'")
+            .await,
+        1
+    );
+    f.handle(&[send(3, m, "2", PAID_BACK)]).await;
+    assert_eq!(reload(&f, &r).await.status, refunds::COMPLETED);
+}

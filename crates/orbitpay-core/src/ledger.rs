@@ -59,6 +59,15 @@ pub enum Operation {
     },
     /// An `invoke_host_function` that moved Stellar Asset Contract balances.
     ContractTransfers { changes: Vec<BalanceChange> },
+    /// `create_claimable_balance`: money leaves `source` into a balance that one of
+    /// `claimants` may claim later. Nobody is credited by it (a claim is another operation);
+    /// it is read for the refunds it sends back. Horizon's payments lists do not carry it.
+    CreateClaimableBalance {
+        source: Address,
+        asset: Asset,
+        amount: Amount,
+        claimants: Vec<AccountId>,
+    },
     /// A record the source could not interpret: recorded and skipped, never fatal.
     Unsupported { op_type: String, reason: String },
 }
@@ -98,6 +107,7 @@ impl Operation {
             Operation::CreateAccount { .. } => "create_account",
             Operation::AccountMerge { .. } => "account_merge",
             Operation::ContractTransfers { .. } => "invoke_host_function",
+            Operation::CreateClaimableBalance { .. } => "create_claimable_balance",
             Operation::Unsupported { op_type, .. } => op_type,
         }
     }

@@ -186,10 +186,66 @@ pub fn interpret(record: &LedgerRecord, watched: &AccountId) -> Interpretation {
                 },
             }
         }
+        // A claimable balance credits nobody until claimed (another operation).
+        Operation::CreateClaimableBalance { source, .. } => Ignored(if is_watched(source) {
+            IgnoreReason::Outgoing
+        } else {
+            IgnoreReason::NotRecipient
+        }),
         Operation::Unsupported { op_type, reason } => Uninterpretable {
             reason: format!("{op_type}: {reason}"),
             contract: None,
         },
+    }
+}
+
+/// Money the watched account sent in one operation, as a refund would send it: a payment or
+/// path payment (`to`, and the asset and amount the receiver got), or a claimable balance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// Whom it pays. For a claimable balance, its one claimant other than the sender; `None`
+    /// when it names several (it can then complete no refund).
+    pub to: Option<Address>,
+    pub asset: Asset,
+    pub amount: Amount,
+    pub claimable_balance: bool,
+}
+
+/// The money `watched` sends in `record`, when it is the kind a refund sends: only for a
+/// record [`interpret`] ignores as [`IgnoreReason::Outgoing`]. Contract transfers, account
+/// creations and merges are never refunds.
+pub fn outgoing(record: &LedgerRecord, watched: &AccountId) -> Option<Outgoing> {
+    if interpret(record, watched) != Interpretation::Ignored(IgnoreReason::Outgoing) {
+        return None;
+    }
+    match &record.operation {
+        Operation::Transfer {
+            to, asset, amount, ..
+        } => Some(Outgoing {
+            to: Some(*to),
+            asset: asset.clone(),
+            amount: *amount,
+            claimable_balance: false,
+        }),
+        Operation::CreateClaimableBalance {
+            asset,
+            amount,
+            claimants,
+            ..
+        } => {
+            let mut others = claimants.iter().filter(|c| *c != watched);
+            let to = match (others.next(), others.next()) {
+                (Some(one), None) => Some(Address::Account(*one)),
+                _ => None,
+            };
+            Some(Outgoing {
+                to,
+                asset: asset.clone(),
+                amount: *amount,
+                claimable_balance: true,
+            })
+        }
+        _ => None,
     }
 }
 

@@ -381,6 +381,24 @@ pub fn operation_of(rec: &OperationRecord) -> Result<Operation, String> {
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(Operation::ContractTransfers { changes })
         }
+        "create_claimable_balance" => Ok(Operation::CreateClaimableBalance {
+            source: party(
+                rec.source_account.as_ref(),
+                rec.source_account_muxed.as_ref(),
+                rec.source_account_muxed_id.as_ref(),
+                "source_account",
+            )?,
+            asset: Asset::from_str(need(&rec.asset, "asset")?)
+                .map_err(|e| format!("asset: {e}"))?,
+            amount: amount(need(&rec.amount, "amount")?, "amount")?,
+            claimants: rec
+                .claimants
+                .as_deref()
+                .ok_or("missing claimants")?
+                .iter()
+                .map(|c| account(&c.destination, "claimant"))
+                .collect::<Result<_, _>>()?,
+        }),
         other => Err(format!(
             "operation type {:?} is not handled",
             excerpt(other)

@@ -54,13 +54,16 @@ impl<T> Page<T> {
 }
 
 /// An operation record from a payments page or stream (`payment`, both path payments,
-/// `create_account`, `account_merge`, `invoke_host_function`).
+/// `create_account`, `account_merge`, `invoke_host_function`), or a `create_claimable_balance`
+/// from an operations list.
 #[derive(Debug, Clone, Deserialize)]
 pub struct OperationRecord {
     pub id: String,
     pub paging_token: String,
     pub transaction_successful: Option<bool>,
     pub source_account: Option<String>,
+    pub source_account_muxed: Option<String>,
+    pub source_account_muxed_id: Option<String>,
     #[serde(rename = "type")]
     pub op_type: String,
     pub type_i: Option<i64>,
@@ -107,6 +110,18 @@ pub struct OperationRecord {
     // invoke_host_function
     pub function: Option<String>,
     pub asset_balance_changes: Option<Vec<AssetBalanceChange>>,
+
+    // create_claimable_balance (on an account's or a transaction's operations, never on a
+    // payments list): `asset` is `native` or `CODE:ISSUER`, and `amount` above is its amount.
+    pub asset: Option<String>,
+    pub claimants: Option<Vec<ClaimantRecord>>,
+}
+
+/// One claimant of a `create_claimable_balance`; its predicate is not read (who may claim,
+/// not when, decides whom a refund paid).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ClaimantRecord {
+    pub destination: String,
 }
 
 /// One entry of `invoke_host_function`'s `asset_balance_changes` (Stellar Asset Contracts).

@@ -32,10 +32,12 @@ pub(crate) fn log_decision(account: &AccountId, item: &Item<'_>, applied: &Appli
             let credit = match intent {
                 Intent::Credit { credit, .. } => Some(credit),
                 Intent::Unmatched { credit, .. } => credit.as_ref(),
-                Intent::Skip(_) => None,
+                Intent::Skip(_) | Intent::Outgoing(_) => None,
             };
             (reason.as_str(), *session_id, credit)
         }
+        (Applied::RefundCompleted { .. }, _) => ("refund_completed", None, None),
+        (Applied::OutgoingRecorded { reason, .. }, _) => (reason.as_str(), None, None),
     };
     metrics::counter!("orbitpay_records_total", "decision" => decision).increment(1);
     if let (Applied::Credited { .. }, Some(c)) = (applied, credit) {
@@ -76,6 +78,14 @@ pub(crate) fn log_decision(account: &AccountId, item: &Item<'_>, applied: &Appli
             decision_line!(info, "payment matched no session; recorded as unmatched")
         }
         Applied::Credited { .. } => decision_line!(info, "payment credited"),
+        Applied::RefundCompleted { refund_id } => {
+            info!(account = %account, op_id = r.op_id, tx_hash = %r.tx_hash, refund_id = %refund_id,
+                  decision, "outgoing payment completed a refund")
+        }
+        // The store logged it with the refund it is nearest to.
+        Applied::OutgoingRecorded { .. } => {
+            decision_line!(debug, "refund-like outgoing payment recorded")
+        }
         Applied::Skipped => decision_line!(debug, "record is not a credit to this account"),
     }
 }

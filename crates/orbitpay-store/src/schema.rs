@@ -223,6 +223,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     unreadable_records,
     watched_accounts,
     refunds,
+    outgoing_payments,
 );
 
 diesel::table! {
@@ -248,3 +249,28 @@ diesel::table! {
         updated_at -> Timestamptz,
     }
 }
+
+diesel::table! {
+    outgoing_payments (id) {
+        id -> Int8,
+        account -> Text,
+        op_id -> Int8,
+        tx_hash -> Text,
+        ledger -> Int4,
+        closed_at -> Nullable<Timestamptz>,
+        method -> Text,
+        destination -> Nullable<Text>,
+        asset -> Text,
+        amount -> Int8,
+        memo_type -> Text,
+        memo_value -> Nullable<Text>,
+        memo_bytes -> Nullable<Bytea>,
+        refund_id -> Nullable<Uuid>,
+        reason -> Nullable<Text>,
+        near_refund_id -> Nullable<Uuid>,
+        raw_operation -> Nullable<Jsonb>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(outgoing_payments -> refunds (refund_id));

@@ -534,3 +534,72 @@ fn an_open_session_takes_payments_whose_ledger_closed_by_its_expiry() {
     }
     assert_eq!(decide(&asset, &on_time, exact), Claim);
 }
+
+#[test]
+fn outgoing_payments_and_claimable_balances_are_what_a_refund_sends() {
+    let payer = Address::Account(acct(PAYER));
+    let muxed_me = Address::Muxed(MuxedAccount::new(me(), 9));
+    for from in [Address::Account(me()), muxed_me] {
+        let r = record(transfer(
+            TransferKind::PathPaymentStrictSend,
+            from,
+            payer,
+            "2",
+        ));
+        assert_eq!(
+            outgoing(&r, &me()),
+            Some(Outgoing {
+                to: Some(payer),
+                asset: Asset::Native,
+                amount: amt("2"),
+                claimable_balance: false,
+            })
+        );
+    }
+    let balance = |claimants: Vec<AccountId>| {
+        record(Operation::CreateClaimableBalance {
+            source: Address::Account(me()),
+            asset: usdc(9),
+            amount: amt("3"),
+            claimants,
+        })
+    };
+    let cb = balance(vec![acct(PAYER), me()]);
+    assert_eq!(
+        interpret(&cb, &me()),
+        Interpretation::Ignored(IgnoreReason::Outgoing)
+    );
+    assert_eq!(outgoing(&cb, &me()).unwrap().to, Some(payer));
+    let two = outgoing(&balance(vec![acct(PAYER), acct(3)]), &me()).unwrap();
+    assert_eq!(two.to, None, "several claimants name no one payer");
+    assert!(two.claimable_balance);
+}
+
+#[test]
+fn incoming_self_failed_and_other_outgoing_operations_are_not_refund_candidates() {
+    let payer = Address::Account(acct(PAYER));
+    let mine = Address::Account(me());
+    let incoming = record(transfer(TransferKind::Payment, payer, mine, "1"));
+    let to_self = record(transfer(TransferKind::Payment, mine, mine, "1"));
+    let mut failed = record(transfer(TransferKind::Payment, mine, payer, "1"));
+    failed.successful = false;
+    let funding = record(Operation::CreateAccount {
+        funder: me(),
+        account: acct(PAYER),
+        starting_balance: amt("1"),
+    });
+    let claimable_for_me = record(Operation::CreateClaimableBalance {
+        source: payer,
+        asset: Asset::Native,
+        amount: amt("1"),
+        claimants: vec![me()],
+    });
+    assert_eq!(
+        interpret(&claimable_for_me, &me()),
+        Interpretation::Ignored(IgnoreReason::NotRecipient),
+        "a balance is no credit until claimed"
+    );
+    for r in [incoming, to_self, failed, funding, claimable_for_me] {
+        assert_eq!(outgoing(&r, &me()), None, "{:?}", r.operation);
+    }
+}

@@ -294,3 +294,43 @@ fn quoted_source_strings_are_escaped_for_text_columns() {
     v["id"] = json!("1\u{0}");
     assert!(!unsupported_reason(&convert(v)).contains('\0'));
 }
+
+/// Horizon's `create_claimable_balance` operation record (the shape of
+/// `protocols/horizon/operations.CreateClaimableBalance`: `asset` as one string, `claimants`
+/// with their predicates).
+fn claimable_balance() -> Value {
+    let mut v = payment();
+    let o = v.as_object_mut().unwrap();
+    for k in ["asset_type", "from", "to"] {
+        o.remove(k);
+    }
+    o.insert("type".into(), json!("create_claimable_balance"));
+    o.insert("type_i".into(), json!(14));
+    o.insert("source_account".into(), json!(G_FROM));
+    o.insert("asset".into(), json!(format!("USDC:{G_FROM}")));
+    o.insert(
+        "claimants".into(),
+        json!([{"destination": G_TO, "predicate": {"unconditional": true}}]),
+    );
+    v
+}
+
+#[test]
+fn a_claimable_balance_creation_converts_with_its_claimants() {
+    let r = convert(claimable_balance());
+    assert_eq!(
+        r.operation,
+        Operation::CreateClaimableBalance {
+            source: Address::Account(G_FROM.parse().unwrap()),
+            asset: format!("USDC:{G_FROM}").parse().unwrap(),
+            amount: Amount::from_stroops(125_000_000).unwrap(),
+            claimants: vec![G_TO.parse().unwrap()],
+        }
+    );
+    let mut no_claimants = claimable_balance();
+    no_claimants.as_object_mut().unwrap().remove("claimants");
+    assert_eq!(
+        unsupported_reason(&convert(no_claimants)),
+        "missing claimants"
+    );
+}

@@ -10,12 +10,12 @@
 //! a new set whenever an account is added or removed, and each batch is routed against the
 //! snapshot current when it arrives, so a batch is never split between two versions.
 //!
-//! Whom a record pays (`recipients`): `to` (payments, path payments), `account`
-//! (create_account), `into` (account_merge), every `asset_balance_changes[].to` (a contract
-//! transfer may pay several accounts: it is one record, handed to each watched one). Muxed
-//! addresses count as their `G…` account, contracts (`C…`) as nobody. The sender is not a
-//! recipient: the per-account stream also carries an account's outgoing payments, which the
-//! matcher ignores, so leaving them out here changes no decision.
+//! Whom a record is for (`recipients`): whom it pays, `to` (payments, path payments),
+//! `account` (create_account), `into` (account_merge), every `asset_balance_changes[].to` (a
+//! contract transfer may pay several accounts: it is one record, handed to each watched one);
+//! and the sender of a payment or path payment (`from`), whose own payments may complete its
+//! refunds, as the per-account stream carries them. Muxed addresses count as their `G…`
+//! account, contracts (`C…`) as nobody.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -206,7 +206,8 @@ impl<N: NetworkSink> Target for NetworkTarget<N> {
     }
 }
 
-/// The accounts a record pays, in the order the record names them, each once.
+/// The accounts a record is for (whom it pays, then the sender of a transfer), in the order
+/// the record names them, each once.
 pub fn recipients(rec: &LedgerRecord) -> Vec<AccountId> {
     let mut out = Vec::new();
     let mut push = |a: Option<&Address>| {
@@ -217,7 +218,12 @@ pub fn recipients(rec: &LedgerRecord) -> Vec<AccountId> {
         }
     };
     match &rec.operation {
-        Operation::Transfer { to, .. } => push(Some(to)),
+        Operation::Transfer { to, from, .. } => {
+            push(Some(to));
+            push(Some(from));
+        }
+        // Horizon's payments lists never carry one; a source that does routes it to its sender.
+        Operation::CreateClaimableBalance { source, .. } => push(Some(source)),
         Operation::CreateAccount { account, .. } => push(Some(&Address::Account(*account))),
         Operation::AccountMerge { into, .. } => push(Some(into)),
         Operation::ContractTransfers { changes } => {
@@ -234,7 +240,7 @@ pub fn recipients(rec: &LedgerRecord) -> Vec<AccountId> {
                     .and_then(|s| s.parse::<Address>().ok())
             };
             if let Some(raw) = raw {
-                for name in ["to", "account", "into"] {
+                for name in ["to", "account", "into", "from"] {
                     push(field(raw.get(name)).as_ref());
                 }
                 let changes = raw.get("asset_balance_changes");
@@ -291,5 +297,47 @@ mod tests {
         assert!(named_accounts(longer.as_bytes()).is_empty());
         let broken = a.to_string().replace('7', "6");
         assert!(named_accounts(broken.as_bytes()).is_empty());
+    }
+
+    #[test]
+    fn a_transfer_is_for_its_receiver_and_its_sender() {
+        use orbitpay_core::{Asset, MuxedAccount, TransferKind, TxHash};
+        let merchant = AccountId::from_bytes([1; 32]);
+        let payer = AccountId::from_bytes([2; 32]);
+        let rec = |operation| LedgerRecord {
+            op_id: 1,
+            tx_hash: TxHash::from_bytes([3; 32]),
+            inner_tx_hash: None,
+            ledger: 1,
+            closed_at: None,
+            successful: true,
+            memo: orbitpay_core::Memo::None,
+            operation,
+            raw: None,
+        };
+        let refund = rec(Operation::Transfer {
+            kind: TransferKind::Payment,
+            from: Address::Muxed(MuxedAccount::new(merchant, 4)),
+            to: Address::Account(payer),
+            asset: Asset::Native,
+            amount: "1".parse().unwrap(),
+        });
+        // The merchant's own payment reaches its refunds: routed to it as the sender.
+        assert_eq!(recipients(&refund), vec![payer, merchant]);
+        let to_self = rec(Operation::Transfer {
+            kind: TransferKind::Payment,
+            from: Address::Account(merchant),
+            to: Address::Account(merchant),
+            asset: Asset::Native,
+            amount: "1".parse().unwrap(),
+        });
+        assert_eq!(recipients(&to_self), vec![merchant], "each account once");
+        let balance = rec(Operation::CreateClaimableBalance {
+            source: Address::Account(merchant),
+            asset: Asset::Native,
+            amount: "1".parse().unwrap(),
+            claimants: vec![payer],
+        });
+        assert_eq!(recipients(&balance), vec![merchant]);
     }
 }

@@ -26,12 +26,13 @@
 //!
 //! Files: this one holds the two batch transactions and the per-record decisions; `work.rs` what
 //! a transaction reads up front and the writes it queues; `unmatched.rs` the row and event of
-//! money that credits no session; `writes.rs` the statements that write; `reported.rs` the
+//! money that credits no session; `outgoing.rs` the account's own payments, completing refunds; `writes.rs` the statements that write; `reported.rs` the
 //! single-session transactions of the client-reported path; `types.rs` the terms they share
 //! (intents, items, outcomes). Imports go one way: `types.rs` and `writes.rs` need none of the
-//! others, `work.rs` needs those two, `unmatched.rs` and `reported.rs` need `work.rs`, and
+//! others, `work.rs` needs those two, `unmatched.rs` and `reported.rs` need `work.rs`, `outgoing.rs` needs `unmatched.rs`, and
 //! this file needs them all; none imports this file.
 
+mod outgoing;
 mod reported;
 mod types;
 mod unmatched;
@@ -48,7 +49,7 @@ use crate::outbox::EventType;
 use crate::{StoreError, cursors};
 
 pub use reported::{ReportClaim, claim_reported, release_claim};
-pub use types::{Applied, ClaimOutcome, Intent, Item, SettleOutcome};
+pub use types::{Applied, ClaimOutcome, Intent, Item, OutgoingReason, SettleOutcome};
 use unmatched::{Money, Unmatched, record_unmatched};
 use work::Work;
 use writes::ClaimWrite;
@@ -151,6 +152,9 @@ pub(crate) async fn settle_locking(
                     };
                     record_unmatched(account, record, money, row, &mut work)?
                 }
+                Intent::Outgoing(out) => {
+                    outgoing::settle_outgoing(account, record, out, &mut work)?
+                }
                 Intent::Credit { credit, reference } => match work.sessions.get(reference).cloned()
                 {
                     Some(session) => {
@@ -183,10 +187,12 @@ pub(crate) async fn settle_locking(
         // The cursor rides in the flush's first pipeline: it needs nothing the flush answers.
         let (conflicts, cursor) = futures::try_join!(work.flush(shared, account), cursor)?;
         outcome.cursor = cursor;
-        // Unmatched rows a concurrent transaction inserted first are its to report.
+        // Unmatched and outgoing rows a concurrent transaction inserted first are its to report.
         for (item, applied) in items.iter().zip(outcome.applied.iter_mut()) {
-            if matches!(applied, Applied::Unmatched { .. })
-                && conflicts.contains(&item.record.op_id)
+            if matches!(
+                applied,
+                Applied::Unmatched { .. } | Applied::OutgoingRecorded { .. }
+            ) && conflicts.contains(&item.record.op_id)
             {
                 *applied = Applied::AlreadyHandled;
             }

@@ -1,7 +1,7 @@
 //! The terms settlement is spoken in: what the matcher hands in (an [`Intent`] per record, as
 //! [`Item`]s) and what comes out ([`Applied`] per item, the claim and settle outcomes).
 
-use orbitpay_core::matching::{ContractCredit, Credit, IgnoreReason};
+use orbitpay_core::matching::{ContractCredit, Credit, IgnoreReason, Outgoing};
 use orbitpay_core::{Amount, LedgerRecord, Reference, SessionStatus, TxHash, UnmatchedReason};
 use uuid::Uuid;
 
@@ -23,6 +23,8 @@ pub enum Intent {
         reason: UnmatchedReason,
         detail: Option<String>,
     },
+    /// Money the account sent the way a refund sends it: it may complete one.
+    Outgoing(Outgoing),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -47,6 +49,46 @@ pub enum Applied {
         reason: UnmatchedReason,
         session_id: Option<Uuid>,
     },
+    /// An outgoing payment completed this refund.
+    RefundCompleted {
+        refund_id: Uuid,
+    },
+    /// An outgoing payment that looks like a refund completed none: recorded in
+    /// `outgoing_payments` with why, and with the refund it is nearest to, if any.
+    OutgoingRecorded {
+        reason: OutgoingReason,
+        near_refund_id: Option<Uuid>,
+    },
+}
+
+/// Why a refund-like outgoing payment completed no refund (`outgoing_payments.reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutgoingReason {
+    /// A refund awaits with this destination, asset and memo, for another amount.
+    WrongAmount,
+    /// A refund awaits with this destination, asset and amount, under another memo.
+    WrongMemo,
+    /// It is exactly a refund the merchant canceled: the money went out anyway.
+    RefundCanceled,
+    /// It is exactly a refund another operation completed already: sent twice.
+    RefundCompleted,
+    /// A `MEMO_RETURN`, or a refund's destination and asset, and no refund close to it.
+    NoRefund,
+    /// It is exactly an awaiting refund, but the source gave no ledger close time.
+    NoCloseTime,
+}
+
+impl OutgoingReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutgoingReason::WrongAmount => "wrong_amount",
+            OutgoingReason::WrongMemo => "wrong_memo",
+            OutgoingReason::RefundCanceled => "refund_canceled",
+            OutgoingReason::RefundCompleted => "refund_completed",
+            OutgoingReason::NoRefund => "no_refund",
+            OutgoingReason::NoCloseTime => "no_close_time",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -41,7 +41,7 @@ pub const MAX_RAW_OPERATION: usize = 64 << 10;
 /// source under its op id. jsonb refuses NUL (`\u0000`), which a payer can put in a memo, so
 /// a string holding one is stored escaped like `memo_value` (`core::text::escape`); the exact
 /// memo bytes are in `memo_bytes`.
-fn raw_operation(raw: &serde_json::Value) -> serde_json::Value {
+pub(super) fn raw_operation(raw: &serde_json::Value) -> serde_json::Value {
     let bytes = serde_json::to_vec(raw).map_or(usize::MAX, |v| v.len());
     if bytes > MAX_RAW_OPERATION {
         return json!({ "omitted": "over 64 KiB", "bytes": bytes });
@@ -65,6 +65,18 @@ fn without_nul(v: &serde_json::Value) -> serde_json::Value {
             Value::Object(o.iter().map(|(k, v)| (clean(k), without_nul(v))).collect())
         }
         other => other.clone(),
+    }
+}
+
+/// A memo's `memo_value` and `memo_bytes` columns. A payer chose these bytes: they are kept
+/// exactly in `bytea`, and only an escaped rendering reaches a text column (PostgreSQL's text
+/// refuses NUL and invalid UTF-8).
+pub(super) fn memo_columns(memo: &Memo) -> (Option<String>, Option<Vec<u8>>) {
+    match memo {
+        Memo::None => (None, None),
+        Memo::Id(id) => (Some(id.to_string()), None),
+        Memo::Text(t) => (Some(t.escaped()), Some(t.as_bytes().to_vec())),
+        Memo::Hash(h) | Memo::Return(h) => (Some(hex::encode(h)), Some(h.to_vec())),
     }
 }
 
@@ -97,14 +109,7 @@ pub(super) fn record_unmatched(
         .map(|a| a.to_string());
     let from = credit.map_or(contract.and_then(|c| c.from), |c| c.from);
     let muxed_id = credit.map_or(contract.and_then(|c| c.muxed_id), |c| c.muxed_id);
-    // A payer chose these bytes: they are kept exactly in `bytea`, and only an escaped
-    // rendering reaches a text column (PostgreSQL's text refuses NUL and invalid UTF-8).
-    let (memo_value, memo_bytes) = match &record.memo {
-        Memo::None => (None, None),
-        Memo::Id(id) => (Some(id.to_string()), None),
-        Memo::Text(t) => (Some(t.escaped()), Some(t.as_bytes().to_vec())),
-        Memo::Hash(h) | Memo::Return(h) => (Some(hex::encode(h)), Some(h.to_vec())),
-    };
+    let (memo_value, memo_bytes) = memo_columns(&record.memo);
     let row = NewUnmatchedPayment {
         op_id: record.op_id,
         tx_hash: record.tx_hash.to_string(),

@@ -19,16 +19,18 @@ use orbitpay_core::{AccountId, Address, Amount, LedgerRecord, Reference, Session
 use uuid::Uuid;
 
 use super::types::{Intent, Item};
-use super::writes::{self, ClaimWrite, PaymentKey, SessionWrite};
+use super::writes::{self, ClaimWrite, Completion, PaymentKey, SessionWrite};
 use crate::StoreError;
 use crate::events::{self, EventData};
 use crate::models::{
-    ClaimSource, NewOutboxEvent, NewPayment, NewUnmatchedPayment, ProcessingClaim, Session,
-    SessionRow,
+    ClaimSource, NewOutboxEvent, NewOutgoingPayment, NewPayment, NewUnmatchedPayment,
+    ProcessingClaim, RefundRow, Session, SessionRow,
 };
 use crate::numeric::U64Numeric;
 use crate::outbox::{self, EventType};
-use crate::schema::{payment_operations, payments, sessions, unmatched_payments};
+use crate::schema::{
+    outgoing_payments, payment_operations, payments, refunds, sessions, unmatched_payments,
+};
 
 /// An event, and (for an unmatched row) the op id whose insert it depends on: a row a
 /// concurrent writer inserted first is that writer's, with its event.
@@ -55,6 +57,11 @@ pub(super) struct Work {
     /// (op id, index into `payments`, stroops).
     operations: Vec<(i64, usize, i64)>,
     unmatched: Vec<NewUnmatchedPayment>,
+    /// The account's refunds the batch's outgoing payments name, locked, in id order; a
+    /// refund this transaction completes reads `completed` here.
+    pub(super) refunds: Vec<RefundRow>,
+    pub(super) outgoing: Vec<NewOutgoingPayment>,
+    pub(super) completions: Vec<Completion>,
 }
 
 impl Work {
@@ -92,6 +99,30 @@ impl Work {
                 .load::<(SessionRow, DateTime<Utc>)>(&mut &*shared)
                 .await
         };
+        // The refunds a batch's outgoing payments may complete, locked after the sessions (in
+        // every transaction that takes both) and before the handled ops are read.
+        let mut destinations: Vec<String> = items
+            .iter()
+            .filter_map(|i| match i.intent {
+                Intent::Outgoing(o) => o.to.map(|a| a.to_string()),
+                _ => None,
+            })
+            .collect();
+        destinations.sort_unstable();
+        destinations.dedup();
+        let refunds = async {
+            if destinations.is_empty() {
+                return Ok(Vec::new());
+            }
+            refunds::table
+                .filter(refunds::account.eq(account.to_string()))
+                .filter(refunds::destination.eq_any(&destinations))
+                .order(refunds::id.asc())
+                .select(RefundRow::as_select())
+                .for_no_key_update()
+                .load::<RefundRow>(&mut &*shared)
+                .await
+        };
         // Handled is per account: one contract operation paying two watched accounts is in
         // both accounts' payments under the same id, and each account credits its own part.
         let op_ids: Vec<i64> = items.iter().map(|i| i.record.op_id).collect();
@@ -106,16 +137,32 @@ impl Work {
                     .select(unmatched_payments::op_id),
             )
             .load::<i64>(&mut &*shared);
+        let any_outgoing = items
+            .iter()
+            .any(|i| matches!(i.intent, Intent::Outgoing(_)));
+        let outgoing_handled = async {
+            if !any_outgoing {
+                return Ok(Vec::new());
+            }
+            outgoing_payments::table
+                .filter(outgoing_payments::account.eq(account.to_string()))
+                .filter(outgoing_payments::op_id.eq_any(&op_ids))
+                .select(outgoing_payments::op_id)
+                .load::<i64>(&mut &*shared)
+                .await
+        };
         // Pipelined, and still after the locks: PostgreSQL runs a connection's statements in
         // the order sent, and each reads a fresh snapshot, so the handled ops are read once the
         // locks are held and see what a transaction we waited for committed.
-        let (rows, handled) = futures::try_join!(locked, handled)?;
+        let (rows, refunds, handled, outgoing_handled) =
+            futures::try_join!(locked, refunds, handled, outgoing_handled)?;
+        work.refunds = refunds;
         for (row, now) in rows {
             let session = Session::try_from(row)?;
             work.sessions.insert(session.reference, session);
             work.now = now;
         }
-        work.handled = handled.into_iter().collect();
+        work.handled = handled.into_iter().chain(outgoing_handled).collect();
         // Only a paid session asks whether a transaction already paid it.
         let paid: Vec<Uuid> = work
             .sessions
@@ -156,6 +203,9 @@ impl Work {
             payment_index: HashMap::new(),
             operations: Vec::new(),
             unmatched: Vec::new(),
+            refunds: Vec::new(),
+            outgoing: Vec::new(),
+            completions: Vec::new(),
         }
     }
 
@@ -273,8 +323,8 @@ impl Work {
     }
 
     /// Writes everything decided for `account`, one statement per kind. Returns the op ids
-    /// of unmatched rows another transaction had inserted first (their items are already
-    /// handled).
+    /// of unmatched and outgoing rows another transaction had inserted first (their items
+    /// are already handled).
     pub(super) async fn flush(
         self,
         conn: &AsyncPgConnection,
@@ -289,18 +339,24 @@ impl Work {
         };
         // Two round trips, each a pipeline of statements sent one behind the other (run in
         // that order): what needs no answer, then what needs the payment ids and conflicts.
-        let ((), keys, conflicts) = futures::try_join!(
+        let ((), keys, mut conflicts, completed, outgoing_conflicts) = futures::try_join!(
             writes::update_sessions(conn, &sessions),
             writes::upsert_payments(conn, &self.payments),
             writes::insert_unmatched(conn, self.unmatched),
+            writes::complete_refunds(conn, &self.completions),
+            writes::insert_outgoing(conn, self.outgoing),
         )?;
         let keys: Vec<PaymentKey> = keys;
-        let events: Vec<NewOutboxEvent> = self
+        let mut events: Vec<NewOutboxEvent> = self
             .events
             .into_iter()
             .filter(|e| e.unless_conflict.is_none_or(|op| !conflicts.contains(&op)))
             .map(|e| e.event)
             .collect();
+        events.extend(completed.iter().map(|r| {
+            EventData::from(events::RefundChange::of(r)).event(EventType::RefundCompleted)
+        }));
+        conflicts.extend(outgoing_conflicts);
         futures::try_join!(
             writes::insert_operations(conn, account, &self.payments, &keys, &self.operations),
             outbox::insert_all(conn, &events),

@@ -1,6 +1,8 @@
 //! The statements that write: a session (one, or a batch's in one UPDATE), the payments and
-//! their operations, the unmatched rows; and the helpers they share.
+//! their operations, the unmatched rows, the outgoing rows and the refunds they complete; and
+//! the helpers they share.
 
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use orbitpay_core::{AccountId, Amount, SessionStatus, TxHash};
@@ -10,9 +12,11 @@ use std::collections::{HashMap, HashSet};
 
 use crate::StoreError;
 use crate::models::{
-    ClaimSource, NewPayment, NewUnmatchedPayment, PgSessionStatus, Session, SessionRow,
+    ClaimSource, NewOutgoingPayment, NewPayment, NewUnmatchedPayment, PgSessionStatus, RefundRow,
+    Session, SessionRow,
 };
-use crate::schema::{payments, sessions, unmatched_payments};
+use crate::refunds::{AWAITING_SIGNATURE, COMPLETED};
+use crate::schema::{outgoing_payments, payments, refunds, sessions, unmatched_payments};
 
 diesel::define_sql_function! {
     /// The transaction's start on the database's clock, which claims age by. A function rather
@@ -288,4 +292,69 @@ pub(super) async fn insert_unmatched(
         .into_iter()
         .filter(|op| !inserted.contains(op))
         .collect())
+}
+
+/// Inserts the outgoing rows; returns the op ids another transaction had inserted first.
+pub(super) async fn insert_outgoing(
+    conn: &AsyncPgConnection,
+    rows: Vec<NewOutgoingPayment>,
+) -> Result<HashSet<i64>, StoreError> {
+    if rows.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let op_ids: Vec<i64> = rows.iter().map(|r| r.op_id).collect();
+    let inserted: HashSet<i64> = diesel::insert_into(outgoing_payments::table)
+        .values(rows)
+        .on_conflict((outgoing_payments::account, outgoing_payments::op_id))
+        .do_nothing()
+        .returning(outgoing_payments::op_id)
+        .get_results::<i64>(&mut &*conn)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(op_ids
+        .into_iter()
+        .filter(|op| !inserted.contains(op))
+        .collect())
+}
+
+/// A refund an outgoing operation of this transaction completes.
+pub(super) struct Completion {
+    pub refund_id: Uuid,
+    pub tx_hash: TxHash,
+    pub closed_at: DateTime<Utc>,
+}
+
+/// Completes each refund (locked and read `awaiting_signature` by this transaction) and
+/// returns the rows as they now stand, for their events. Refunds a batch completes are few
+/// (one per refund-like operation), so one statement each.
+pub(super) async fn complete_refunds(
+    conn: &AsyncPgConnection,
+    completions: &[Completion],
+) -> Result<Vec<RefundRow>, StoreError> {
+    let mut rows = Vec::with_capacity(completions.len());
+    for c in completions {
+        let row: Option<RefundRow> = diesel::update(
+            refunds::table
+                .find(c.refund_id)
+                .filter(refunds::status.eq(AWAITING_SIGNATURE)),
+        )
+        .set((
+            refunds::status.eq(COMPLETED),
+            refunds::tx_hash.eq(c.tx_hash.to_string()),
+            refunds::closed_at.eq(c.closed_at),
+            refunds::updated_at.eq(db_now()),
+        ))
+        .returning(RefundRow::as_returning())
+        .get_result(&mut &*conn)
+        .await
+        .optional()?;
+        rows.push(row.ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "refund {} was read awaiting under its lock, and is not",
+                c.refund_id
+            ))
+        })?);
+    }
+    Ok(rows)
 }

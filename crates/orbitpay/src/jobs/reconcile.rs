@@ -248,5 +248,18 @@ fn count(
                   session_id = ?session_id, reason = reason.as_str(), action = "newly_handled",
                   "recorded an unmatched payment now: {why}");
         }
+        Applied::RefundCompleted { refund_id } => {
+            report.add("newly_handled", 1);
+            report.add("refund_completed", 1);
+            warn!(job = "reconcile", account = %account, op_id = record.op_id, tx_hash = %record.tx_hash,
+                  refund_id = %refund_id, action = "newly_handled", "completed a refund now: {why}");
+        }
+        Applied::OutgoingRecorded { reason, .. } => {
+            report.add("newly_handled", 1);
+            report.add("outgoing_recorded", 1);
+            warn!(job = "reconcile", account = %account, op_id = record.op_id, tx_hash = %record.tx_hash,
+                  reason = reason.as_str(), action = "newly_handled",
+                  "recorded a refund-like outgoing payment now: {why}");
+        }
     }
 }

@@ -1,0 +1,2 @@
+DROP INDEX refunds_destination_idx;
+DROP TABLE outgoing_payments;

@@ -24,7 +24,10 @@
 //! only built-in types; a custom type's first bind waits for an OID lookup, and a statement
 //! behind it could be sent first.
 //!
-//! Files: this one holds the two batch transactions and the per-record decisions; `work.rs` what
+//! The network follower's batch (network mode) is the same two steps over several accounts
+//! in one transaction each ([`claim_network`], [`settle_network`]), with the network cursor.
+//!
+//! Files: this one holds the batch transactions and the per-record decisions; `work.rs` what
 //! a transaction reads up front and the writes it queues; `unmatched.rs` the row and event of
 //! money that credits no session; `writes.rs` the statements that write; `reported.rs` the
 //! single-session transactions of the client-reported path; `types.rs` the terms they share
@@ -43,7 +46,7 @@ use orbitpay_core::matching::{self, Credit, SessionDecision, SessionView};
 use orbitpay_core::{AccountId, LedgerRecord, Reference, SessionStatus, TxHash, UnmatchedReason};
 
 use crate::events::{self, SessionChange};
-use crate::models::{ClaimSource, Session};
+use crate::models::{ClaimSource, NewUnreadableRecord, Session};
 use crate::outbox::EventType;
 use crate::{StoreError, cursors};
 
@@ -66,7 +69,17 @@ pub async fn claim(
     {
         return Ok(ClaimOutcome::default());
     }
-    conn.transaction(async |conn| {
+    conn.transaction(async |conn| claim_in(conn, account, items).await)
+        .await
+}
+
+/// [`claim`]'s work, in the caller's transaction.
+async fn claim_in(
+    conn: &mut AsyncPgConnection,
+    account: &AccountId,
+    items: &[Item<'_>],
+) -> Result<ClaimOutcome, StoreError> {
+    {
         let mut work = Work::load(conn, account, items, None, ClaimSource::Stream).await?;
         let mut outcome = ClaimOutcome::default();
         for item in items {
@@ -94,8 +107,7 @@ pub async fn claim(
         }
         work.flush(conn, account).await?;
         Ok(outcome)
-    })
-    .await
+    }
 }
 
 /// Step 2: settles every item in order and, when `up_to` is given, stores it as the cursor.
@@ -125,7 +137,20 @@ pub(crate) async fn settle_locking(
         Some(_) => ClaimSource::Stream,
         None => ClaimSource::ClientReport,
     };
-    conn.transaction(async |conn| {
+    conn.transaction(async |conn| settle_in(conn, account, items, up_to, also, source).await)
+        .await
+}
+
+/// [`settle_locking`]'s work, in the caller's transaction; claims it takes record `source`.
+async fn settle_in(
+    conn: &mut AsyncPgConnection,
+    account: &AccountId,
+    items: &[Item<'_>],
+    up_to: Option<i64>,
+    also: Option<Reference>,
+    source: ClaimSource,
+) -> Result<SettleOutcome, StoreError> {
+    {
         let mut work = Work::load(conn, account, items, also, source).await?;
         let mut outcome = SettleOutcome::default();
         for item in items {
@@ -192,6 +217,75 @@ pub(crate) async fn settle_locking(
             }
         }
         Ok(outcome)
+    }
+}
+
+/// One watched account's part of a network batch: its items, as its own stream's batch would
+/// carry them.
+pub type AccountItems<'a> = (AccountId, Vec<Item<'a>>);
+
+/// Step 1 of a network batch: [`claim`] for every account in it, in one transaction, accounts
+/// in the order given (the caller's fixed order: ascending account, as the settle's).
+pub async fn claim_network(
+    conn: &mut AsyncPgConnection,
+    accounts: &[AccountItems<'_>],
+) -> Result<Vec<ClaimOutcome>, StoreError> {
+    if !accounts
+        .iter()
+        .flat_map(|(_, items)| items)
+        .any(|i| matches!(i.intent, Intent::Credit { .. }))
+    {
+        return Ok(vec![ClaimOutcome::default(); accounts.len()]);
+    }
+    conn.transaction(async |conn| {
+        let mut out = Vec::with_capacity(accounts.len());
+        for (account, items) in accounts {
+            out.push(claim_in(conn, account, items).await?);
+        }
+        Ok(out)
+    })
+    .await
+}
+
+/// What a network batch writes besides the accounts' settlements.
+#[derive(Debug, Clone, Copy)]
+pub struct NetworkCursor<'a> {
+    /// The network cursor the batch moves to.
+    pub up_to: i64,
+    /// Records the follower gave up reading: each stored for the account its bytes name, or
+    /// under [`cursors::NETWORK`] when they name none.
+    pub unreadable: &'a [NewUnreadableRecord],
+    /// The accounts whose cursor moves with the network's (see [`cursors::advance_all`]).
+    pub accounts: &'a [String],
+}
+
+/// Step 2 of a network batch, all or nothing: [`settle`] for every account in it (the same
+/// decisions, the same per-account idempotency, without moving the account's own cursor),
+/// the unreadable records, then the network cursor and the covered accounts' cursors.
+///
+/// Sessions are locked account by account in the order given, each account's in reference
+/// order: one global order (account, reference) that every transaction follows (a
+/// per-account one locks a single account's), so no two can deadlock.
+pub async fn settle_network(
+    conn: &mut AsyncPgConnection,
+    accounts: &[AccountItems<'_>],
+    cursor: NetworkCursor<'_>,
+) -> Result<Vec<SettleOutcome>, StoreError> {
+    debug_assert!(accounts.is_sorted_by(|a, b| a.0 < b.0));
+    conn.transaction(async |conn| {
+        let mut out = Vec::with_capacity(accounts.len());
+        for (account, items) in accounts {
+            out.push(settle_in(conn, account, items, None, None, ClaimSource::Stream).await?);
+        }
+        for row in cursor.unreadable {
+            crate::unreadable::record(conn, row).await?;
+        }
+        let shared: &AsyncPgConnection = conn;
+        futures::try_join!(
+            cursors::set_network(shared, cursor.up_to),
+            cursors::advance_all(shared, cursor.accounts, cursor.up_to),
+        )?;
+        Ok(out)
     })
     .await
 }

@@ -1,7 +1,10 @@
-//! Ingestion of one account while this instance leads it: the ledger source's follower feeding
-//! the matcher. The follower owns the reading (catch-up, stream, reconnects, retention); the
-//! matcher owns what each record means and commits it with the cursor. This module only wires
-//! them and reports progress (liveness heartbeat, catch-up meter, lag) to the rest of the daemon.
+//! Ingestion while this instance leads: the ledger source's follower feeding the matcher. Per
+//! account, one follower per led account (this file); in network mode, one follower of the
+//! network's payments routed to every watched account, plus the catch-ups of accounts behind
+//! it (`ingest/network.rs`). The follower owns the reading (catch-up, stream, reconnects,
+//! retention); the matcher owns what each record means and commits it with the cursor. This
+//! module only wires them and reports progress (liveness heartbeat, catch-up meter, lag) to
+//! the rest of the daemon.
 
 mod network;
 

@@ -41,6 +41,8 @@ mod unmatched;
 mod work;
 mod writes;
 
+use std::collections::HashSet;
+
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use orbitpay_core::matching::{self, Credit, SessionDecision, SessionView};
 use orbitpay_core::{AccountId, LedgerRecord, Reference, SessionStatus, TxHash, UnmatchedReason};
@@ -79,35 +81,39 @@ async fn claim_in(
     account: &AccountId,
     items: &[Item<'_>],
 ) -> Result<ClaimOutcome, StoreError> {
-    {
-        let mut work = Work::load(conn, account, items, None, ClaimSource::Stream).await?;
-        let mut outcome = ClaimOutcome::default();
-        for item in items {
-            let Intent::Credit { credit, reference } = item.intent else {
-                continue;
-            };
-            let Some(session) = work.sessions.get(reference).cloned() else {
-                continue;
-            };
-            if !work.first_time(item.record.op_id) {
-                continue;
-            }
-            // Only a pending session can be claimed; the rest is settle's to decide.
-            if session.status != SessionStatus::Pending {
-                continue;
-            }
-            // A credit that cannot be added is recorded by settle; it claims nothing.
-            if decide(&work, &session, credit, item.record) == SessionDecision::Claim
-                && settlement_of(&session, credit, false).is_ok()
-            {
-                let claimed = claim_session(&session, item.record.tx_hash, &mut work)?;
-                work.sessions.insert(*reference, claimed);
-                outcome.claimed.push((session.id, item.record.tx_hash));
-            }
+    let mut work = Work::load(conn, account, items, None, ClaimSource::Stream).await?;
+    let outcome = claims(items, &mut work)?;
+    work.flush(conn, account).await?;
+    Ok(outcome)
+}
+
+/// The claims step 1 takes, decided in memory on the locked rows.
+fn claims(items: &[Item<'_>], work: &mut Work) -> Result<ClaimOutcome, StoreError> {
+    let mut outcome = ClaimOutcome::default();
+    for item in items {
+        let Intent::Credit { credit, reference } = item.intent else {
+            continue;
+        };
+        let Some(session) = work.sessions.get(reference).cloned() else {
+            continue;
+        };
+        if !work.first_time(item.record.op_id) {
+            continue;
         }
-        work.flush(conn, account).await?;
-        Ok(outcome)
+        // Only a pending session can be claimed; the rest is settle's to decide.
+        if session.status != SessionStatus::Pending {
+            continue;
+        }
+        // A credit that cannot be added is recorded by settle; it claims nothing.
+        if decide(work, &session, credit, item.record) == SessionDecision::Claim
+            && settlement_of(&session, credit, false).is_ok()
+        {
+            let claimed = claim_session(&session, item.record.tx_hash, work)?;
+            work.sessions.insert(*reference, claimed);
+            outcome.claimed.push((session.id, item.record.tx_hash));
+        }
     }
+    Ok(outcome)
 }
 
 /// Step 2: settles every item in order and, when `up_to` is given, stores it as the cursor.
@@ -150,74 +156,82 @@ async fn settle_in(
     also: Option<Reference>,
     source: ClaimSource,
 ) -> Result<SettleOutcome, StoreError> {
-    {
-        let mut work = Work::load(conn, account, items, also, source).await?;
-        let mut outcome = SettleOutcome::default();
-        for item in items {
-            let record = item.record;
-            let applied = match item.intent {
-                Intent::Skip(_) => Applied::Skipped,
-                _ if !work.first_time(record.op_id) => Applied::AlreadyHandled,
-                Intent::Unmatched {
-                    credit,
-                    contract,
-                    reason,
-                    detail,
-                } => {
-                    let row = Unmatched {
-                        reason: *reason,
-                        session_id: None,
-                        detail: detail.as_deref(),
-                    };
-                    let money = match (credit, contract) {
-                        (Some(c), _) => Money::Credit(c),
-                        (None, Some(c)) => Money::Contract(c),
-                        (None, None) => Money::Unknown,
-                    };
-                    record_unmatched(account, record, money, row, &mut work)?
-                }
-                Intent::Credit { credit, reference } => match work.sessions.get(reference).cloned()
-                {
-                    Some(session) => {
-                        let (applied, updated) =
-                            settle_credit(account, record, credit, session, &mut work)?;
-                        if let Some(updated) = updated {
-                            work.sessions.insert(*reference, updated);
-                        }
-                        applied
-                    }
-                    None => {
-                        let row = Unmatched {
-                            reason: UnmatchedReason::UnknownReference,
-                            session_id: None,
-                            detail: None,
-                        };
-                        record_unmatched(account, record, Money::Credit(credit), row, &mut work)?
-                    }
-                },
-            };
-            outcome.applied.push(applied);
+    let mut work = Work::load(conn, account, items, also, source).await?;
+    let mut outcome = settlements(account, items, &mut work)?;
+    let shared: &AsyncPgConnection = conn;
+    let cursor = async {
+        match up_to {
+            Some(token) => cursors::set(shared, account, token).await.map(Some),
+            None => Ok(None),
         }
-        let shared: &AsyncPgConnection = conn;
-        let cursor = async {
-            match up_to {
-                Some(token) => cursors::set(shared, account, token).await.map(Some),
-                None => Ok(None),
-            }
-        };
-        // The cursor rides in the flush's first pipeline: it needs nothing the flush answers.
-        let (conflicts, cursor) = futures::try_join!(work.flush(shared, account), cursor)?;
-        outcome.cursor = cursor;
-        // Unmatched rows a concurrent transaction inserted first are its to report.
-        for (item, applied) in items.iter().zip(outcome.applied.iter_mut()) {
-            if matches!(applied, Applied::Unmatched { .. })
-                && conflicts.contains(&item.record.op_id)
-            {
-                *applied = Applied::AlreadyHandled;
-            }
+    };
+    // The cursor rides in the flush's first pipeline: it needs nothing the flush answers.
+    let (conflicts, cursor) = futures::try_join!(work.flush(shared, account), cursor)?;
+    outcome.cursor = cursor;
+    report_conflicts(items, &mut outcome, &conflicts);
+    Ok(outcome)
+}
+
+/// Unmatched rows a concurrent transaction inserted first are its to report.
+fn report_conflicts(items: &[Item<'_>], outcome: &mut SettleOutcome, conflicts: &HashSet<i64>) {
+    for (item, applied) in items.iter().zip(outcome.applied.iter_mut()) {
+        if matches!(applied, Applied::Unmatched { .. }) && conflicts.contains(&item.record.op_id) {
+            *applied = Applied::AlreadyHandled;
         }
-        Ok(outcome)
     }
+}
+
+/// Step 2's decisions, record by record in order, in memory on the locked rows.
+fn settlements(
+    account: &AccountId,
+    items: &[Item<'_>],
+    work: &mut Work,
+) -> Result<SettleOutcome, StoreError> {
+    let mut outcome = SettleOutcome::default();
+    for item in items {
+        let record = item.record;
+        let applied = match item.intent {
+            Intent::Skip(_) => Applied::Skipped,
+            _ if !work.first_time(record.op_id) => Applied::AlreadyHandled,
+            Intent::Unmatched {
+                credit,
+                contract,
+                reason,
+                detail,
+            } => {
+                let row = Unmatched {
+                    reason: *reason,
+                    session_id: None,
+                    detail: detail.as_deref(),
+                };
+                let money = match (credit, contract) {
+                    (Some(c), _) => Money::Credit(c),
+                    (None, Some(c)) => Money::Contract(c),
+                    (None, None) => Money::Unknown,
+                };
+                record_unmatched(account, record, money, row, work)?
+            }
+            Intent::Credit { credit, reference } => match work.sessions.get(reference).cloned() {
+                Some(session) => {
+                    let (applied, updated) = settle_credit(account, record, credit, session, work)?;
+                    if let Some(updated) = updated {
+                        work.sessions.insert(*reference, updated);
+                    }
+                    applied
+                }
+                None => {
+                    let row = Unmatched {
+                        reason: UnmatchedReason::UnknownReference,
+                        session_id: None,
+                        detail: None,
+                    };
+                    record_unmatched(account, record, Money::Credit(credit), row, work)?
+                }
+            },
+        };
+        outcome.applied.push(applied);
+    }
+    Ok(outcome)
 }
 
 /// One watched account's part of a network batch: its items, as its own stream's batch would
@@ -238,12 +252,45 @@ pub async fn claim_network(
         return Ok(vec![ClaimOutcome::default(); accounts.len()]);
     }
     conn.transaction(async |conn| {
-        let mut out = Vec::with_capacity(accounts.len());
-        for (account, items) in accounts {
-            out.push(claim_in(conn, account, items).await?);
-        }
-        Ok(out)
+        let shared: &AsyncPgConnection = conn;
+        let mut works = load_all(shared, accounts).await?;
+        let outcomes = accounts
+            .iter()
+            .zip(works.iter_mut())
+            .map(|((_, items), work)| claims(items, work))
+            .collect::<Result<Vec<_>, _>>()?;
+        flush_all(shared, accounts, works).await?;
+        Ok(outcomes)
     })
+    .await
+}
+
+/// Locks and reads every account's rows, pipelined: the statements go in account order and
+/// PostgreSQL runs them in that order, so the locks are taken account by account.
+async fn load_all(
+    conn: &AsyncPgConnection,
+    accounts: &[AccountItems<'_>],
+) -> Result<Vec<Work>, StoreError> {
+    futures::future::try_join_all(
+        accounts
+            .iter()
+            .map(|(account, items)| Work::load(conn, account, items, None, ClaimSource::Stream)),
+    )
+    .await
+}
+
+/// Every account's writes, pipelined; each account's unmatched conflicts.
+async fn flush_all(
+    conn: &AsyncPgConnection,
+    accounts: &[AccountItems<'_>],
+    works: Vec<Work>,
+) -> Result<Vec<HashSet<i64>>, StoreError> {
+    futures::future::try_join_all(
+        accounts
+            .iter()
+            .zip(works)
+            .map(|((account, _), work)| work.flush(conn, account)),
+    )
     .await
 }
 
@@ -265,7 +312,9 @@ pub struct NetworkCursor<'a> {
 ///
 /// Sessions are locked account by account in the order given, each account's in reference
 /// order: one global order (account, reference) that every transaction follows (a
-/// per-account one locks a single account's), so no two can deadlock.
+/// per-account one locks a single account's), so no two can deadlock. The accounts' reads and
+/// writes are pipelined (see the module docs): a batch paying 100 accounts costs the round
+/// trips of one, not of 100.
 pub async fn settle_network(
     conn: &mut AsyncPgConnection,
     accounts: &[AccountItems<'_>],
@@ -273,19 +322,27 @@ pub async fn settle_network(
 ) -> Result<Vec<SettleOutcome>, StoreError> {
     debug_assert!(accounts.is_sorted_by(|a, b| a.0 < b.0));
     conn.transaction(async |conn| {
-        let mut out = Vec::with_capacity(accounts.len());
-        for (account, items) in accounts {
-            out.push(settle_in(conn, account, items, None, None, ClaimSource::Stream).await?);
-        }
+        // Rare (a record given up on): before the pipelines, one by one.
         for row in cursor.unreadable {
             crate::unreadable::record(conn, row).await?;
         }
         let shared: &AsyncPgConnection = conn;
-        futures::try_join!(
-            cursors::set_network(shared, cursor.up_to),
-            cursors::advance_all(shared, cursor.accounts, cursor.up_to),
-        )?;
-        Ok(out)
+        let mut works = load_all(shared, accounts).await?;
+        let mut outcomes = accounts
+            .iter()
+            .zip(works.iter_mut())
+            .map(|((account, items), work)| settlements(account, items, work))
+            .collect::<Result<Vec<_>, _>>()?;
+        let cursors = async {
+            cursors::set_network(shared, cursor.up_to).await?;
+            cursors::advance_all(shared, cursor.accounts, cursor.up_to).await
+        };
+        let (conflicts, ()) = futures::try_join!(flush_all(shared, accounts, works), cursors)?;
+        for (((_, items), outcome), conflicts) in accounts.iter().zip(&mut outcomes).zip(&conflicts)
+        {
+            report_conflicts(items, outcome, conflicts);
+        }
+        Ok(outcomes)
     })
     .await
 }

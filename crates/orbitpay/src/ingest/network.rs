@@ -259,6 +259,7 @@ impl Routing {
                 Ok(FollowerExit::CaughtUp) => {
                     tracing::info!(account = %account, "caught up; the network covers the account from now on");
                     write(&self.handover).remove(&account);
+                    self.ingest.board.set_catch_up(account, None);
                     self.ingest
                         .board
                         .attach_follower(account, self.network_status.clone());

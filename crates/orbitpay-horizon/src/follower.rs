@@ -133,11 +133,14 @@ impl<K: RecordSink> Target for AccountTarget<K> {
 pub enum FollowerExit {
     Cancelled,
     Halted(HaltReason),
+    /// A catch-up-only follower ([`Follower::catch_up_only`]) reached the source's end.
+    CaughtUp,
 }
 
 enum Stop {
     Cancelled,
     Halted(HaltReason),
+    CaughtUp,
 }
 
 type Flow<T> = Result<T, Stop>;
@@ -163,6 +166,8 @@ pub struct Follower<T: Target> {
     cursor: i64,
     next_retention: Instant,
     rereading: Option<Rereading>,
+    /// Stop once caught up instead of streaming (see [`Follower::catch_up_only`]).
+    catch_up_only: bool,
 }
 
 impl<K: RecordSink> Follower<AccountTarget<K>> {
@@ -214,7 +219,16 @@ impl<T: Target> Follower<T> {
             cursor: 0,
             next_retention: Instant::now(),
             rereading: None,
+            catch_up_only: false,
         }
+    }
+
+    /// Pages until a page comes back empty, then ends with [`FollowerExit::CaughtUp`] instead
+    /// of streaming: network mode's catch-up of an account added with an old start, whose
+    /// later payments the network's follower routes.
+    pub fn catch_up_only(mut self) -> Self {
+        self.catch_up_only = true;
+        self
     }
 
     pub fn status(&self) -> Arc<FollowerStatus> {
@@ -230,6 +244,10 @@ impl<T: Target> Follower<T> {
             Stop::Cancelled => {
                 self.status.set_state(FollowerState::Stopped);
                 FollowerExit::Cancelled
+            }
+            Stop::CaughtUp => {
+                self.status.set_state(FollowerState::Stopped);
+                FollowerExit::CaughtUp
             }
             Stop::Halted(reason) => {
                 tracing::error!(account = %self.scope, %reason, "follower halted");
@@ -249,7 +267,16 @@ impl<T: Target> Follower<T> {
             };
             self.status.set_cursor(self.cursor);
             self.retention_check(cancel).await?;
-            self.catch_up(cancel).await?;
+            let mut attempt = 0;
+            while !self.catch_up(cancel).await? && self.catch_up_only {
+                // Held at a record paging cannot pass: page again after a pause (streaming
+                // would never end).
+                self.sleep(self.backoff(attempt), cancel).await?;
+                attempt += 1;
+            }
+            if self.catch_up_only {
+                return Err(Stop::CaughtUp);
+            }
             self.live(cancel).await
         };
         match flow.await {

@@ -21,6 +21,7 @@
 //! job credits it later, once it reads.
 
 mod decision;
+mod network;
 pub mod prepare;
 mod reconcile;
 mod recover;
@@ -42,6 +43,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, error, warn};
 
+pub use network::{Handover, RoutedSink};
 pub use recover::RecoveryAction;
 pub use report::{ReportError, ReportOutcome};
 use settle::Prepared;
@@ -226,22 +228,11 @@ impl Matcher {
                 e.reason
             ))));
         };
-        let row = NewUnreadableRecord {
-            account: account.to_string(),
-            paging_token: token,
-            raw: e.raw.clone(),
-            raw_truncated: e.raw_truncated,
-            parse_error: e.reason.clone(),
-            attempts: i32::try_from(e.reads.max(1)).unwrap_or(i32::MAX),
-        };
+        let row = unreadable_row(account.to_string(), e, token);
         with_retry!(self, retry, |conn| {
             orbitpay_store::unreadable::record_and_advance(conn, account, &row)
         })?;
-        error!(account = %account, op_id = token, reads = e.reads, excerpt = %e.excerpt(),
-               decision = "unreadable",
-               "ledger record unreadable on every read; stored in unreadable_records for reconciliation, cursor moved past it: {}",
-               e.reason);
-        metrics::counter!("orbitpay_records_total", "decision" => "unreadable").increment(1);
+        log_unreadable(&row.account, e, token);
         Ok(token)
     }
 
@@ -311,6 +302,31 @@ impl Matcher {
     fn for_client(&self) -> Retry<'_> {
         Retry::attempts(self.config.report_attempts, self.backoff()).or_until(&self.shutdown)
     }
+}
+
+/// The row of an unreadable record stored for `account` (an address, or the network's key).
+fn unreadable_row(
+    account: String,
+    e: &orbitpay_horizon::RecordError,
+    token: i64,
+) -> NewUnreadableRecord {
+    NewUnreadableRecord {
+        account,
+        paging_token: token,
+        raw: e.raw.clone(),
+        raw_truncated: e.raw_truncated,
+        parse_error: e.reason.clone(),
+        attempts: i32::try_from(e.reads.max(1)).unwrap_or(i32::MAX),
+    }
+}
+
+/// Logs and counts an unreadable record once it is stored.
+fn log_unreadable(account: &str, e: &orbitpay_horizon::RecordError, token: i64) {
+    error!(account = %account, op_id = token, reads = e.reads, excerpt = %e.excerpt(),
+           decision = "unreadable",
+           "ledger record unreadable on every read; stored in unreadable_records for reconciliation, cursor moved past it: {}",
+           e.reason);
+    metrics::counter!("orbitpay_records_total", "decision" => "unreadable").increment(1);
 }
 
 /// The follower's consumer for one account: a thin adapter onto [`Matcher::handle`].

@@ -65,4 +65,22 @@ impl Matcher {
         prepared.log(account, &settled.applied);
         Ok(settled)
     }
+
+    /// Settles a network batch's accounts in one store transaction with the network cursor,
+    /// and logs every decision of every account: the same settle, over several accounts.
+    pub(crate) async fn settle_network(
+        &self,
+        accounts: &[(AccountId, Prepared<'_>)],
+        items: &[settlement::AccountItems<'_>],
+        cursor: settlement::NetworkCursor<'_>,
+        retry: Retry<'_>,
+    ) -> Result<Vec<SettleOutcome>, MatchError> {
+        let settled = with_retry!(self, retry, |conn| settlement::settle_network(
+            conn, items, cursor
+        ))?;
+        for ((account, prepared), outcome) in accounts.iter().zip(&settled) {
+            prepared.log(account, &outcome.applied);
+        }
+        Ok(settled)
+    }
 }

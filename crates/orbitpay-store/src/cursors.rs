@@ -57,6 +57,10 @@ pub async fn set(
     account: &AccountId,
     token: i64,
 ) -> Result<i64, StoreError> {
+    set_key(conn, &account.to_string(), token).await
+}
+
+async fn set_key(conn: &AsyncPgConnection, key: &str, token: i64) -> Result<i64, StoreError> {
     #[derive(QueryableByName)]
     struct Stored {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -71,9 +75,55 @@ pub async fn set(
                updated_at = now()
          RETURNING paging_token",
     )
-    .bind::<diesel::sql_types::Text, _>(account.to_string())
+    .bind::<diesel::sql_types::Text, _>(key)
     .bind::<diesel::sql_types::BigInt, _>(token)
     .get_result(&mut &*conn)
     .await?;
     Ok(stored.paging_token)
+}
+
+/// The key of the network follower's row in `stream_cursors` (network mode): no account's
+/// address can take it (a strkey is 56 characters).
+pub const NETWORK: &str = "network";
+
+/// The network cursor, if the network was ever followed.
+pub async fn get_network(conn: &mut AsyncPgConnection) -> Result<Option<i64>, StoreError> {
+    Ok(stream_cursors::table
+        .find(NETWORK)
+        .select(stream_cursors::paging_token)
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// Moves the network cursor forward (never back) and returns it, as [`set`] does for an
+/// account.
+pub async fn set_network(conn: &AsyncPgConnection, token: i64) -> Result<i64, StoreError> {
+    set_key(conn, NETWORK, token).await
+}
+
+/// Moves the cursors of `accounts` forward to `token` in one statement (a missing row is
+/// created at it). Network mode writes it with the network cursor for every account the
+/// network covers on its own, so each account's cursor stays true: per-account mode (after a
+/// switch back) and a restart resume each account from here.
+pub async fn advance_all(
+    conn: &AsyncPgConnection,
+    accounts: &[String],
+    token: i64,
+) -> Result<(), StoreError> {
+    if accounts.is_empty() {
+        return Ok(());
+    }
+    crate::prepared::prepared(
+        "INSERT INTO stream_cursors (account, paging_token, first_token)
+         SELECT a, $2, $2 FROM unnest($1::text[]) AS a
+         ON CONFLICT (account) DO UPDATE
+           SET paging_token = excluded.paging_token, updated_at = now()
+           WHERE stream_cursors.paging_token < excluded.paging_token",
+    )
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(accounts)
+    .bind::<diesel::sql_types::BigInt, _>(token)
+    .execute(&mut &*conn)
+    .await?;
+    Ok(())
 }

@@ -1,14 +1,20 @@
-//! Ingestion of one account while this instance leads it: the ledger source's follower feeding
-//! the matcher. The follower owns the reading (catch-up, stream, reconnects, retention); the
-//! matcher owns what each record means and commits it with the cursor. This module only wires
-//! them and reports progress (liveness heartbeat, catch-up meter, lag) to the rest of the daemon.
+//! Ingestion while this instance leads: the ledger source's follower feeding the matcher. Per
+//! account, one follower per led account (this file); in network mode, one follower of the
+//! network's payments routed to every watched account, plus the catch-ups of accounts behind
+//! it (`ingest/network.rs`). The follower owns the reading (catch-up, stream, reconnects,
+//! retention); the matcher owns what each record means and commits it with the cursor. This
+//! module only wires them and reports progress (liveness heartbeat, catch-up meter, lag) to
+//! the rest of the daemon.
+
+mod network;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use orbitpay_core::{AccountId, toid};
 use orbitpay_horizon::{
-    Batch, FollowConfig, Follower, FollowerExit, LedgerSource, Phase, RecordSink, SinkError,
+    AccountTarget, Batch, FollowConfig, Follower, FollowerExit, LedgerSource, Phase, RecordSink,
+    SinkError,
 };
 use orbitpay_matcher::{AccountSink, Matcher};
 use orbitpay_store::DbPool;
@@ -18,6 +24,8 @@ use crate::config::StartCursor;
 use crate::leader::AccountIngest;
 use crate::liveness::{Heartbeat, Liveness};
 use crate::status::{CatchUpMeter, StatusBoard};
+
+pub use network::{Accounts, NetworkIngest};
 
 pub struct LedgerIngest {
     pub source: Arc<dyn LedgerSource>,
@@ -51,28 +59,10 @@ impl AccountIngest for LedgerIngest {
                 (None, StartCursor::Now) => None,
             }
         };
-        let heartbeat = self.liveness.register(format!("ingest {account}"));
-        heartbeat.idle();
-        let sink = ObservedSink {
-            // Database retries end with the follower's stop, not only the matcher's.
-            inner: self.matcher.sink_until(account, shutdown.clone()),
-            heartbeat,
-            meter: CatchUpMeter::new(self.board.clone(), account),
-            board: self.board.clone(),
-            source: self.source.clone(),
-            latest_ledger: 0,
-            live: false,
-        };
-        let follower = Follower::new(
-            account,
-            self.source.clone(),
-            sink,
-            self.follow.clone(),
-            stored,
-        );
+        let follower = self.follower(account, stored, &shutdown);
         self.board.attach_follower(account, follower.status());
         match follower.run(shutdown).await {
-            FollowerExit::Cancelled => Ok(()),
+            FollowerExit::Cancelled | FollowerExit::CaughtUp => Ok(()),
             FollowerExit::Halted(reason) => {
                 tracing::error!(account = %account, ?reason, "ingestion of the account halted; an operator must act");
                 Ok(())
@@ -81,8 +71,38 @@ impl AccountIngest for LedgerIngest {
     }
 }
 
+impl LedgerIngest {
+    /// The account's follower from `stored`, into the matcher with the daemon's bookkeeping;
+    /// its database retries end when `stop` fires, not only the matcher's.
+    pub(crate) fn follower(
+        &self,
+        account: AccountId,
+        stored: Option<i64>,
+        stop: &CancellationToken,
+    ) -> Follower<AccountTarget<ObservedSink>> {
+        let heartbeat = self.liveness.register(format!("ingest {account}"));
+        heartbeat.idle();
+        let sink = ObservedSink {
+            inner: self.matcher.sink_until(account, stop.clone()),
+            heartbeat,
+            meter: CatchUpMeter::new(self.board.clone(), account),
+            board: self.board.clone(),
+            source: self.source.clone(),
+            latest_ledger: 0,
+            live: false,
+        };
+        Follower::new(
+            account,
+            self.source.clone(),
+            sink,
+            self.follow.clone(),
+            stored,
+        )
+    }
+}
+
 /// The matcher's sink plus the daemon's bookkeeping around each batch.
-struct ObservedSink {
+pub(crate) struct ObservedSink {
     inner: AccountSink,
     heartbeat: Heartbeat,
     meter: CatchUpMeter,

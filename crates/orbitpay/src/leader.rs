@@ -35,6 +35,10 @@ use orbitpay_store::{DbPool, SessionSettings};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+mod network;
+
+pub use network::lead_network;
+
 use crate::config::{Secret, StartCursor};
 use crate::status::{Role, StatusBoard};
 
@@ -55,11 +59,18 @@ pub trait AccountIngest: Send + Sync + 'static {
 /// The advisory lock key of an account's ingestion: FNV-1a 64 of a fixed prefix and the strkey,
 /// stable across builds and platforms (every instance must compute the same key).
 pub fn lock_key(account: &AccountId) -> i64 {
+    fnv_key(account.to_string().as_bytes())
+}
+
+/// The advisory lock key of the network's follower (network mode): the same hash over
+/// `network`, which no strkey can be.
+pub fn network_lock_key() -> i64 {
+    fnv_key(orbitpay_store::cursors::NETWORK.as_bytes())
+}
+
+fn fnv_key(name: &[u8]) -> i64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in b"orbitpay/ingest/"
-        .iter()
-        .chain(account.to_string().as_bytes())
-    {
+    for byte in b"orbitpay/ingest/".iter().chain(name) {
         hash ^= u64::from(*byte);
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
     }
@@ -174,36 +185,8 @@ struct Leader {
 }
 
 impl Leader {
-    /// Opens the leadership connection, retrying every `retry`; `None` on shutdown.
     async fn connect(&self, shutdown: &CancellationToken) -> Option<LockSession> {
-        loop {
-            let opened = tokio::time::timeout(
-                self.settings.connect_timeout,
-                LockSession::open(
-                    self.settings.database_url.expose(),
-                    &self.settings.session,
-                    APPLICATION_NAME,
-                    self.settings.retry * LOCK_SILENCE_FACTOR,
-                ),
-            )
-            .await;
-            match opened {
-                Ok(Ok((session, bounded))) => {
-                    if !bounded {
-                        tracing::warn!(
-                            "PostgreSQL before 14 has no idle_session_timeout: a frozen leader keeps the lead until it runs again"
-                        );
-                    }
-                    return Some(session);
-                }
-                Ok(Err(e)) => tracing::warn!(error = %e, "cannot open the leadership connection"),
-                Err(_) => tracing::warn!("opening the leadership connection timed out"),
-            }
-            tokio::select! {
-                _ = shutdown.cancelled() => return None,
-                _ = tokio::time::sleep(self.settings.retry) => {}
-            }
-        }
+        connect(&self.settings, shutdown).await
     }
 
     async fn run(&mut self, session: &mut LockSession, shutdown: &CancellationToken) -> SessionEnd {
@@ -464,8 +447,43 @@ impl Leader {
     }
 }
 
+/// Opens the leadership connection, retrying every `retry`; `None` on shutdown.
+pub(crate) async fn connect(
+    settings: &LeaderSettings,
+    shutdown: &CancellationToken,
+) -> Option<LockSession> {
+    loop {
+        let opened = tokio::time::timeout(
+            settings.connect_timeout,
+            LockSession::open(
+                settings.database_url.expose(),
+                &settings.session,
+                APPLICATION_NAME,
+                settings.retry * LOCK_SILENCE_FACTOR,
+            ),
+        )
+        .await;
+        match opened {
+            Ok(Ok((session, bounded))) => {
+                if !bounded {
+                    tracing::warn!(
+                        "PostgreSQL before 14 has no idle_session_timeout: a frozen leader keeps the lead until it runs again"
+                    );
+                }
+                return Some(session);
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot open the leadership connection"),
+            Err(_) => tracing::warn!("opening the leadership connection timed out"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            _ = tokio::time::sleep(settings.retry) => {}
+        }
+    }
+}
+
 /// A statement on the leadership connection, bounded: a silent connection is a lost one.
-async fn timed<T>(
+pub(crate) async fn timed<T>(
     bound: Duration,
     call: impl std::future::Future<Output = Result<T, orbitpay_store::StoreError>>,
 ) -> Result<T, String> {

@@ -33,7 +33,8 @@ use orbitpay_matcher::{Matcher, MatcherConfig};
 
 use crate::admin::{self, AdminState, ReportError, ReportOutcome, TxReporter};
 use crate::config::Config;
-use crate::ingest::LedgerIngest;
+use crate::config::IngestMode;
+use crate::ingest::{LedgerIngest, NetworkIngest};
 use crate::leader::{self, AccountIngest, LeaderSettings};
 use crate::liveness::Liveness;
 use crate::notify::{self, Notifier};
@@ -44,6 +45,8 @@ use crate::status::{StatusBoard, status_line};
 #[derive(Clone)]
 pub struct Wiring {
     pub ingest: Arc<dyn AccountIngest>,
+    /// Network mode's ingestion; without it the daemon ingests per account whatever the mode.
+    pub network: Option<Arc<NetworkIngest>>,
     pub reporter: Arc<dyn TxReporter>,
     /// Drained at shutdown (its background confirmations of reported transactions).
     pub matcher: Option<Arc<Matcher>>,
@@ -173,7 +176,25 @@ pub async fn run(config: Config, mut options: ServeOptions) -> anyhow::Result<()
 
     // Admin socket. Its own token: it stops accepting first at shutdown.
     let admin_stop = CancellationToken::new();
-    let state = Arc::new(AdminState::from_config(
+    // The mode is decided once, at start (`auto`: by the accounts the table holds now).
+    let network = match (config.ingest.mode_for(accounts.len()), &wiring.network) {
+        (IngestMode::Network, Some(network)) => Some(network.clone()),
+        (IngestMode::Network, None) => {
+            tracing::warn!("network mode needs the production wiring; ingesting per account");
+            None
+        }
+        _ => None,
+    };
+    tracing::info!(
+        mode = if network.is_some() {
+            "network"
+        } else {
+            "per_account"
+        },
+        accounts = accounts.len(),
+        "ingest mode"
+    );
+    let mut admin_state = AdminState::from_config(
         &config,
         pool.clone(),
         ledger,
@@ -181,7 +202,9 @@ pub async fn run(config: Config, mut options: ServeOptions) -> anyhow::Result<()
         wiring.reporter.clone(),
         board.clone(),
         prometheus.clone(),
-    )?);
+    )?;
+    admin_state.network_mode = network.is_some();
+    let state = Arc::new(admin_state);
     let socket_options = admin::SocketOptions::from_config(&config.admin)?;
     let listener = match admin::from_systemd(socket_options.clone())
         .context("taking the admin socket from systemd")?
@@ -240,10 +263,16 @@ pub async fn run(config: Config, mut options: ServeOptions) -> anyhow::Result<()
             board.clone(),
             ingest_stop.clone(),
         );
-        tasks.spawn(async move {
-            leader::lead_accounts(settings, pool, ingest, board, stop).await;
-            "account leader"
-        });
+        match network {
+            Some(network) => tasks.spawn(async move {
+                leader::lead_network(settings, pool, network, board, stop).await;
+                "network leader"
+            }),
+            None => tasks.spawn(async move {
+                leader::lead_accounts(settings, pool, ingest, board, stop).await;
+                "account leader"
+            }),
+        };
     }
 
     // Background jobs, each guarded against overlap and safe across instances.
@@ -509,15 +538,17 @@ impl Wiring {
         let source: Arc<dyn LedgerSource> =
             Arc::new(HorizonSource::new(horizon).context("building the Horizon client")?);
         let matcher = Matcher::new(ctx.pool.clone(), source.clone(), MatcherConfig::default());
+        let ingest = Arc::new(LedgerIngest {
+            source: source.clone(),
+            matcher: matcher.clone(),
+            follow,
+            pool: ctx.pool,
+            liveness: ctx.liveness,
+            board: ctx.board,
+        });
         Ok(Wiring {
-            ingest: Arc::new(LedgerIngest {
-                source: source.clone(),
-                matcher: matcher.clone(),
-                follow,
-                pool: ctx.pool,
-                liveness: ctx.liveness,
-                board: ctx.board,
-            }),
+            ingest: ingest.clone(),
+            network: Some(Arc::new(NetworkIngest { ingest })),
             reporter: Arc::new(MatcherReporter(matcher.clone())),
             matcher: Some(matcher),
             source: Some(source),

@@ -16,7 +16,7 @@ use orbitpay_horizon::{FollowerState, FollowerStatus};
 use orbitpay_store::outbox::OutboxDepth;
 use tokio::time::Instant;
 
-use crate::admin::{AccountStatus, CatchUpProgress, IngestStatus, JobRunView};
+use crate::admin::{AccountStatus, CatchUpProgress, IngestStatus, JobRunView, NetworkStatus};
 use crate::jobs::runs::JobBoard;
 
 /// This instance's part in ingesting one account.
@@ -40,9 +40,16 @@ struct Entry {
     lag_seconds: Option<f64>,
 }
 
+/// Network mode's follower, while this instance leads the network.
+struct NetworkEntry {
+    follower: Arc<FollowerStatus>,
+    lag_seconds: Option<f64>,
+}
+
 #[derive(Default)]
 pub struct StatusBoard {
     accounts: RwLock<BTreeMap<AccountId, Entry>>,
+    network: RwLock<Option<NetworkEntry>>,
     jobs: Arc<JobBoard>,
 }
 
@@ -91,6 +98,27 @@ impl StatusBoard {
     /// The ingest loop publishes its follower's live status here when it starts following.
     pub fn attach_follower(&self, account: AccountId, status: Arc<FollowerStatus>) {
         write(&self.accounts).entry(account).or_default().follower = Some(status);
+    }
+
+    /// Network mode: the network's follower, whose status the accounts it covers share (an
+    /// account in handover shows its own catch-up's instead).
+    pub fn attach_network(&self, status: Arc<FollowerStatus>) {
+        *write(&self.network) = Some(NetworkEntry {
+            follower: status,
+            lag_seconds: None,
+        });
+    }
+
+    /// The network's follower stopped here (the lead was lost or given up).
+    pub fn detach_network(&self) {
+        *write(&self.network) = None;
+    }
+
+    /// Age of the last routed record the network's follower handled.
+    pub fn set_network_lag(&self, lag_seconds: f64) {
+        if let Some(n) = write(&self.network).as_mut() {
+            n.lag_seconds = Some(lag_seconds);
+        }
     }
 
     /// Catch-up progress (`None` once live). See [`CatchUpMeter`], which computes and logs it.
@@ -156,6 +184,37 @@ impl IngestStatus for StatusBoard {
                 error: r.error,
             })
             .collect()
+    }
+
+    fn network(&self) -> Option<NetworkStatus> {
+        let network = read(&self.network);
+        let n = network.as_ref()?;
+        let s = n.follower.snapshot();
+        let handover = read(&self.accounts)
+            .values()
+            .filter(|e| {
+                e.follower
+                    .as_ref()
+                    .is_some_and(|f| !Arc::ptr_eq(f, &n.follower))
+            })
+            .count();
+        let reason = match &s.state {
+            FollowerState::Halted { reason } => Some(reason.to_string()),
+            FollowerState::BackingOff { reason } => Some(reason.clone()),
+            _ => None,
+        };
+        let lag_seconds = n.lag_seconds.or(match s.state {
+            FollowerState::Streaming => Some(0.0),
+            _ => None,
+        });
+        Some(NetworkStatus {
+            cursor: s.cursor,
+            ledger: s.last_ledger,
+            lag_seconds,
+            state: state_name(&s.state).to_owned(),
+            reason,
+            handover,
+        })
     }
 
     fn accounts(&self) -> Vec<AccountStatus> {

@@ -489,3 +489,18 @@ fn check_config_refuses_tls_it_could_not_use() {
         assert!(err.contains(words), "{url}: {err}");
     }
 }
+
+#[test]
+fn ingest_mode_auto_follows_the_network_only_above_network_above() {
+    use orbitpay::config::IngestMode;
+    let c = Config::default();
+    assert_eq!(c.ingest.mode, IngestMode::Auto);
+    assert_eq!(c.ingest.mode_for(3), IngestMode::PerAccount);
+    assert_eq!(c.ingest.mode_for(4), IngestMode::Network);
+    let forced =
+        Config::from_toml_str("[ingest]\nmode = \"per_account\"\nnetwork_above = 0\n").unwrap();
+    assert_eq!(forced.ingest.mode_for(10_000), IngestMode::PerAccount);
+    let network = Config::from_toml_str("[ingest]\nmode = \"network\"\n").unwrap();
+    assert_eq!(network.ingest.mode_for(1), IngestMode::Network);
+    assert!(Config::from_toml_str("[ingest]\nmode = \"both\"\n").is_err());
+}

@@ -76,6 +76,8 @@ fn config(db: &TestDb, dir: &std::path::Path) -> Config {
     c.accounts = Vec::new();
     c.admin.socket = dir.join("admin.sock");
     c.ingest.leader_retry = Duration::from_millis(200);
+    // Per-account leadership is what this file proves (auto would follow the network).
+    c.ingest.mode = orbitpay::config::IngestMode::PerAccount;
     c.ingest.shutdown_grace = Duration::from_secs(5);
     c
 }

@@ -10,7 +10,9 @@ use crate::source::{PaymentsPage, SourceError};
 use crate::status::FollowerState;
 
 impl<T: Target> Follower<T> {
-    pub(super) async fn catch_up(&mut self, cancel: &CancellationToken) -> Flow<()> {
+    /// `true` when a page came back empty (caught up with the source), `false` when the
+    /// stream must take over from a record catch-up cannot pass.
+    pub(super) async fn catch_up(&mut self, cancel: &CancellationToken) -> Flow<bool> {
         self.status.set_state(FollowerState::CatchingUp);
         let mut attempt = 0;
         // The page after the one being settled, fetched while it settles (the cursor it was
@@ -43,8 +45,8 @@ impl<T: Target> Follower<T> {
             attempt = 0;
             self.status.touch();
             if page.records.is_empty() {
-                tracing::info!(account = %self.scope, cursor = self.cursor, "caught up; streaming");
-                return Ok(());
+                tracing::info!(account = %self.scope, cursor = self.cursor, "caught up");
+                return Ok(true);
             }
             let before = self.cursor;
             let (records, up_to, unreadable) = self.prepare(page.records);
@@ -81,7 +83,7 @@ impl<T: Target> Follower<T> {
                     Unreadable::Reread { delay, held } => {
                         self.sleep(delay, cancel).await?;
                         if held {
-                            return Ok(());
+                            return Ok(false);
                         }
                     }
                 }
@@ -91,7 +93,7 @@ impl<T: Target> Follower<T> {
             if self.cursor == before {
                 // Nothing moved: paging again would loop. The stream resumes from here.
                 tracing::warn!(account = %self.scope, cursor = self.cursor, "catch-up page made no progress; switching to the stream");
-                return Ok(());
+                return Ok(false);
             }
         }
     }

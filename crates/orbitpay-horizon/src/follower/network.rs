@@ -51,6 +51,9 @@ pub struct RoutedBatch {
     /// store it in the same transaction as the accounts' effects. Never below the previous.
     pub up_to: i64,
     pub phase: Phase,
+    /// The watched set the batch was routed against: every account in it had its records of
+    /// the batch routed (none, for most), so its cursor may move to `up_to` with the network's.
+    pub watched: WatchedSet,
 }
 
 impl RoutedBatch {
@@ -160,6 +163,7 @@ impl<N: NetworkSink> NetworkTarget<N> {
             unattributed,
             up_to: batch.up_to,
             phase: batch.phase,
+            watched,
         }
     }
 }

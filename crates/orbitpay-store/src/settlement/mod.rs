@@ -24,7 +24,10 @@
 //! only built-in types; a custom type's first bind waits for an OID lookup, and a statement
 //! behind it could be sent first.
 //!
-//! Files: this one holds the two batch transactions and the per-record decisions; `work.rs` what
+//! The network follower's batch (network mode) is the same two steps over several accounts
+//! in one transaction each ([`claim_network`], [`settle_network`]), with the network cursor.
+//!
+//! Files: this one holds the batch transactions and the per-record decisions; `work.rs` what
 //! a transaction reads up front and the writes it queues; `unmatched.rs` the row and event of
 //! money that credits no session; `outgoing.rs` the account's own payments, completing refunds; `writes.rs` the statements that write; `reported.rs` the
 //! single-session transactions of the client-reported path; `types.rs` the terms they share
@@ -39,12 +42,14 @@ mod unmatched;
 mod work;
 mod writes;
 
+use std::collections::HashSet;
+
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use orbitpay_core::matching::{self, Credit, SessionDecision, SessionView};
 use orbitpay_core::{AccountId, LedgerRecord, Reference, SessionStatus, TxHash, UnmatchedReason};
 
 use crate::events::{self, SessionChange};
-use crate::models::{ClaimSource, Session};
+use crate::models::{ClaimSource, NewUnreadableRecord, Session};
 use crate::outbox::EventType;
 use crate::{StoreError, cursors};
 
@@ -67,36 +72,49 @@ pub async fn claim(
     {
         return Ok(ClaimOutcome::default());
     }
-    conn.transaction(async |conn| {
-        let mut work = Work::load(conn, account, items, None, ClaimSource::Stream).await?;
-        let mut outcome = ClaimOutcome::default();
-        for item in items {
-            let Intent::Credit { credit, reference } = item.intent else {
-                continue;
-            };
-            let Some(session) = work.sessions.get(reference).cloned() else {
-                continue;
-            };
-            if !work.first_time(item.record.op_id) {
-                continue;
-            }
-            // Only a pending session can be claimed; the rest is settle's to decide.
-            if session.status != SessionStatus::Pending {
-                continue;
-            }
-            // A credit that cannot be added is recorded by settle; it claims nothing.
-            if decide(&work, &session, credit, item.record) == SessionDecision::Claim
-                && settlement_of(&session, credit, false).is_ok()
-            {
-                let claimed = claim_session(&session, item.record.tx_hash, &mut work)?;
-                work.sessions.insert(*reference, claimed);
-                outcome.claimed.push((session.id, item.record.tx_hash));
-            }
+    conn.transaction(async |conn| claim_in(conn, account, items).await)
+        .await
+}
+
+/// [`claim`]'s work, in the caller's transaction.
+async fn claim_in(
+    conn: &mut AsyncPgConnection,
+    account: &AccountId,
+    items: &[Item<'_>],
+) -> Result<ClaimOutcome, StoreError> {
+    let mut work = Work::load(conn, account, items, None, ClaimSource::Stream).await?;
+    let outcome = claims(items, &mut work)?;
+    work.flush(conn, account).await?;
+    Ok(outcome)
+}
+
+/// The claims step 1 takes, decided in memory on the locked rows.
+fn claims(items: &[Item<'_>], work: &mut Work) -> Result<ClaimOutcome, StoreError> {
+    let mut outcome = ClaimOutcome::default();
+    for item in items {
+        let Intent::Credit { credit, reference } = item.intent else {
+            continue;
+        };
+        let Some(session) = work.sessions.get(reference).cloned() else {
+            continue;
+        };
+        if !work.first_time(item.record.op_id) {
+            continue;
         }
-        work.flush(conn, account).await?;
-        Ok(outcome)
-    })
-    .await
+        // Only a pending session can be claimed; the rest is settle's to decide.
+        if session.status != SessionStatus::Pending {
+            continue;
+        }
+        // A credit that cannot be added is recorded by settle; it claims nothing.
+        if decide(work, &session, credit, item.record) == SessionDecision::Claim
+            && settlement_of(&session, credit, false).is_ok()
+        {
+            let claimed = claim_session(&session, item.record.tx_hash, work)?;
+            work.sessions.insert(*reference, claimed);
+            outcome.claimed.push((session.id, item.record.tx_hash));
+        }
+    }
+    Ok(outcome)
 }
 
 /// Step 2: settles every item in order and, when `up_to` is given, stores it as the cursor.
@@ -126,78 +144,211 @@ pub(crate) async fn settle_locking(
         Some(_) => ClaimSource::Stream,
         None => ClaimSource::ClientReport,
     };
-    conn.transaction(async |conn| {
-        let mut work = Work::load(conn, account, items, also, source).await?;
-        let mut outcome = SettleOutcome::default();
-        for item in items {
-            let record = item.record;
-            let applied = match item.intent {
-                Intent::Skip(_) => Applied::Skipped,
-                _ if !work.first_time(record.op_id) => Applied::AlreadyHandled,
-                Intent::Unmatched {
-                    credit,
-                    contract,
-                    reason,
-                    detail,
-                } => {
+    conn.transaction(async |conn| settle_in(conn, account, items, up_to, also, source).await)
+        .await
+}
+
+/// [`settle_locking`]'s work, in the caller's transaction; claims it takes record `source`.
+async fn settle_in(
+    conn: &mut AsyncPgConnection,
+    account: &AccountId,
+    items: &[Item<'_>],
+    up_to: Option<i64>,
+    also: Option<Reference>,
+    source: ClaimSource,
+) -> Result<SettleOutcome, StoreError> {
+    let mut work = Work::load(conn, account, items, also, source).await?;
+    let mut outcome = settlements(account, items, &mut work)?;
+    let shared: &AsyncPgConnection = conn;
+    let cursor = async {
+        match up_to {
+            Some(token) => cursors::set(shared, account, token).await.map(Some),
+            None => Ok(None),
+        }
+    };
+    // The cursor rides in the flush's first pipeline: it needs nothing the flush answers.
+    let (conflicts, cursor) = futures::try_join!(work.flush(shared, account), cursor)?;
+    outcome.cursor = cursor;
+    report_conflicts(items, &mut outcome, &conflicts);
+    Ok(outcome)
+}
+
+/// Unmatched and outgoing rows a concurrent transaction inserted first are its to report.
+fn report_conflicts(items: &[Item<'_>], outcome: &mut SettleOutcome, conflicts: &HashSet<i64>) {
+    for (item, applied) in items.iter().zip(outcome.applied.iter_mut()) {
+        if matches!(
+            applied,
+            Applied::Unmatched { .. } | Applied::OutgoingRecorded { .. }
+        ) && conflicts.contains(&item.record.op_id)
+        {
+            *applied = Applied::AlreadyHandled;
+        }
+    }
+}
+
+/// Step 2's decisions, record by record in order, in memory on the locked rows.
+fn settlements(
+    account: &AccountId,
+    items: &[Item<'_>],
+    work: &mut Work,
+) -> Result<SettleOutcome, StoreError> {
+    let mut outcome = SettleOutcome::default();
+    for item in items {
+        let record = item.record;
+        let applied = match item.intent {
+            Intent::Skip(_) => Applied::Skipped,
+            _ if !work.first_time(record.op_id) => Applied::AlreadyHandled,
+            Intent::Unmatched {
+                credit,
+                contract,
+                reason,
+                detail,
+            } => {
+                let row = Unmatched {
+                    reason: *reason,
+                    session_id: None,
+                    detail: detail.as_deref(),
+                };
+                let money = match (credit, contract) {
+                    (Some(c), _) => Money::Credit(c),
+                    (None, Some(c)) => Money::Contract(c),
+                    (None, None) => Money::Unknown,
+                };
+                record_unmatched(account, record, money, row, work)?
+            }
+            Intent::Outgoing(out) => outgoing::settle_outgoing(account, record, out, work)?,
+            Intent::Credit { credit, reference } => match work.sessions.get(reference).cloned() {
+                Some(session) => {
+                    let (applied, updated) = settle_credit(account, record, credit, session, work)?;
+                    if let Some(updated) = updated {
+                        work.sessions.insert(*reference, updated);
+                    }
+                    applied
+                }
+                None => {
                     let row = Unmatched {
-                        reason: *reason,
+                        reason: UnmatchedReason::UnknownReference,
                         session_id: None,
-                        detail: detail.as_deref(),
+                        detail: None,
                     };
-                    let money = match (credit, contract) {
-                        (Some(c), _) => Money::Credit(c),
-                        (None, Some(c)) => Money::Contract(c),
-                        (None, None) => Money::Unknown,
-                    };
-                    record_unmatched(account, record, money, row, &mut work)?
+                    record_unmatched(account, record, Money::Credit(credit), row, work)?
                 }
-                Intent::Outgoing(out) => {
-                    outgoing::settle_outgoing(account, record, out, &mut work)?
-                }
-                Intent::Credit { credit, reference } => match work.sessions.get(reference).cloned()
-                {
-                    Some(session) => {
-                        let (applied, updated) =
-                            settle_credit(account, record, credit, session, &mut work)?;
-                        if let Some(updated) = updated {
-                            work.sessions.insert(*reference, updated);
-                        }
-                        applied
-                    }
-                    None => {
-                        let row = Unmatched {
-                            reason: UnmatchedReason::UnknownReference,
-                            session_id: None,
-                            detail: None,
-                        };
-                        record_unmatched(account, record, Money::Credit(credit), row, &mut work)?
-                    }
-                },
-            };
-            outcome.applied.push(applied);
+            },
+        };
+        outcome.applied.push(applied);
+    }
+    Ok(outcome)
+}
+
+/// One watched account's part of a network batch: its items, as its own stream's batch would
+/// carry them.
+pub type AccountItems<'a> = (AccountId, Vec<Item<'a>>);
+
+/// Step 1 of a network batch: [`claim`] for every account in it, in one transaction, accounts
+/// in the order given (the caller's fixed order: ascending account, as the settle's).
+pub async fn claim_network(
+    conn: &mut AsyncPgConnection,
+    accounts: &[AccountItems<'_>],
+) -> Result<Vec<ClaimOutcome>, StoreError> {
+    if !accounts
+        .iter()
+        .flat_map(|(_, items)| items)
+        .any(|i| matches!(i.intent, Intent::Credit { .. }))
+    {
+        return Ok(vec![ClaimOutcome::default(); accounts.len()]);
+    }
+    conn.transaction(async |conn| {
+        let shared: &AsyncPgConnection = conn;
+        let mut works = load_all(shared, accounts).await?;
+        let outcomes = accounts
+            .iter()
+            .zip(works.iter_mut())
+            .map(|((_, items), work)| claims(items, work))
+            .collect::<Result<Vec<_>, _>>()?;
+        flush_all(shared, accounts, works).await?;
+        Ok(outcomes)
+    })
+    .await
+}
+
+/// Locks and reads every account's rows, pipelined: the statements go in account order and
+/// PostgreSQL runs them in that order, so the locks are taken account by account.
+async fn load_all(
+    conn: &AsyncPgConnection,
+    accounts: &[AccountItems<'_>],
+) -> Result<Vec<Work>, StoreError> {
+    futures::future::try_join_all(
+        accounts
+            .iter()
+            .map(|(account, items)| Work::load(conn, account, items, None, ClaimSource::Stream)),
+    )
+    .await
+}
+
+/// Every account's writes, pipelined; each account's unmatched conflicts.
+async fn flush_all(
+    conn: &AsyncPgConnection,
+    accounts: &[AccountItems<'_>],
+    works: Vec<Work>,
+) -> Result<Vec<HashSet<i64>>, StoreError> {
+    futures::future::try_join_all(
+        accounts
+            .iter()
+            .zip(works)
+            .map(|((account, _), work)| work.flush(conn, account)),
+    )
+    .await
+}
+
+/// What a network batch writes besides the accounts' settlements.
+#[derive(Debug, Clone, Copy)]
+pub struct NetworkCursor<'a> {
+    /// The network cursor the batch moves to.
+    pub up_to: i64,
+    /// Records the follower gave up reading: each stored for the account its bytes name, or
+    /// under [`cursors::NETWORK`] when they name none.
+    pub unreadable: &'a [NewUnreadableRecord],
+    /// The accounts whose cursor moves with the network's (see [`cursors::advance_all`]).
+    pub accounts: &'a [String],
+}
+
+/// Step 2 of a network batch, all or nothing: [`settle`] for every account in it (the same
+/// decisions, the same per-account idempotency, without moving the account's own cursor),
+/// the unreadable records, then the network cursor and the covered accounts' cursors.
+///
+/// Sessions are locked account by account in the order given, each account's in reference
+/// order: one global order (account, reference) that every transaction follows (a
+/// per-account one locks a single account's), so no two can deadlock. The accounts' reads and
+/// writes are pipelined (see the module docs): a batch paying 100 accounts costs the round
+/// trips of one, not of 100.
+pub async fn settle_network(
+    conn: &mut AsyncPgConnection,
+    accounts: &[AccountItems<'_>],
+    cursor: NetworkCursor<'_>,
+) -> Result<Vec<SettleOutcome>, StoreError> {
+    debug_assert!(accounts.is_sorted_by(|a, b| a.0 < b.0));
+    conn.transaction(async |conn| {
+        // Rare (a record given up on): before the pipelines, one by one.
+        for row in cursor.unreadable {
+            crate::unreadable::record(conn, row).await?;
         }
         let shared: &AsyncPgConnection = conn;
-        let cursor = async {
-            match up_to {
-                Some(token) => cursors::set(shared, account, token).await.map(Some),
-                None => Ok(None),
-            }
+        let mut works = load_all(shared, accounts).await?;
+        let mut outcomes = accounts
+            .iter()
+            .zip(works.iter_mut())
+            .map(|((account, items), work)| settlements(account, items, work))
+            .collect::<Result<Vec<_>, _>>()?;
+        let cursors = async {
+            cursors::set_network(shared, cursor.up_to).await?;
+            cursors::advance_all(shared, cursor.accounts, cursor.up_to).await
         };
-        // The cursor rides in the flush's first pipeline: it needs nothing the flush answers.
-        let (conflicts, cursor) = futures::try_join!(work.flush(shared, account), cursor)?;
-        outcome.cursor = cursor;
-        // Unmatched and outgoing rows a concurrent transaction inserted first are its to report.
-        for (item, applied) in items.iter().zip(outcome.applied.iter_mut()) {
-            if matches!(
-                applied,
-                Applied::Unmatched { .. } | Applied::OutgoingRecorded { .. }
-            ) && conflicts.contains(&item.record.op_id)
-            {
-                *applied = Applied::AlreadyHandled;
-            }
+        let (conflicts, ()) = futures::try_join!(flush_all(shared, accounts, works), cursors)?;
+        for (((_, items), outcome), conflicts) in accounts.iter().zip(&mut outcomes).zip(&conflicts)
+        {
+            report_conflicts(items, outcome, conflicts);
         }
-        Ok(outcome)
+        Ok(outcomes)
     })
     .await
 }

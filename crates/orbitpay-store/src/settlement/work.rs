@@ -67,7 +67,7 @@ pub(super) struct Work {
 impl Work {
     /// Locks the sessions the items name, and `also` when given, in one statement.
     pub(super) async fn load(
-        conn: &mut AsyncPgConnection,
+        conn: &AsyncPgConnection,
         account: &AccountId,
         items: &[Item<'_>],
         also: Option<Reference>,
@@ -176,7 +176,7 @@ impl Work {
                 .filter(payments::session_id.eq_any(&paid))
                 .filter(payments::tx_hash.eq_any(&hashes))
                 .select((payments::tx_hash, payments::session_id))
-                .load(conn)
+                .load(&mut &*conn)
                 .await?;
             for (hash, session_id) in rows {
                 let hash: TxHash = hash

@@ -122,19 +122,29 @@ pub async fn readyz(State(state): State<Arc<AdminState>>) -> Response {
 }
 
 /// The watched accounts no instance has led (no holder of their advisory lock in
-/// `pg_locks`) for longer than `unled_unready_after`, as this instance's probes have seen them.
+/// `pg_locks`) for longer than `unled_unready_after`, as this instance's probes have seen them;
+/// in network mode, `network` when the network's lock has had no holder that long.
 async fn unled(state: &AdminState) -> Result<Vec<String>, orbitpay_store::StoreError> {
     let mut conn = state.pool.get().await?;
     let watched = orbitpay_store::accounts::all(&mut conn).await?;
-    let keys: Vec<(i64, String)> = watched
-        .iter()
-        .filter_map(|r| {
-            r.address
-                .parse::<orbitpay_core::AccountId>()
-                .ok()
-                .map(|a| (crate::leader::lock_key(&a), r.address.clone()))
-        })
-        .collect();
+    let keys: Vec<(i64, String)> = if state.network_mode {
+        // One lock leads them all: the network's.
+        let network = orbitpay_store::cursors::NETWORK.to_owned();
+        (!watched.is_empty())
+            .then(|| (crate::leader::network_lock_key(), network))
+            .into_iter()
+            .collect()
+    } else {
+        watched
+            .iter()
+            .filter_map(|r| {
+                r.address
+                    .parse::<orbitpay_core::AccountId>()
+                    .ok()
+                    .map(|a| (crate::leader::lock_key(&a), r.address.clone()))
+            })
+            .collect()
+    };
     let key_list: Vec<i64> = keys.iter().map(|(k, _)| *k).collect();
     let held: std::collections::HashSet<i64> =
         orbitpay_store::accounts::lock_holders(&mut conn, &key_list)

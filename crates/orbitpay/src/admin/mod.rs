@@ -37,7 +37,7 @@ pub use router::router;
 pub use server::{AdminListener, OPEN_PER_SLOT, ServeError, SocketOptions, bind, from_systemd};
 pub use state::{
     AccountStatus, AdminState, CatchUpProgress, IngestStatus, JobRunView, LedgerPosition,
-    ReportError, ReportOutcome, TxReporter,
+    NetworkStatus, ReportError, ReportOutcome, TxReporter,
 };
 pub use support::body::MAX_BODY_BYTES;
 pub use support::error::{ApiError, ErrorBody, ErrorDetail};

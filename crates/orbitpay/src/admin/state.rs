@@ -84,6 +84,26 @@ pub struct AccountStatus {
     pub catch_up: Option<CatchUpProgress>,
 }
 
+/// Network mode's one follower of the network's payments (`GET /payments`), which routes
+/// every record to the watched accounts it pays.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct NetworkStatus {
+    /// Last durably handled paging token of the network (every account's records before it
+    /// are settled or recorded).
+    pub cursor: Option<i64>,
+    /// Ledger of the last record handled.
+    pub ledger: Option<u32>,
+    /// Age of the last routed record handled, in seconds (0 while streaming).
+    pub lag_seconds: Option<f64>,
+    /// As an account's: `starting`, `catching_up`, `streaming`, `backing_off`, `halted`,
+    /// `stopped`.
+    pub state: String,
+    pub reason: Option<String>,
+    /// Accounts caught up on their own (added with an old start) before the network covers
+    /// them alone; each is `catching_up` in `accounts`.
+    pub handover: usize,
+}
+
 impl AccountStatus {
     pub fn is_halted(&self) -> bool {
         self.state == "halted"
@@ -121,6 +141,11 @@ pub struct JobRunView {
 pub trait IngestStatus: Send + Sync {
     fn accounts(&self) -> Vec<AccountStatus>;
 
+    /// The network's follower, in network mode while this instance leads it.
+    fn network(&self) -> Option<NetworkStatus> {
+        None
+    }
+
     /// The periodic jobs' last runs in this instance.
     fn jobs(&self) -> Vec<JobRunView> {
         Vec::new()
@@ -146,6 +171,9 @@ pub struct AdminState {
     pub unled_unready_after: Duration,
     /// Since when (as `/readyz` saw it) each watched account has had no leader anywhere.
     pub unled_since: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+    /// Network mode: the watched accounts are led together, through the network's one lock
+    /// (which `/readyz` then checks instead of each account's).
+    pub network_mode: bool,
     /// Network passphrase, for SEP-7 pay URIs (left out of them on the public network).
     pub network_passphrase: String,
     /// `expires_in` when a request gives none.
@@ -194,6 +222,7 @@ impl AdminState {
             unled_unready_after: config.ingest.leader_retry
                 * (crate::leader::LOCK_SILENCE_FACTOR + 1),
             unled_since: Default::default(),
+            network_mode: false,
             network_passphrase: config.stellar.passphrase().to_owned(),
             default_expiry: config.sessions.default_expiry,
             key_policy: KeyPolicy {

@@ -20,6 +20,10 @@ use super::support::json::json_response;
 pub struct StatusView {
     pub version: String,
     pub accounts: Vec<AccountStatus>,
+    /// Network mode, while this instance leads the network: its one follower. Absent in
+    /// per-account mode and on a standby.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<super::NetworkStatus>,
     /// Sessions per status.
     #[schema(value_type = BTreeMap<String, i64>)]
     pub sessions: BTreeMap<String, i64>,
@@ -54,6 +58,7 @@ pub async fn status(State(state): State<Arc<AdminState>>) -> Result<Response, Ap
     let view = StatusView {
         version: state.version.clone(),
         accounts: state.ingest.accounts(),
+        network: state.ingest.network(),
         sessions: counts
             .into_iter()
             .map(|(s, n)| (s.as_str().to_owned(), n))

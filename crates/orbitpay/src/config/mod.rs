@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 pub use admin::{AdminConfig, SessionsConfig};
 pub use database::DatabaseConfig;
-pub use ingest::IngestConfig;
+pub use ingest::{IngestConfig, IngestMode};
 pub use jobs::{JobsConfig, validate_cron};
 pub use network::{
     HorizonSection, PUBLIC_PASSPHRASE, StartCursor, StellarConfig, TESTNET_PASSPHRASE,

@@ -234,6 +234,7 @@ impl Harness {
             // The harness runs no leader: its accounts are never led.
             unled_unready_after: Duration::from_secs(3600),
             unled_since: Default::default(),
+            network_mode: false,
             network_passphrase: orbitpay::config::TESTNET_PASSPHRASE.to_owned(),
             default_expiry: Duration::from_secs(900),
             key_policy: KeyPolicy::default(),

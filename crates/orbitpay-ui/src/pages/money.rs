@@ -102,9 +102,10 @@ pub async fn page(
     let unread = unreadable::list_unresolved(&mut c, None, PAGE).await?;
     let over =
         session_search::overpaid(&mut c, cursor::decode(&params.overpaid_after), PAGE).await?;
+    let ids: Vec<_> = over.iter().map(|s| s.id).collect();
+    let paid = payments::for_sessions(&mut c, &ids).await?;
     let mut overpaid = Vec::with_capacity(over.len());
     for s in &over {
-        let paid = payments::for_session(&mut c, s.id).await?;
         overpaid.push(OverpaidView {
             id: s.id.to_string(),
             amount: format::stroops(i128::from(s.amount.stroops())),
@@ -114,7 +115,8 @@ pub async fn page(
                 i128::from(s.amount_received.stroops()) - i128::from(s.amount.stroops()),
             ),
             txs: paid
-                .into_iter()
+                .iter()
+                .filter(|p| p.session_id == s.id)
                 .map(|p| format!("{} · {}", p.tx_hash, format::stroops(i128::from(p.amount))))
                 .collect(),
         });

@@ -18,8 +18,9 @@ use super::cursor;
 use crate::error::conn;
 use crate::{PageError, UiState, format, qr};
 
-/// Refunds per page: each awaiting one carries a QR code of some tens of KiB of SVG.
-const REFUND_PAGE: i64 = 20;
+/// Refunds per page: each awaiting one carries a QR code (some 50 KiB of SVG, one path
+/// segment per dark module, and a few milliseconds to encode).
+const REFUND_PAGE: i64 = 10;
 
 /// The status filters, in the order the page offers them.
 const FILTERS: [&str; 4] = [AWAITING_SIGNATURE, COMPLETED, CANCELED, "all"];

@@ -38,7 +38,7 @@ async fn our_objects(db: &TestDb) -> i64 {
 async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
     let db = TestDb::empty().await;
     let all = known_versions().unwrap();
-    assert_eq!(all.len(), 21);
+    assert_eq!(all.len(), 22);
     assert_eq!(our_objects(&db).await, 0);
 
     assert_eq!(run_migrations(db.url()).await.unwrap(), all);

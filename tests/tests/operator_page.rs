@@ -13,8 +13,9 @@ use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use orbitpay_cli::ui::UiProxy;
-use orbitpay_core::{Asset, MuxedAccount};
+use orbitpay_core::{Address, Amount, Asset, Memo, MuxedAccount, RefundOperation, RefundTx};
 use orbitpay_horizon_sim::{Op, Tx, units};
+use orbitpay_store::models::RefundRow;
 use serde_json::{Value, json};
 
 fn find_binary(env: &str, candidates: &[&str]) -> PathBuf {
@@ -372,6 +373,161 @@ async fn a_hostile_memo_is_shown_as_text() {
         "who paid: {row}"
     );
     browser.screenshot("money").await;
+
+    // Refunded with the payer's own memo echoed back: the refunds page shows it as text too.
+    let unmatched = running.get("/v1/payments/unmatched").await;
+    let id = unmatched["data"][0]["id"].as_i64().unwrap();
+    let hostile = b"<script>x</script>\"'\0".to_vec();
+    let mut refund = refund_of(&running, id, 30_000_000);
+    refund.memo_type = "text".into();
+    refund.memo_value = Some(orbitpay_core::text::escape(&hostile));
+    refund.memo_bytes = Some(hostile);
+    create_refund(&running, &refund).await;
+    browser
+        .client
+        .goto(&format!("{base}/ui/refunds"))
+        .await
+        .unwrap();
+    let memo = browser.text("#refunds .memo code").await;
+    assert_eq!(
+        memo, "<script>x</script>\"'\\x00",
+        "the refund's memo as text"
+    );
+    assert!(
+        browser
+            .client
+            .find_all(Locator::Css("script"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "no script element came from the refund's memo"
+    );
+    browser.stop().await;
+    running.stop().await;
+}
+
+/// An awaiting refund of the unmatched payment `unmatched_id` back to the payer, with a real
+/// unsigned envelope (as the admin API builds it).
+fn refund_of(running: &common::Running, unmatched_id: i64, stroops: i64) -> RefundRow {
+    let valid_until = chrono::Utc::now() + chrono::Duration::minutes(15);
+    let envelope = RefundTx {
+        source: running.shop,
+        sequence: 4_294_967_297,
+        fee: 1000,
+        valid_until: valid_until.timestamp() as u64,
+        memo: Memo::None,
+        asset: Asset::Native,
+        amount: Amount::from_stroops(stroops).unwrap(),
+        operation: RefundOperation::Payment {
+            destination: Address::Account(running.payer),
+        },
+    }
+    .to_xdr_base64()
+    .unwrap();
+    let now = chrono::Utc::now();
+    RefundRow {
+        id: uuid::Uuid::now_v7(),
+        unmatched_id: Some(unmatched_id),
+        session_id: None,
+        account: running.shop.to_string(),
+        amount: stroops,
+        asset: "native".into(),
+        destination: running.payer.to_string(),
+        memo_type: "none".into(),
+        memo_value: None,
+        memo_bytes: None,
+        method: "payment".into(),
+        status: orbitpay_store::refunds::AWAITING_SIGNATURE.into(),
+        envelope_xdr: envelope,
+        sequence: 4_294_967_297,
+        valid_until,
+        tx_hash: None,
+        closed_at: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+async fn create_refund(running: &common::Running, refund: &RefundRow) {
+    let mut conn = running.db().conn().await;
+    orbitpay_store::refunds::create(&mut conn, refund)
+        .await
+        .unwrap()
+        .expect("the refund fits what was received");
+}
+
+/// The text of the QR code in a PNG, as a wallet's camera would read it.
+fn decode_qr(png: &[u8]) -> String {
+    let img = image::load_from_memory(png).unwrap().to_luma8();
+    let (w, h) = img.dimensions();
+    let mut prepared =
+        rqrr::PreparedImage::prepare_from_greyscale(w as usize, h as usize, |x, y| {
+            img.get_pixel(x as u32, y as u32).0[0]
+        });
+    let grids = prepared.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code in the screenshot");
+    grids[0].decode().unwrap().1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_awaiting_refund_shows_a_qr_code_that_decodes_to_its_uri_and_is_on_the_overview() {
+    let running = common::start(2604, |_| {}).await;
+    let tx = Tx::new(running.payer).op(Op::payment(
+        running.payer,
+        running.shop,
+        Asset::Native,
+        units(3),
+    ));
+    running.sim.close_ledger(vec![tx]);
+    let unmatched = until(&running, "/v1/payments/unmatched", |u| {
+        !u["data"].as_array().unwrap().is_empty()
+    })
+    .await;
+    let id = unmatched["data"][0]["id"].as_i64().unwrap();
+    let refund = refund_of(&running, id, 30_000_000);
+    create_refund(&running, &refund).await;
+    let uri = refund.sep7_uri(orbitpay_horizon_sim::TESTNET_PASSPHRASE);
+
+    let (browser, _) = open(&running).await;
+    let awaiting = browser.text("#refunds-awaiting").await;
+    assert!(
+        awaiting.contains("1 in XLM") && awaiting.contains('3'),
+        "{awaiting}"
+    );
+    let to_look_at = browser.text("#to-look-at").await;
+    assert!(
+        to_look_at.contains("unresolved\n1") || to_look_at.contains("unresolved 1"),
+        "an awaiting refund resolves nothing: {to_look_at}"
+    );
+    browser
+        .client
+        .find(Locator::Css("#refunds-awaiting a"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let card = browser.text(&format!("#refund-{}", refund.id)).await;
+    assert!(
+        card.contains(&running.payer.to_string()) && card.contains("awaiting signature"),
+        "{card}"
+    );
+    assert!(card.contains("3 XLM"), "{card}");
+    let qr = browser
+        .client
+        .find(Locator::Css(&format!(
+            "#refund-{} figure.qr svg",
+            refund.id
+        )))
+        .await
+        .unwrap();
+    let png = qr.screenshot().await.unwrap();
+    assert_eq!(
+        decode_qr(&png),
+        uri,
+        "the code a wallet scans is the refund's URI"
+    );
+    browser.screenshot("refunds").await;
     browser.stop().await;
     running.stop().await;
 }

@@ -10,6 +10,7 @@
 mod baselines;
 mod child;
 mod fixture;
+mod pages;
 mod phases;
 mod report;
 mod stats;
@@ -82,6 +83,13 @@ struct RunArgs {
     /// stays small.
     #[arg(long, default_value_t = 20)]
     scale_parts: i64,
+    /// Sessions seeded for the operator page's timings (with their payments, events, refunds
+    /// and unmatched payments).
+    #[arg(long, default_value_t = 1_000_000)]
+    pages_sessions: i64,
+    /// Requests per operator page.
+    #[arg(long, default_value_t = 100)]
+    page_requests: usize,
     /// Also run the scale case with 1,000,000 pending sessions (inserting them takes a while).
     #[arg(long)]
     scale_1m: bool,
@@ -112,6 +120,8 @@ enum Phase {
     Webhooks,
     /// Catch-up with 1k (and, with --scale-1m, 1M) pending sessions.
     Scale,
+    /// Each operator page's latency over a seeded history of `--pages-sessions` sessions.
+    Pages,
 }
 
 impl RunArgs {
@@ -129,6 +139,8 @@ impl RunArgs {
         self.scale_sessions = 100;
         self.scale_parts = 10;
         self.webhook_sessions = 100;
+        self.pages_sessions = 10_000;
+        self.page_requests = 10;
         self.scale_1m = false;
         self
     }
@@ -475,6 +487,24 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             scale.push(scale_run(&sim, &horizon_url, &dir, a.payer, shop, pending, &args).await?);
         }
     }
+    let pages = if args.wants(Phase::Pages) {
+        let shop = derive_account(SEED, 200);
+        sim.register_account(shop);
+        Some(
+            pages::measure(
+                &sim,
+                &horizon_url,
+                &dir,
+                shop,
+                a.payer,
+                args.pages_sessions,
+                args.page_requests,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
     horizon.shutdown().await;
 
     let report = Report {
@@ -492,6 +522,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         after_memory,
         scale,
         webhooks,
+        pages,
         seconds: t_run.elapsed().as_secs_f64(),
     };
     report.write(&args.out)?;

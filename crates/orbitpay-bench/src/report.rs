@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::child::Memory;
 use crate::fixture::CheckResult;
+use crate::pages::PagesReport;
 use crate::phases::Live;
 use crate::stats::{Load, Throughput};
 use crate::webhooks::WebhookReport;
@@ -104,6 +105,7 @@ pub struct Report {
     pub after_memory: Memory,
     pub scale: Vec<Scale>,
     pub webhooks: Option<WebhookReport>,
+    pub pages: Option<PagesReport>,
     pub seconds: f64,
 }
 
@@ -232,6 +234,9 @@ impl Report {
         if let Some(w) = &self.webhooks {
             w.rows(&mut t);
         }
+        if let Some(p) = &self.pages {
+            p.rows(&mut t);
+        }
         let _ = writeln!(t);
         let _ = writeln!(
             t,
@@ -311,6 +316,9 @@ impl Report {
                 verdict(idle <= 20.0),
                 verdict(peak <= 100.0)
             );
+        }
+        if let Some(p) = &self.pages {
+            p.target(t);
         }
         match &self.scale[..] {
             [small, big] => {

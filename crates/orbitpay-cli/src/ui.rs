@@ -289,6 +289,60 @@ mod tests {
         ));
     }
 
+    #[tokio::test]
+    async fn the_token_works_once_and_then_only_its_cookie_does() {
+        let proxy = UiProxy::bind("127.0.0.1:0".parse().unwrap(), "/nonexistent".into())
+            .await
+            .unwrap();
+        let url = proxy.url().to_owned();
+        tokio::spawn(proxy.serve(std::future::pending()));
+        let browser = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+
+        let first = browser.get(&url).send().await.unwrap();
+        assert_eq!(first.status(), StatusCode::SEE_OTHER);
+        assert_eq!(first.headers()[header::LOCATION], "/ui/");
+        let cookie = first.headers()[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+
+        let again = browser.get(&url).send().await.unwrap();
+        assert_eq!(
+            again.status(),
+            StatusCode::FORBIDDEN,
+            "the token used twice"
+        );
+        let with_both = browser
+            .get(&url)
+            .header(header::COOKIE, &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            with_both.status(),
+            StatusCode::FORBIDDEN,
+            "a spent token is refused even beside the cookie"
+        );
+        let base = url.split("/ui/").next().unwrap();
+        let admitted = browser
+            .get(format!("{base}/ui/"))
+            .header(header::COOKIE, &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            admitted.status(),
+            StatusCode::BAD_GATEWAY,
+            "the cookie is let through, to a socket nobody serves"
+        );
+    }
+
     #[test]
     fn the_token_is_taken_out_of_the_query() {
         assert_eq!(

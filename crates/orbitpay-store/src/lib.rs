@@ -25,6 +25,7 @@ pub mod payments;
 pub mod pool;
 pub(crate) mod prepared;
 pub mod recovery;
+pub mod refund_lists;
 pub mod refunds;
 pub mod retention;
 pub mod retry;

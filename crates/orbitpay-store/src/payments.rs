@@ -20,3 +20,16 @@ pub async fn for_session(
         .load(conn)
         .await?)
 }
+
+/// The payments of several sessions in one query (a page's list), in id order.
+pub async fn for_sessions(
+    conn: &mut AsyncPgConnection,
+    session_ids: &[Uuid],
+) -> Result<Vec<PaymentRow>, StoreError> {
+    Ok(payments::table
+        .filter(payments::session_id.eq_any(session_ids))
+        .order(payments::id.asc())
+        .select(PaymentRow::as_select())
+        .load(conn)
+        .await?)
+}

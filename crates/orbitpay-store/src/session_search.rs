@@ -78,13 +78,17 @@ pub async fn search(
         Term::Reference(r) => query = query.filter(sessions::reference.eq(U64Numeric(*r))),
         Term::Status(s) => query = query.filter(sessions::status.eq(PgSessionStatus(*s))),
         Term::TxHash(h) => {
-            let paid_by = payments::table
+            // The paying sessions first, as a list: an `OR` with a subquery cannot use the
+            // indexes of both sides, and walked every session newest first (380 ms at 1M).
+            let paid_by: Vec<Uuid> = payments::table
                 .filter(
                     payments::tx_hash
                         .eq(h.clone())
                         .or(payments::inner_tx_hash.eq(h.clone())),
                 )
-                .select(payments::session_id);
+                .select(payments::session_id)
+                .load(conn)
+                .await?;
             query = query.filter(
                 sessions::processing_tx_hash
                     .eq(h.clone())
@@ -93,16 +97,26 @@ pub async fn search(
         }
     }
     if let Some(after) = after {
-        query = query.filter(
-            sessions::created_at
-                .lt(after.created_at)
-                .or(sessions::created_at
-                    .eq(after.created_at)
-                    .and(sessions::id.lt(after.id))),
-        );
+        query = query.filter(before(after));
     }
     let rows: Vec<SessionRow> = query.load(conn).await?;
     rows.into_iter().map(Session::try_from).collect()
+}
+
+/// Rows after `after` in newest-first order. The redundant `created_at <=` is the bound an
+/// index range starts from; the `OR` alone is a filter, and a deep page read every row above
+/// it (135 ms at 1M).
+fn before(
+    after: After,
+) -> Box<dyn BoxableExpression<sessions::table, diesel::pg::Pg, SqlType = diesel::sql_types::Bool>>
+{
+    Box::new(
+        sessions::created_at.le(after.created_at).and(
+            sessions::created_at
+                .lt(after.created_at)
+                .or(sessions::id.lt(after.id)),
+        ),
+    )
 }
 
 /// Sessions that received more than they asked for, newest first, keyset-paginated (the
@@ -119,13 +133,7 @@ pub async fn overpaid(
         .limit(limit)
         .into_boxed();
     if let Some(after) = after {
-        query = query.filter(
-            sessions::created_at
-                .lt(after.created_at)
-                .or(sessions::created_at
-                    .eq(after.created_at)
-                    .and(sessions::id.lt(after.id))),
-        );
+        query = query.filter(before(after));
     }
     let rows: Vec<SessionRow> = query.load(conn).await?;
     rows.into_iter().map(Session::try_from).collect()

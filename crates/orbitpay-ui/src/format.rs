@@ -59,6 +59,18 @@ pub fn asset(stored: &str) -> String {
     }
 }
 
+/// A memo as stored (`memo_type`, `memo_value`, `memo_bytes`) as text: a text memo from its
+/// exact bytes through `core::text::escape` (so a NUL reads `\x00`), else the stored value
+/// (a decimal id, the hex of a hash), else the bytes' hex.
+pub fn memo(memo_type: Option<&str>, value: Option<&str>, bytes: Option<&[u8]>) -> String {
+    match (bytes, value) {
+        (Some(b), _) if memo_type == Some("text") => orbitpay_core::text::escape(b),
+        (_, Some(v)) => v.to_owned(),
+        (Some(b), None) => b.iter().map(|x| format!("{x:02x}")).collect(),
+        (None, None) => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,7 @@
 mod error;
 mod format;
 mod pages;
+mod qr;
 
 use std::sync::Arc;
 
@@ -60,6 +61,8 @@ pub trait Board: Send + Sync {
 pub struct UiState {
     pub pool: DbPool,
     pub board: Arc<dyn Board>,
+    /// The network's passphrase, for the refunds' SEP-7 URIs.
+    pub network_passphrase: String,
 }
 
 /// The policy every answer carries: nothing but this origin, so no script can run even if
@@ -67,13 +70,14 @@ pub struct UiState {
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'";
 
 /// The page's routes, relative to where it is mounted (`/ui`): `/`, `/sessions`,
-/// `/sessions/{id}`, `/money`, `/webhooks`, `/style.css`.
+/// `/sessions/{id}`, `/money`, `/refunds`, `/webhooks`, `/style.css`.
 pub fn router(state: Arc<UiState>) -> Router {
     Router::new()
         .route("/", get(pages::overview::page))
         .route("/sessions", get(pages::sessions::list))
         .route("/sessions/{id}", get(pages::session::page))
         .route("/money", get(pages::money::page))
+        .route("/refunds", get(pages::refunds::page))
         .route("/webhooks", get(pages::webhooks::page))
         .route("/style.css", get(stylesheet))
         .fallback(pages::not_found)

@@ -81,6 +81,11 @@ pub async fn start(seed: u64, tweak: impl FnOnce(&mut Config)) -> Running {
 }
 
 impl Running {
+    /// The daemon's database, for rows a test writes through the store itself.
+    pub fn db(&self) -> &TestDb {
+        &self._db
+    }
+
     /// `GET path`, which must answer 200 with JSON.
     pub async fn get(&self, path: &str) -> Value {
         let r = self.client.get(path).await.unwrap();

@@ -31,3 +31,15 @@ pub struct RefundRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
+
+impl RefundRow {
+    /// The SEP-7 URI a wallet signs this refund's envelope from (its QR code on the operator
+    /// page). One definition, so every place that shows a refund's URI shows the same one.
+    pub fn sep7_uri(&self, network_passphrase: &str) -> String {
+        orbitpay_core::sep7_tx_uri(
+            &self.envelope_xdr,
+            network_passphrase,
+            &format!("orbitpay refund {}", self.id),
+        )
+    }
+}

@@ -3,6 +3,7 @@
 mod cursor;
 pub mod money;
 pub mod overview;
+pub mod refunds;
 pub mod session;
 pub mod sessions;
 pub mod webhooks;

@@ -1,5 +1,6 @@
-//! `/ui/money`: money to look at. Unmatched payments (reason, who paid, how much, the raw
-//! operation), unreadable records, overpaid sessions. Every payer-controlled string (memo,
+//! `/ui/money`: money to look at. Unresolved unmatched payments (reason, who paid, how much,
+//! what its refunds return, the raw operation; `?unmatched=all` shows the resolved ones too),
+//! unreadable records, overpaid sessions. Every payer-controlled string (memo,
 //! raw operation, asset code, raw bytes) reaches the page only through the template's
 //! escaping; the memo and raw bytes are `core::text::escape`d first, so a NUL or an invalid
 //! byte shows as `\x00` rather than vanishing.
@@ -11,7 +12,7 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use orbitpay_store::models::UnmatchedPaymentRow;
 use orbitpay_store::session_search::{self, After};
-use orbitpay_store::{payments, unmatched, unreadable};
+use orbitpay_store::{payments, refunds, unmatched, unreadable};
 use serde::Deserialize;
 
 use super::{PAGE, cursor};
@@ -26,6 +27,9 @@ const RAW_CHARS: usize = 8 * 1024;
 pub struct Params {
     /// Unmatched rows below this id.
     unmatched_before: Option<i64>,
+    /// `all`: resolved unmatched payments too.
+    #[serde(default)]
+    unmatched: String,
     #[serde(default)]
     overpaid_after: String,
 }
@@ -44,6 +48,8 @@ struct UnmatchedView {
     tx_short: String,
     ledger: Option<i32>,
     session_id: Option<String>,
+    /// What its refunds return: completed, then awaiting a signature (empty when none).
+    refunded: String,
     raw: String,
 }
 
@@ -73,6 +79,8 @@ struct Money {
     now: String,
     unmatched: Vec<UnmatchedView>,
     unmatched_next: Option<String>,
+    /// Resolved ones shown too.
+    all: bool,
     unreadable: Vec<UnreadableView>,
     overpaid: Vec<OverpaidView>,
     overpaid_next: Option<String>,
@@ -83,13 +91,21 @@ pub async fn page(
     Query(params): Query<Params>,
 ) -> Result<Response, PageError> {
     let mut c = conn(&state).await?;
-    let rows = unmatched::newest(&mut c, params.unmatched_before, PAGE).await?;
+    let all = params.unmatched == "all";
+    let rows = if all {
+        unmatched::newest(&mut c, params.unmatched_before, PAGE).await?
+    } else {
+        unmatched::newest_unresolved(&mut c, params.unmatched_before, PAGE).await?
+    };
+    let ids: Vec<i64> = rows.iter().map(|u| u.id).collect();
+    let refunded = unmatched::refunded(&mut c, &ids).await?;
     let unread = unreadable::list_unresolved(&mut c, None, PAGE).await?;
     let over =
         session_search::overpaid(&mut c, cursor::decode(&params.overpaid_after), PAGE).await?;
+    let ids: Vec<_> = over.iter().map(|s| s.id).collect();
+    let paid = payments::for_sessions(&mut c, &ids).await?;
     let mut overpaid = Vec::with_capacity(over.len());
     for s in &over {
-        let paid = payments::for_session(&mut c, s.id).await?;
         overpaid.push(OverpaidView {
             id: s.id.to_string(),
             amount: format::stroops(i128::from(s.amount.stroops())),
@@ -99,7 +115,8 @@ pub async fn page(
                 i128::from(s.amount_received.stroops()) - i128::from(s.amount.stroops()),
             ),
             txs: paid
-                .into_iter()
+                .iter()
+                .filter(|p| p.session_id == s.id)
                 .map(|p| format!("{} · {}", p.tx_hash, format::stroops(i128::from(p.amount))))
                 .collect(),
         });
@@ -107,7 +124,13 @@ pub async fn page(
     drop(c);
     let unmatched_next = (rows.len() as i64 == PAGE).then(|| {
         let last = rows[rows.len() - 1].id.to_string();
-        cursor::link("/ui/money", &[("unmatched_before", &last)]) + "#unmatched"
+        cursor::link(
+            "/ui/money",
+            &[
+                ("unmatched", if all { "all" } else { "" }),
+                ("unmatched_before", &last),
+            ],
+        ) + "#unmatched"
     });
     let overpaid_next = (over.len() as i64 == PAGE).then(|| {
         let last = &over[over.len() - 1];
@@ -120,8 +143,9 @@ pub async fn page(
     let view = Money {
         title: "Money to look at",
         now: super::now(),
-        unmatched: rows.iter().map(unmatched_view).collect(),
+        unmatched: rows.iter().map(|u| unmatched_view(u, &refunded)).collect(),
         unmatched_next,
+        all,
         unreadable: unread
             .into_iter()
             .map(|r| UnreadableView {
@@ -140,16 +164,28 @@ pub async fn page(
     super::html(&view)
 }
 
-fn unmatched_view(u: &UnmatchedPaymentRow) -> UnmatchedView {
+fn unmatched_view(u: &UnmatchedPaymentRow, refunded: &[(i64, String, i128)]) -> UnmatchedView {
+    let of = |status: &str| {
+        refunded
+            .iter()
+            .filter(|(id, s, _)| *id == u.id && s == status)
+            .map(|(_, _, n)| *n)
+            .sum::<i128>()
+    };
+    let (done, awaiting) = (of(refunds::COMPLETED), of(refunds::AWAITING_SIGNATURE));
+    let refunded = [(done, "refunded"), (awaiting, "awaiting signature")]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{} {what}", format::stroops(n)))
+        .collect::<Vec<_>>()
+        .join(", ");
     let from = u.from_address.clone().unwrap_or_default();
     let asset_stored = u.asset.clone().unwrap_or_default();
-    // The exact bytes when kept, else the stored (already escaped) text.
-    let memo = match (&u.memo_bytes, &u.memo_value) {
-        (Some(b), _) if u.memo_type.as_deref() == Some("text") => orbitpay_core::text::escape(b),
-        (_, Some(v)) => v.clone(),
-        (Some(b), None) => hex_of(b),
-        (None, None) => String::new(),
-    };
+    let memo = format::memo(
+        u.memo_type.as_deref(),
+        u.memo_value.as_deref(),
+        u.memo_bytes.as_deref(),
+    );
     UnmatchedView {
         at: format::time(u.created_at),
         reason: u.reason.as_str(),
@@ -171,16 +207,13 @@ fn unmatched_view(u: &UnmatchedPaymentRow) -> UnmatchedView {
         tx_short: format::short(&u.tx_hash),
         ledger: u.ledger,
         session_id: u.session_id.map(|s| s.to_string()),
+        refunded,
         raw: cut(u
             .raw_operation
             .as_ref()
             .and_then(|r| serde_json::to_string_pretty(r).ok())
             .unwrap_or_default()),
     }
-}
-
-fn hex_of(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn cut(s: String) -> String {

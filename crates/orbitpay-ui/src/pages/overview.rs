@@ -5,7 +5,7 @@ use std::sync::Arc;
 use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
-use orbitpay_store::{outbox, today, unmatched, unreadable};
+use orbitpay_store::{outbox, refund_lists, today, unmatched, unreadable};
 
 use crate::error::conn;
 use crate::format;
@@ -31,6 +31,14 @@ struct Credited {
     amount: String,
 }
 
+/// Refunds awaiting a signature in one asset.
+struct AwaitingView {
+    stored: String,
+    asset: String,
+    count: i64,
+    amount: String,
+}
+
 struct JobView {
     job: String,
     started_at: String,
@@ -52,6 +60,7 @@ struct Overview {
     dead: i64,
     unmatched: i64,
     unreadable: i64,
+    awaiting: Vec<AwaitingView>,
     jobs: Vec<JobView>,
 }
 
@@ -60,8 +69,9 @@ pub async fn page(State(state): State<Arc<UiState>>) -> Result<Response, PageErr
     let counts = today::session_counts(&mut c).await?;
     let credited = today::credited(&mut c).await?;
     let depth = outbox::depth(&mut c).await?;
-    let unmatched = unmatched::count(&mut c).await?;
+    let unmatched = unmatched::count_unresolved(&mut c).await?;
     let unreadable = unreadable::count_unresolved(&mut c).await?;
+    let awaiting = refund_lists::awaiting_totals(&mut c).await?;
     drop(c);
     let accounts = state
         .board
@@ -116,6 +126,15 @@ pub async fn page(State(state): State<Arc<UiState>>) -> Result<Response, PageErr
         dead: depth.dead,
         unmatched,
         unreadable,
+        awaiting: awaiting
+            .into_iter()
+            .map(|a| AwaitingView {
+                asset: format::asset(&a.asset),
+                stored: a.asset,
+                count: a.count,
+                amount: format::stroops(a.stroops),
+            })
+            .collect(),
         jobs: state
             .board
             .jobs()

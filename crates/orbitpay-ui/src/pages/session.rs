@@ -1,6 +1,7 @@
 //! `/ui/sessions/{id}`: one session's story. Its timeline (created, claimed, credited, then
 //! paid, expired or cancelled, each with its ledger and transaction), its payments, and its
-//! outbox events with every attempt of each delivery. Read through the store's
+//! outbox events with every attempt of each delivery, and its refunds (of its overpaid part or
+//! of its late payments). Read through the store's
 //! `timeline::for_session` (one consistent snapshot) and the attempts of its deliveries.
 
 use std::sync::Arc;
@@ -8,11 +9,12 @@ use std::sync::Arc;
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use orbitpay_store::deliveries;
 use orbitpay_store::models::PaymentRow;
 use orbitpay_store::timeline::{self, TimelineEvent};
+use orbitpay_store::{deliveries, refund_lists};
 use uuid::Uuid;
 
+use super::refunds::RefundView;
 use crate::error::conn;
 use crate::format;
 use crate::{PageError, UiState};
@@ -80,6 +82,7 @@ struct SessionPage {
     steps: Vec<Step>,
     payments: Vec<PaymentView>,
     events: Vec<EventView>,
+    refunds: Vec<RefundView>,
 }
 
 pub async fn page(
@@ -121,6 +124,7 @@ pub async fn page(
             deliveries: ds,
         });
     }
+    let refunds = refund_lists::for_session(&mut c, id).await?;
     drop(c);
     let s = &t.session;
     let asset = format::asset(&s.asset.to_string());
@@ -140,6 +144,10 @@ pub async fn page(
             })
             .collect(),
         events,
+        refunds: refunds
+            .iter()
+            .map(|r| RefundView::of(r, &state.network_passphrase, false))
+            .collect(),
         s: Facts {
             status: s.status.as_str(),
             overpaid: s.is_overpaid(),

@@ -11,6 +11,7 @@ pub fn router(state: &AdminState) -> axum::Router {
     orbitpay_ui::router(Arc::new(orbitpay_ui::UiState {
         pool: state.pool.clone(),
         board: Arc::new(IngestBoard(state.ingest.clone())),
+        network_passphrase: state.network_passphrase.clone(),
     }))
 }
 

@@ -343,7 +343,6 @@ impl Race {
     }
 
     async fn status(&self, reference: u64) -> (String, i64) {
-        use diesel::prelude::*;
         use diesel_async::RunQueryDsl;
         diesel::sql_query(format!(
             "SELECT status::text AS status, amount_received FROM sessions

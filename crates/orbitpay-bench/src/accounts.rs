@@ -169,7 +169,16 @@ async fn one(
             .get(0),
     ];
 
-    let mut extra = vec!["--pool-size".to_owned(), plan.pool_size.to_string()];
+    // The production leader_retry: 200 ms (the other phases') bounds the leadership
+    // connection's silence to 800 ms, which a daemon busy starting thousands of followers can
+    // pass (PostgreSQL then ends it and every ingestion stops).
+    let leader_retry = orbitpay::config::Config::default().ingest.leader_retry;
+    let mut extra = vec![
+        "--pool-size".to_owned(),
+        plan.pool_size.to_string(),
+        "--leader-retry-ms".to_owned(),
+        leader_retry.as_millis().to_string(),
+    ];
     if let Some(mode) = flag {
         extra.extend(["--ingest-mode".to_owned(), mode.to_owned()]);
     }
@@ -186,12 +195,14 @@ async fn one(
     let warm = Instant::now();
     let client = orbitpay_cli::Client::new(&daemon.socket)?;
     let mut streaming = 0;
+    let mut by_state = serde_json::Value::Null;
     while warm.elapsed() < WARM_UP {
         let status = client
             .get("/v1/status")
             .await?
             .json()
             .context("/v1/status is not JSON")?;
+        by_state = status["accounts"]["by_state"].clone();
         streaming = status["accounts"]["by_state"]["streaming"]
             .as_u64()
             .unwrap_or(0);
@@ -202,7 +213,7 @@ async fn one(
     }
     let warm_up = warm.elapsed();
     crate::say(format!(
-        "accounts: {streaming}/{n} streaming after {:.1} s",
+        "accounts: {streaming}/{n} streaming after {:.1} s ({by_state})",
         warm_up.as_secs_f64()
     ));
 

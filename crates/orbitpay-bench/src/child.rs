@@ -34,6 +34,9 @@ pub struct ChildArgs {
     pub ingest_mode: Option<String>,
     #[arg(long, default_value_t = 10)]
     pub pool_size: usize,
+    /// `ingest.leader_retry`: short, so the phases' daemons lead at once.
+    #[arg(long, default_value_t = 200)]
+    pub leader_retry_ms: u64,
     /// The default webhook endpoint (loopback allowed); needs `--webhook-secret`.
     #[arg(long, requires = "webhook_secret")]
     pub webhook_url: Option<String>,
@@ -62,7 +65,7 @@ pub fn run_child(args: ChildArgs) -> anyhow::Result<()> {
         config.database.pool_size = args.pool_size;
         config.horizon.url = args.horizon;
         config.admin.socket = args.socket;
-        config.ingest.leader_retry = Duration::from_millis(200);
+        config.ingest.leader_retry = Duration::from_millis(args.leader_retry_ms);
         if let (Some(url), Some(secret)) = (args.webhook_url, args.webhook_secret) {
             config.webhooks.url = Some(url);
             config.webhooks.secret = orbitpay::config::Secret::new(secret);

@@ -94,8 +94,9 @@ struct RunArgs {
     /// as not available.
     #[arg(long, value_delimiter = ',', default_values_t = ["per_account".to_owned(), "network".to_owned()])]
     accounts_modes: Vec<String>,
-    /// Measured seconds per size and mode in the accounts phase (after the warm-up).
-    #[arg(long, default_value_t = 60)]
+    /// Measured seconds per size and mode in the accounts phase (after the warm-up): longer
+    /// than a quiet stream's ~55 s close, so each stream's reconnect falls in the window.
+    #[arg(long, default_value_t = 90)]
     accounts_seconds: u64,
     /// Small run for CI: correctness checked, timings reported but not asserted.
     #[arg(long)]

@@ -133,7 +133,7 @@ async fn a_retention_gap_is_flagged_in_status_and_the_rest_still_holds() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let status = client.get("/v1/status").await.unwrap().json().unwrap();
-        if status["accounts"][0]["gap"] == true {
+        if status["accounts"]["not_following"][0]["gap"] == true {
             break;
         }
         assert!(

@@ -62,7 +62,7 @@ async fn a_claim_left_by_a_killed_daemon_is_recovered_once_horizon_answers() {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let status = client.get("/v1/status").await.unwrap().json().unwrap();
-        if status["accounts"][0]["state"] == "streaming" {
+        if status["accounts"]["by_state"]["streaming"] == 1 {
             break;
         }
         assert!(
@@ -122,8 +122,8 @@ async fn a_claim_left_by_a_killed_daemon_is_recovered_once_horizon_answers() {
     let later_op = later.txs[0].op_ids[0];
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let status = client.get("/v1/status").await.unwrap().json().unwrap();
-        if status["accounts"][0]["cursor"]
+        let status = client.get("/v1/accounts").await.unwrap().json().unwrap();
+        if status["data"][0]["cursor"]
             .as_i64()
             .is_some_and(|c| c >= later_op)
         {

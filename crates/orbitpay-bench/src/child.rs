@@ -25,11 +25,18 @@ pub struct ChildArgs {
     pub horizon: String,
     #[arg(long)]
     pub socket: PathBuf,
-    /// `G...:start_token`, once per watched account.
-    #[arg(long = "watch", required = true)]
+    /// `G...:start_token`, once per watched account (none: the accounts are in the table).
+    #[arg(long = "watch")]
     pub watch: Vec<String>,
+    /// `ingest.mode`, set through the config's own deserialisation, so a daemon that does not
+    /// know the key refuses it.
+    #[arg(long)]
+    pub ingest_mode: Option<String>,
     #[arg(long, default_value_t = 10)]
     pub pool_size: usize,
+    /// `ingest.leader_retry`: short, so the phases' daemons lead at once.
+    #[arg(long, default_value_t = 200)]
+    pub leader_retry_ms: u64,
     /// The default webhook endpoint (loopback allowed); needs `--webhook-secret`.
     #[arg(long, requires = "webhook_secret")]
     pub webhook_url: Option<String>,
@@ -50,12 +57,15 @@ pub fn run_child(args: ChildArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let mut config = Config::default();
+        let mut config = match &args.ingest_mode {
+            Some(mode) => config_with_mode(mode)?,
+            None => Config::default(),
+        };
         config.database.url = args.db_url;
         config.database.pool_size = args.pool_size;
         config.horizon.url = args.horizon;
         config.admin.socket = args.socket;
-        config.ingest.leader_retry = Duration::from_millis(200);
+        config.ingest.leader_retry = Duration::from_millis(args.leader_retry_ms);
         if let (Some(url), Some(secret)) = (args.webhook_url, args.webhook_secret) {
             config.webhooks.url = Some(url);
             config.webhooks.secret = orbitpay::config::Secret::new(secret);
@@ -87,6 +97,14 @@ pub fn run_child(args: ChildArgs) -> anyhow::Result<()> {
     })
 }
 
+/// The default config with `ingest.mode = mode`, as a config file would set it: an error when
+/// this daemon does not recognise the key (or the value).
+pub fn config_with_mode(mode: &str) -> anyhow::Result<Config> {
+    let mut value = serde_json::to_value(Config::default())?;
+    value["ingest"]["mode"] = serde_json::Value::String(mode.to_owned());
+    serde_json::from_value(value).with_context(|| format!("ingest.mode = {mode:?}"))
+}
+
 /// A running child daemon.
 pub struct Daemon {
     child: Child,
@@ -105,6 +123,19 @@ impl Daemon {
         name: &str,
         watch: &[(String, i64)],
         webhooks: Option<WebhookTarget<'_>>,
+    ) -> anyhow::Result<Daemon> {
+        Self::start_with(db_url, horizon, dir, name, watch, webhooks, &[]).await
+    }
+
+    /// [`Daemon::start`] with more arguments for the child (`--ingest-mode`, `--pool-size`).
+    pub async fn start_with(
+        db_url: &str,
+        horizon: &str,
+        dir: &Path,
+        name: &str,
+        watch: &[(String, i64)],
+        webhooks: Option<WebhookTarget<'_>>,
+        extra: &[String],
     ) -> anyhow::Result<Daemon> {
         let socket = dir.join(format!("{name}.sock"));
         let log = std::fs::File::create(dir.join(format!("{name}.log")))?;
@@ -128,6 +159,7 @@ impl Daemon {
         for (account, token) in watch {
             command.arg("--watch").arg(format!("{account}:{token}"));
         }
+        command.args(extra);
         command
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))

@@ -5,8 +5,10 @@
 //! ```text
 //! cargo run --release -p orbitpay-bench -- [--payments 100000] [--scale-1m] [--out DIR]
 //! cargo run --release -p orbitpay-bench -- --only creation     # one phase, with its baselines
+//! cargo run --release -p orbitpay-bench -- --only accounts --accounts-sizes 10,1000
 //! ```
 
+mod accounts;
 mod baselines;
 mod child;
 mod fixture;
@@ -93,6 +95,17 @@ struct RunArgs {
     /// Also run the scale case with 1,000,000 pending sessions (inserting them takes a while).
     #[arg(long)]
     scale_1m: bool,
+    /// Watched accounts in the accounts phase, one run per size (and mode).
+    #[arg(long, value_delimiter = ',', default_values_t = [10usize, 1_000, 10_000])]
+    accounts_sizes: Vec<usize>,
+    /// Ingest modes for the accounts phase; one the daemon's config does not know is reported
+    /// as not available.
+    #[arg(long, value_delimiter = ',', default_values_t = ["per_account".to_owned(), "network".to_owned()])]
+    accounts_modes: Vec<String>,
+    /// Measured seconds per size and mode in the accounts phase (after the warm-up): longer
+    /// than a quiet stream's ~55 s close, so each stream's reconnect falls in the window.
+    #[arg(long, default_value_t = 90)]
+    accounts_seconds: u64,
     /// Small run for CI: correctness checked, timings reported but not asserted.
     #[arg(long)]
     smoke: bool,
@@ -122,6 +135,8 @@ enum Phase {
     Scale,
     /// Each operator page's latency over a seeded history of `--pages-sessions` sessions.
     Pages,
+    /// 10 to 10,000 watched accounts under network traffic, per ingest mode.
+    Accounts,
 }
 
 impl RunArgs {
@@ -142,6 +157,9 @@ impl RunArgs {
         self.pages_sessions = 10_000;
         self.page_requests = 10;
         self.scale_1m = false;
+        self.accounts_sizes = vec![10];
+        self.accounts_modes = vec!["per_account".to_owned()];
+        self.accounts_seconds = 5;
         self
     }
 }
@@ -176,10 +194,12 @@ struct Accounts {
 }
 
 const SEED: u64 = 14;
+/// The daemon's pool in the accounts phase (the child's default).
+const ACCOUNTS_POOL_SIZE: usize = 10;
 /// Stroops per catch-up payment (and session amount).
 const AMOUNT: i64 = 10_000_000;
 
-fn say(msg: impl std::fmt::Display) {
+pub(crate) fn say(msg: impl std::fmt::Display) {
     eprintln!("[bench] {msg}");
 }
 
@@ -505,6 +525,23 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     } else {
         None
     };
+    let (accounts, accounts_skipped) = if args.wants(Phase::Accounts) {
+        accounts::measure(
+            &sim,
+            &horizon_url,
+            &dir,
+            a.payer,
+            &accounts::Plan {
+                sizes: args.accounts_sizes.clone(),
+                modes: args.accounts_modes.clone(),
+                window: Duration::from_secs(args.accounts_seconds),
+                pool_size: ACCOUNTS_POOL_SIZE,
+            },
+        )
+        .await?
+    } else {
+        (Vec::new(), Vec::new())
+    };
     horizon.shutdown().await;
 
     let report = Report {
@@ -523,6 +560,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         scale,
         webhooks,
         pages,
+    };
+        accounts,
+        accounts_skipped,
         seconds: t_run.elapsed().as_secs_f64(),
     };
     report.write(&args.out)?;

@@ -106,6 +106,9 @@ pub struct Report {
     pub scale: Vec<Scale>,
     pub webhooks: Option<WebhookReport>,
     pub pages: Option<PagesReport>,
+    pub accounts: Vec<crate::accounts::Row>,
+    /// Modes the daemon does not know yet, each with why.
+    pub accounts_skipped: Vec<String>,
     pub seconds: f64,
 }
 
@@ -237,6 +240,9 @@ impl Report {
         if let Some(p) = &self.pages {
             p.rows(&mut t);
         }
+        if !self.accounts.is_empty() || !self.accounts_skipped.is_empty() {
+            self.accounts_table(&mut t);
+        }
         let _ = writeln!(t);
         let _ = writeln!(
             t,
@@ -258,7 +264,82 @@ impl Report {
         t
     }
 
+    fn accounts_table(&self, t: &mut String) {
+        let _ = writeln!(t);
+        let _ = writeln!(
+            t,
+            "| Accounts | Mode | Streaming at start (warm-up) | Max DB connections (pool) | Horizon requests/h (stream opens/h) | Stream credits/h (streams) | RSS (peak) | Credit p50 / p99 / max | Credits paid |"
+        );
+        let _ = writeln!(t, "|---|---|---|---|---|---|---|---|---|");
+        for r in &self.accounts {
+            let _ = writeln!(
+                t,
+                "| {} | {} | {} ({:.0} s) | {} ({}) | {:.0} ({:.0}) | {:.0} ({}) | {:.1} MB ({:.1}) | {:.1} / {:.1} / {:.1} ms | {}/{} |",
+                r.accounts,
+                r.mode,
+                r.streaming_at_start,
+                r.warm_up_seconds,
+                r.max_connections,
+                r.pool_size,
+                r.requests_per_hour,
+                r.stream_opens_per_hour,
+                r.stream_credits_per_hour,
+                r.streams,
+                mb(r.memory.rss_kib),
+                mb(r.memory.peak_kib),
+                r.latency.p50_ms,
+                r.latency.p99_ms,
+                r.latency.max_ms,
+                r.credits_paid,
+                r.credits_sent
+            );
+        }
+        for line in &self.accounts_skipped {
+            let _ = writeln!(t, "{line}");
+        }
+    }
+
+    fn accounts_targets(&self, t: &mut String) {
+        for r in &self.accounts {
+            let _ = writeln!(
+                t,
+                "- {} accounts, {}: connections <= pool_size + 2: {} -> {}",
+                r.accounts,
+                r.mode,
+                r.max_connections,
+                verdict(r.max_connections <= r.pool_size as i64 + 2)
+            );
+        }
+        let at = |mode: &str, n: usize| {
+            self.accounts
+                .iter()
+                .find(|r| r.mode == mode && r.accounts == n)
+        };
+        for mode in ["per_account", "network"] {
+            if let Some(r) = at(mode, 10_000) {
+                let _ = writeln!(
+                    t,
+                    "- 10,000 accounts, {mode}: RSS <= 100 MB: {:.1} MB -> {}; credit p99 <= 50 ms: {:.1} ms -> {}",
+                    mb(r.memory.rss_kib),
+                    verdict(mb(r.memory.rss_kib) <= 100.0),
+                    r.latency.p99_ms,
+                    verdict(r.latency.p99_ms <= 50.0 && r.credits_paid == r.credits_sent)
+                );
+            }
+        }
+        if let (Some(small), Some(big)) = (at("network", 1_000), at("network", 10_000)) {
+            let r = big.requests_per_hour / small.requests_per_hour.max(1e-9);
+            let _ = writeln!(
+                t,
+                "- network requests/h within 10% from 1,000 to 10,000: {:.0}% -> {}",
+                r * 100.0,
+                verdict((0.9..=1.1).contains(&r))
+            );
+        }
+    }
+
     fn targets(&self, t: &mut String) {
+        self.accounts_targets(t);
         if let (Some(catchup), Some(b)) = (&self.catchup, &self.baselines) {
             let c = catchup.throughput.per_second;
             let bulk = c / b.bulk_1.per_second.max(1e-9);

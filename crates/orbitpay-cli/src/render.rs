@@ -140,12 +140,21 @@ pub fn session_list(out: &mut dyn Write, page: &Value) -> io::Result<()> {
     next_hint(out, page)
 }
 
+/// `/v1/status`: the accounts in summary (counts by state, then only those not following, as
+/// the daemon caps them; `orbitpay accounts list` pages through all of them).
 pub fn status(out: &mut dyn Write, s: &Value) -> io::Result<()> {
     let outbox = s.get("outbox");
+    let accounts = s.get("accounts");
+    let field = |k: &str| accounts.and_then(|a| a.get(k));
     key_values(
         out,
         &[
             ("version", cell(s.get("version"))),
+            (
+                "accounts led here",
+                format!("{}/{}", cell(field("leading")), cell(field("total"))),
+            ),
+            ("max lag (s)", cell(field("max_lag_seconds"))),
             (
                 "outbox undelivered",
                 cell(outbox.and_then(|o| o.get("undelivered"))),
@@ -168,8 +177,17 @@ pub fn status(out: &mut dyn Write, s: &Value) -> io::Result<()> {
         .unwrap_or_default();
     table(out, &["STATUS", "SESSIONS"], &counts)?;
     writeln!(out)?;
-    let accounts: Vec<Vec<String>> = s
-        .get("accounts")
+    let states: Vec<Vec<String>> = field("by_state")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter(|(_, n)| n.as_u64() != Some(0))
+                .map(|(k, v)| vec![k.clone(), cell(Some(v))])
+                .collect()
+        })
+        .unwrap_or_default();
+    table(out, &["STATE", "ACCOUNTS"], &states)?;
+    let not_following: Vec<Vec<String>> = field("not_following")
         .and_then(Value::as_array)
         .map(|a| {
             a.iter()
@@ -184,23 +202,39 @@ pub fn status(out: &mut dyn Write, s: &Value) -> io::Result<()> {
                         cell(acc.get("account")),
                         cell(acc.get("state")),
                         cell(acc.get("cursor")),
-                        cell(acc.get("ledger")),
                         cell(acc.get("lag_seconds")),
                         if flags.is_empty() {
                             "-".to_owned()
                         } else {
                             flags
                         },
+                        cell(acc.get("reason")),
                     ]
                 })
                 .collect()
         })
         .unwrap_or_default();
-    table(
-        out,
-        &["ACCOUNT", "STATE", "CURSOR", "LEDGER", "LAG (s)", "FLAGS"],
-        &accounts,
-    )?;
+    if !not_following.is_empty() {
+        writeln!(out)?;
+        table(
+            out,
+            &[
+                "NOT FOLLOWING",
+                "STATE",
+                "CURSOR",
+                "LAG (s)",
+                "FLAGS",
+                "REASON",
+            ],
+            &not_following,
+        )?;
+    }
+    let omitted = field("not_following_omitted")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    if omitted > 0 {
+        writeln!(out, "+{omitted} more not following: orbitpay accounts list")?;
+    }
     jobs(out, s.get("jobs").and_then(Value::as_array))
 }
 
@@ -264,7 +298,9 @@ mod tests {
     fn status_lists_each_jobs_last_run_with_its_notes() {
         let s = serde_json::json!({
             "version": "0.1.0", "outbox": {"undelivered": 0, "oldest_age_seconds": 0.0},
-            "sessions": {}, "accounts": [],
+            "sessions": {},
+            "accounts": {"total": 0, "leading": 0, "by_state": {}, "max_lag_seconds": null,
+                         "not_following": [], "not_following_omitted": 0},
             "jobs": [
                 {"job": "expiry", "started_at": "2026-01-01T00:00:00Z", "duration_seconds": 0.5,
                  "outcome": "ok", "counts": {"expired": 0, "waiting": 3},
@@ -284,6 +320,34 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("recovery: error: database down"), "{text}");
+    }
+
+    #[test]
+    fn status_counts_the_accounts_by_state_and_lists_only_those_not_following() {
+        let s = serde_json::json!({
+            "version": "0.1.0", "outbox": {"undelivered": 0, "oldest_age_seconds": 0.0},
+            "sessions": {}, "jobs": [],
+            "accounts": {
+                "total": 1000, "leading": 1000, "max_lag_seconds": 3.0,
+                "by_state": {"streaming": 977, "halted": 23, "standby": 0},
+                "not_following": [{"account": "GHALTED", "state": "halted", "cursor": 7,
+                                   "lag_seconds": 3.0, "gap": false, "reset": false,
+                                   "reason": "the record sink failed"}],
+                "not_following_omitted": 22,
+            },
+        });
+        let mut out = Vec::new();
+        status(&mut out, &s).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("1000/1000"), "{text}");
+        assert!(text.contains("streaming  977"), "{text}");
+        assert!(!text.contains("standby"), "{text}");
+        assert!(text.contains("GHALTED"), "{text}");
+        assert!(text.contains("the record sink failed"), "{text}");
+        assert!(
+            text.contains("+22 more not following: orbitpay accounts list"),
+            "{text}"
+        );
     }
 
     #[test]

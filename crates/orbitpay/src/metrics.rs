@@ -8,7 +8,10 @@
 //! This module also owns the gauges that nobody emits inline, refreshed every
 //! `metrics.refresh_interval` by [`run_refresher`]: sessions by status, unmatched payments by
 //! reason, outbox depth and oldest age (from the database), pool connections in use and waiters
-//! (from the pool), and per-account stream figures copied from the followers' status.
+//! (from the pool), and the watched accounts' figures from the followers' status, on a bounded
+//! number of series ([`accounts`]).
+
+pub mod accounts;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -16,12 +19,12 @@ use std::time::Duration;
 
 use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_util::MetricKindMask;
 use orbitpay_store::DbPool;
 use orbitpay_store::outbox::OutboxDepth;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::admin::IngestStatus as _;
 use crate::status::StatusBoard;
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -33,19 +36,13 @@ const BUCKETS: &[f64] = &[
 
 /// Installs the Prometheus recorder as the process's global recorder (once; later calls return
 /// the same handle). If some other recorder was installed first, the handle renders nothing and
-/// a warning is logged.
-pub fn install() -> PrometheusHandle {
+/// a warning is logged. A gauge not set for `gauges_idle_after` leaves `/metrics`: that is how
+/// an account's gauge goes once the account leaves the bounded set (see [`accounts`]), so it
+/// must be longer than the slowest periodic setter (the refresher, the watchdog).
+pub fn install(gauges_idle_after: Duration) -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
-            let builder = PrometheusBuilder::new();
-            let builder = match builder.set_buckets(BUCKETS) {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::warn!(error = %e, "histogram buckets rejected; using summaries");
-                    PrometheusBuilder::new()
-                }
-            };
-            let recorder = builder.build_recorder();
+            let recorder = builder(gauges_idle_after).build_recorder();
             let handle = recorder.handle();
             if metrics::set_global_recorder(recorder).is_err() {
                 tracing::warn!("a metrics recorder was already installed; /metrics stays empty");
@@ -54,6 +51,26 @@ pub fn install() -> PrometheusHandle {
             handle
         })
         .clone()
+}
+
+/// The recorder's settings: the latency buckets, and gauges dropped after `gauges_idle_after`
+/// without an update (counters and histograms stay).
+pub fn builder(gauges_idle_after: Duration) -> PrometheusBuilder {
+    let builder =
+        PrometheusBuilder::new().idle_timeout(MetricKindMask::GAUGE, Some(gauges_idle_after));
+    match builder.set_buckets(BUCKETS) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(error = %e, "histogram buckets rejected; using summaries");
+            PrometheusBuilder::new().idle_timeout(MetricKindMask::GAUGE, Some(gauges_idle_after))
+        }
+    }
+}
+
+/// How long a gauge may go without an update before it leaves `/metrics`: four of the slowest
+/// periodic setter's intervals.
+pub fn gauges_idle_after(refresh_interval: Duration, watchdog: Option<Duration>) -> Duration {
+    refresh_interval.max(watchdog.unwrap_or_default()) * 4
 }
 
 fn describe() {
@@ -89,13 +106,23 @@ fn describe() {
         "Tasks waiting for a pooled database connection."
     );
     describe_gauge!(
-        "orbitpay_ingest_leader",
-        "1 when this instance leads ingestion of the account, 0 on standby."
+        "orbitpay_accounts",
+        "Watched accounts by this instance's ingestion state (standby: another instance leads)."
+    );
+    describe_gauge!(
+        "orbitpay_accounts_flagged",
+        "Accounts with a retention gap or a network reset under their cursor."
+    );
+    describe_gauge!(
+        "orbitpay_accounts_lag_seconds",
+        Unit::Seconds,
+        "Lag of the accounts this instance ingests: median, 99th percentile and worst (1)."
     );
     describe_gauge!(
         "orbitpay_stream_lag_seconds",
         Unit::Seconds,
-        "How far ingestion of the account is behind the ledger."
+        "How far ingestion of the account is behind the ledger (the worst \
+         metrics.account_series accounts only)."
     );
     describe_gauge!(
         "orbitpay_webhook_dead_deliveries",
@@ -112,23 +139,28 @@ fn describe() {
     );
     describe_gauge!(
         "orbitpay_stream_cursor_ledger",
-        "Ledger of the last durably handled record of the account."
+        "Ledger of the last durably handled record of the account (the worst \
+         metrics.account_series accounts only)."
     );
     describe_counter!(
         "orbitpay_stream_records_total",
-        "Records the account's follower handed to the matcher (this leadership term)."
+        "Records this instance's followers handed to the matcher."
     );
     describe_counter!(
         "orbitpay_stream_reconnects_total",
-        "Stream reconnects of the account's follower (this leadership term)."
+        "Stream reconnects of this instance's followers."
     );
     describe_counter!(
         "orbitpay_stream_stalls_total",
-        "Streams of the account that went silent past the stall bound (this leadership term)."
+        "Streams that went silent past the stall bound."
     );
     describe_counter!(
         "orbitpay_stream_errors_total",
-        "Source failures of the account's follower (this leadership term)."
+        "Source failures of this instance's followers."
+    );
+    describe_counter!(
+        "orbitpay_stream_gaps_detected_total",
+        "Retention gaps the followers detected."
     );
     describe_gauge!(
         "orbitpay_alive",
@@ -191,10 +223,12 @@ pub async fn run_refresher(
     pool: DbPool,
     board: Arc<StatusBoard>,
     interval: Duration,
+    account_series: usize,
     handle: PrometheusHandle,
     outbox: watch::Sender<Option<OutboxDepth>>,
     shutdown: CancellationToken,
 ) {
+    let mut account_metrics = accounts::AccountMetrics::new(account_series);
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -203,7 +237,7 @@ pub async fn run_refresher(
             _ = tick.tick() => {}
         }
         refresh_pool(&pool);
-        refresh_accounts(&board);
+        account_metrics.refresh(&board);
         // Bounded: a slow database must not pile refreshes up.
         match tokio::time::timeout(interval, refresh_db(&pool)).await {
             Ok(Ok(depth)) => {
@@ -243,45 +277,4 @@ pub fn refresh_pool(pool: &DbPool) {
     metrics::gauge!("orbitpay_db_pool_connections", "state" => "idle").set(status.available as f64);
     metrics::gauge!("orbitpay_db_pool_connections", "state" => "max").set(status.max_size as f64);
     metrics::gauge!("orbitpay_db_pool_waiting").set(status.waiting as f64);
-}
-
-/// Per-account figures from the followers this instance runs. Counters are copied with
-/// `absolute`, so they restart when leadership moves (Prometheus' `rate()` handles resets).
-pub fn refresh_accounts(board: &StatusBoard) {
-    for account in board.accounts() {
-        let label = account.account.to_string();
-        let leading = !matches!(account.state.as_str(), "standby" | "stopped");
-        metrics::gauge!("orbitpay_ingest_leader", "account" => label.clone()).set(if leading {
-            1.0
-        } else {
-            0.0
-        });
-        if let Some(lag) = account.lag_seconds {
-            metrics::gauge!("orbitpay_stream_lag_seconds", "account" => label.clone()).set(lag);
-        }
-        if let Some(ledger) = account.ledger {
-            metrics::gauge!("orbitpay_stream_cursor_ledger", "account" => label.clone())
-                .set(ledger as f64);
-        }
-    }
-    for follower in board.followers() {
-        let s = follower.snapshot();
-        let label = s.account.to_string();
-        metrics::counter!("orbitpay_stream_records_total", "account" => label.clone())
-            .absolute(s.records);
-        metrics::counter!("orbitpay_stream_reconnects_total", "account" => label.clone())
-            .absolute(s.reconnects);
-        metrics::counter!("orbitpay_stream_stalls_total", "account" => label.clone())
-            .absolute(s.stalls);
-        metrics::counter!("orbitpay_stream_errors_total", "account" => label.clone())
-            .absolute(s.errors);
-        metrics::counter!("orbitpay_stream_gaps_detected_total", "account" => label.clone())
-            .absolute(s.gaps_detected);
-        // 1 while the cursor is older than the source's retained history (records may be
-        // missing) or ahead of its latest ledger (the network was reset; ingestion halted).
-        let flag = |on: bool| if on { 1.0 } else { 0.0 };
-        metrics::gauge!("orbitpay_stream_retention_gap", "account" => label.clone())
-            .set(flag(s.gap));
-        metrics::gauge!("orbitpay_stream_network_reset", "account" => label).set(flag(s.reset));
-    }
 }

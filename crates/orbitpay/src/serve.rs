@@ -133,7 +133,12 @@ pub async fn run(config: Config, mut options: ServeOptions) -> anyhow::Result<()
     );
 
     // Metrics recorder first, so everything below can emit.
-    let prometheus = crate::metrics::install();
+    let prometheus = crate::metrics::install(crate::metrics::gauges_idle_after(
+        config.metrics.refresh_interval,
+        options
+            .watchdog_interval
+            .or_else(|| notifier.watchdog_interval()),
+    ));
 
     // Database and migrations.
     let database_url = config.database_url();
@@ -307,6 +312,7 @@ pub async fn run(config: Config, mut options: ServeOptions) -> anyhow::Result<()
             pool.clone(),
             board.clone(),
             config.metrics.refresh_interval,
+            config.metrics.account_series,
             prometheus.clone(),
             outbox_tx,
             background_stop.clone(),

@@ -16,7 +16,9 @@ use orbitpay_horizon::{FollowerState, FollowerStatus};
 use orbitpay_store::outbox::OutboxDepth;
 use tokio::time::Instant;
 
-use crate::admin::{AccountStatus, CatchUpProgress, IngestStatus, JobRunView, NetworkStatus};
+use crate::admin::{
+    AccountStatus, AccountsSummary, CatchUpProgress, IngestStatus, JobRunView, NetworkStatus,
+};
 use crate::jobs::runs::JobBoard;
 
 /// This instance's part in ingesting one account.
@@ -268,46 +270,62 @@ impl IngestStatus for StatusBoard {
 /// At most this many accounts are named on the `STATUS=` line; the rest are counted.
 pub const STATUS_NOTES_MAX: usize = 5;
 
-/// `STATUS=` text: leadership, then each account that is not simply following (catching up
-/// with its percent and ETA, retrying with its reason and since when, halted with why), the
-/// worst lag and the outbox depth. Long reasons are cut: systemctl shows one line.
+/// `STATUS=` text: leadership and the accounts by state, then the accounts that are not simply
+/// following, the most serious first and at most [`STATUS_NOTES_MAX`] of them (halted with why,
+/// retrying with its reason and since when, catching up with its percent and ETA, a gap or a
+/// reset), the worst lag and the outbox depth. Long reasons are cut: systemctl shows one line.
 pub fn status_line(board: &StatusBoard, outbox: Option<OutboxDepth>) -> String {
-    let (leading, total) = board.leading();
+    let summary = AccountsSummary::of(board.accounts(), STATUS_NOTES_MAX);
     let now = chrono::Utc::now();
     let short = |a: &AccountId| {
         let s = a.to_string();
         format!("{}…{}", &s[..4], &s[s.len() - 4..])
     };
     let cut = |r: &str| r.chars().take(80).collect::<String>();
-    let mut notes = Vec::new();
-    for a in board.accounts() {
-        let note = match a.state.as_str() {
-            "catching_up" => a.catch_up.as_ref().map(|c| {
-                format!(
-                    "{} catching up {} eta {}",
-                    short(&a.account),
-                    c.percent.map_or("?".to_owned(), |p| format!("{p:.0}%")),
-                    c.eta_seconds.map_or("?".to_owned(), |e| format!("{e:.0}s"))
-                )
-            }),
-            "backing_off" => Some(format!(
-                "{} retrying{}: {}",
-                short(&a.account),
+    let counts: Vec<String> = summary
+        .by_state
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(state, n)| format!("{n} {state}"))
+        .collect();
+    let mut notes: Vec<String> = Vec::new();
+    if !counts.is_empty() {
+        notes.push(counts.join(", "));
+    }
+    for a in &summary.not_following {
+        let who = short(&a.account);
+        let reason = || cut(a.reason.as_deref().unwrap_or("unknown"));
+        notes.push(match a.state.as_str() {
+            "catching_up" => format!(
+                "{who} catching up {} eta {}",
+                a.catch_up
+                    .as_ref()
+                    .and_then(|c| c.percent)
+                    .map_or("?".to_owned(), |p| format!("{p:.0}%")),
+                a.catch_up
+                    .as_ref()
+                    .and_then(|c| c.eta_seconds)
+                    .map_or("?".to_owned(), |e| format!("{e:.0}s"))
+            ),
+            "backing_off" => format!(
+                "{who} retrying{}: {}",
                 a.retrying_for(now)
                     .map_or(String::new(), |d| format!(" {}s", d.as_secs())),
-                cut(a.reason.as_deref().unwrap_or("unknown"))
-            )),
-            "halted" => Some(format!(
-                "{} halted: {}",
-                short(&a.account),
-                cut(a.reason.as_deref().unwrap_or("unknown"))
-            )),
-            _ => None,
-        };
-        notes.extend(note);
+                reason()
+            ),
+            "halted" => format!("{who} halted: {}", reason()),
+            _ if a.reset => format!("{who} network reset"),
+            _ => format!("{who} retention gap"),
+        });
     }
-    let lag = board
-        .max_lag()
+    if summary.not_following_omitted > 0 {
+        notes.push(format!(
+            "+{} more not following",
+            summary.not_following_omitted
+        ));
+    }
+    let lag = summary
+        .max_lag_seconds
         .map_or("n/a".to_owned(), |l| format!("{l:.0}s"));
     let outbox = outbox.map_or("n/a".to_owned(), |d| {
         let dead = if d.dead > 0 {
@@ -320,18 +338,15 @@ pub fn status_line(board: &StatusBoard, outbox: Option<OutboxDepth>) -> String {
             d.undelivered, d.oldest_age_seconds
         )
     });
-    // Capped: with thousands of accounts the line must stay one readable line.
-    if notes.len() > STATUS_NOTES_MAX {
-        let more = notes.len() - STATUS_NOTES_MAX;
-        notes.truncate(STATUS_NOTES_MAX);
-        notes.push(format!("+{more} more not following"));
-    }
     let notes = if notes.is_empty() {
         String::new()
     } else {
         format!(" ({})", notes.join("; "))
     };
-    format!("leading {leading}/{total} accounts{notes}; max lag {lag}; outbox {outbox}")
+    format!(
+        "leading {}/{} accounts{notes}; max lag {lag}; outbox {outbox}",
+        summary.leading, summary.total
+    )
 }
 
 fn state_name(state: &FollowerState) -> &'static str {
@@ -455,6 +470,43 @@ mod tests {
         assert!(line.contains("+15 more not following"), "{line}");
     }
 
+    #[test]
+    fn a_thousand_accounts_make_one_short_line_counted_by_state() {
+        let accounts: Vec<AccountId> = (0..1_000u32)
+            .map(|i| {
+                let mut bytes = [3u8; 32];
+                bytes[..4].copy_from_slice(&i.to_be_bytes());
+                AccountId::from_bytes(bytes)
+            })
+            .collect();
+        let board = StatusBoard::new(accounts.clone());
+        for (i, a) in accounts.iter().enumerate().take(600) {
+            board.set_role(*a, Role::Leading);
+            board.set_lag(*a, Some(i as f64 / 100.0));
+        }
+        for a in &accounts[590..600] {
+            board.set_role(
+                *a,
+                Role::Halted {
+                    reason: "x".repeat(500),
+                },
+            );
+        }
+        let line = status_line(&board, None);
+        assert!(
+            line.starts_with("leading 600/1000 accounts (10 halted, 400 standby, 590 starting; "),
+            "{line}"
+        );
+        assert_eq!(
+            line.matches(" halted: ").count(),
+            STATUS_NOTES_MAX,
+            "{line}"
+        );
+        assert!(line.contains("; +5 more not following)"), "{line}");
+        assert!(line.ends_with("; max lag 6s; outbox n/a"), "{line}");
+        assert!(line.chars().count() < 1_000, "{} chars: {line}", line.len());
+    }
+
     use super::*;
 
     fn account() -> AccountId {
@@ -481,7 +533,7 @@ mod tests {
         board.set_role(account(), Role::Leading);
         assert_eq!(
             status_line(&board, None),
-            "leading 1/1 accounts; max lag n/a; outbox n/a"
+            "leading 1/1 accounts (1 starting); max lag n/a; outbox n/a"
         );
         board.set_role(
             account(),
@@ -497,7 +549,7 @@ mod tests {
         let line = status_line(&board, None);
         assert!(
             line.starts_with(
-                "leading 1/1 accounts (GAAZ…CWN7 halted: ingestion halted: constraint violation)"
+                "leading 1/1 accounts (1 halted; GAAZ…CWN7 halted: ingestion halted: constraint violation)"
             ),
             "{line}"
         );

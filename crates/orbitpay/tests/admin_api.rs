@@ -635,11 +635,14 @@ async fn events_unmatched_status_probes_and_metrics() {
     assert_eq!(status["sessions"]["pending"], 2);
     assert_eq!(status["sessions"]["paid"], 0);
     assert_eq!(status["outbox"]["undelivered"], 0);
-    let account = &status["accounts"][0];
-    assert_eq!(account["account"], ACCOUNT);
-    assert_eq!(account["state"], "streaming");
-    assert_eq!(account["cursor"], 120_092_264_608_567_297i64);
-    assert_eq!(account["gap"], false);
+    let accounts = &status["accounts"];
+    assert_eq!(accounts["total"], 1);
+    assert_eq!(accounts["leading"], 1);
+    assert_eq!(accounts["by_state"]["streaming"], 1);
+    assert_eq!(accounts["by_state"]["halted"], 0);
+    // Following: nothing to list.
+    assert_eq!(accounts["not_following"], serde_json::json!([]));
+    assert_eq!(accounts["not_following_omitted"], 0);
 
     assert_eq!(body_json(&h.get("/healthz").await)["status"], "ok");
     assert_eq!(h.get("/readyz").await.status, 200);
@@ -756,5 +759,58 @@ async fn each_show_answers_not_found_in_the_error_body_for_an_id_that_names_noth
             .await,
         404,
         "SESSION_NOT_FOUND",
+    );
+}
+
+#[tokio::test]
+async fn status_summarises_a_thousand_accounts_and_lists_only_a_few_not_following() {
+    let h = Harness::start().await;
+    let account = |i: u32| {
+        let mut bytes = [5u8; 32];
+        bytes[..4].copy_from_slice(&i.to_be_bytes());
+        AccountId::from_bytes(bytes)
+    };
+    let mut all: Vec<_> = (0..1_000u32)
+        .map(|i| {
+            let mut a = account_status(if i < 600 { "streaming" } else { "standby" });
+            a.account = account(i);
+            a.lag_seconds = (i < 600).then_some(f64::from(i) / 100.0);
+            a
+        })
+        .collect();
+    for a in &mut all[10..40] {
+        a.state = "halted".into();
+        a.reason = Some("the record sink failed fatally: constraint".into());
+    }
+    for a in &mut all[40..45] {
+        a.state = "backing_off".into();
+        a.reason = Some("payments page: HTTP 503".into());
+    }
+    *h.ingest.0.lock().unwrap() = all;
+
+    let response = h.get("/v1/status").await;
+    let status = body_json(&response);
+    let accounts = &status["accounts"];
+    assert_eq!(accounts["total"], 1_000);
+    assert_eq!(accounts["leading"], 600);
+    assert_eq!(accounts["by_state"]["streaming"], 565);
+    assert_eq!(accounts["by_state"]["halted"], 30);
+    assert_eq!(accounts["by_state"]["backing_off"], 5);
+    assert_eq!(accounts["by_state"]["standby"], 400);
+    assert_eq!(accounts["by_state"]["catching_up"], 0);
+    assert_eq!(accounts["max_lag_seconds"], 5.99);
+    // Halted ones first, each with why; the rest counted.
+    let listed = accounts["not_following"].as_array().unwrap();
+    assert_eq!(listed.len(), 20);
+    assert!(
+        listed.iter().all(|a| a["state"] == "halted"
+            && a["reason"] == "the record sink failed fatally: constraint"),
+        "{listed:#?}"
+    );
+    assert_eq!(accounts["not_following_omitted"], 15);
+    assert!(
+        response.body.len() < 20_000,
+        "{} bytes for 1,000 accounts",
+        response.body.len()
     );
 }

@@ -117,7 +117,7 @@ async fn round_trip_through_every_subcommand() {
     let (code, out, _) = cli(&h, "status").await;
     assert_eq!(code, exit::OK);
     assert!(
-        out.contains("version:") && out.contains(ACCOUNT) && out.contains("streaming"),
+        out.contains("version:") && out.contains("1/1") && out.contains("streaming"),
         "{out}"
     );
     let (_, out, _) = cli(&h, "status --json").await;

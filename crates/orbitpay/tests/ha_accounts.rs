@@ -1,7 +1,8 @@
 //! Accounts as data on a fixed number of connections: instances follow the `watched_accounts`
 //! table at runtime, share its accounts fairly on one leadership connection each, and a killed
 //! instance's accounts are taken by the survivor. In-process, with the ingestion replaced by a
-//! probe that records who ingests what.
+//! probe that records who ingests what; and, with the real ingestion against the simulator,
+//! payments racing an account's add and removal.
 
 mod serve_support;
 
@@ -12,10 +13,11 @@ use std::time::Duration;
 use orbitpay::config::{Config, Secret, StartCursor};
 use orbitpay::leader::{APPLICATION_NAME, AccountIngest};
 use orbitpay::serve::{self, ReadyInfo, ServeOptions, Wiring};
-use orbitpay_core::AccountId;
+use orbitpay_core::{AccountId, Asset, Memo};
+use orbitpay_horizon_sim::{HorizonSim, Op, SimConfig, Tx, derive_account, stroops};
 use orbitpay_store::accounts::{self, AddedBy, NewAccount};
 use orbitpay_testkit::TestDb;
-use serve_support::{eventually, split_password};
+use serve_support::{eventually, http, split_password};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
@@ -85,14 +87,27 @@ fn config(db: &TestDb, dir: &std::path::Path) -> Config {
 async fn start(db: &TestDb, probe: Arc<Probe>) -> Instance {
     let dir = tempfile::tempdir().unwrap();
     let c = config(db, dir.path());
+    let wiring: serve::WiringFactory = Box::new(move |ctx| {
+        let mut wiring = Wiring::production(ctx)?;
+        wiring.ingest = Arc::new(ProbeIngest(probe));
+        Ok(wiring)
+    });
+    run(c, Some(wiring), dir).await
+}
+
+/// An instance with the production ingestion, following the simulator at `horizon`.
+async fn start_ingesting(db: &TestDb, horizon: &str) -> Instance {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(db, dir.path());
+    c.horizon.url = horizon.to_owned();
+    run(c, None, dir).await
+}
+
+async fn run(c: Config, wiring: Option<serve::WiringFactory>, dir: tempfile::TempDir) -> Instance {
     let (ready_tx, ready_rx) = oneshot::channel();
     let shutdown = CancellationToken::new();
     let options = ServeOptions {
-        wiring: Some(Box::new(move |ctx| {
-            let mut wiring = Wiring::production(ctx)?;
-            wiring.ingest = Arc::new(ProbeIngest(probe));
-            Ok(wiring)
-        })),
+        wiring,
         on_ready: Some(ready_tx),
         ..ServeOptions::embedded(shutdown.clone())
     };
@@ -288,4 +303,196 @@ async fn an_account_added_or_removed_at_runtime_is_ingested_or_dropped_within_a_
         i.shutdown.cancel();
         i.task.await.unwrap().unwrap();
     }
+}
+
+/// One shop on the simulator, its sessions seeded straight into the table (a session can exist
+/// before its account is watched), paid by memo id.
+struct Race {
+    db: TestDb,
+    sim: HorizonSim,
+    shop: AccountId,
+    payer: AccountId,
+}
+
+/// Stroops of every session and payment.
+const AMOUNT: i64 = 10_000_000;
+
+impl Race {
+    async fn sessions(&self, references: std::ops::RangeInclusive<u64>) {
+        self.db
+            .exec(&format!(
+                "INSERT INTO sessions (account, reference, asset, amount, expires_at)
+                 SELECT '{}', g::numeric, 'native', {AMOUNT}, now() + interval '7 days'
+                 FROM generate_series({}, {}) g",
+                self.shop,
+                references.start(),
+                references.end()
+            ))
+            .await;
+    }
+
+    /// Pays `reference` in a ledger of its own; the operation's id.
+    fn pay(&self, reference: u64) -> i64 {
+        let tx = Tx::new(self.payer)
+            .memo(Memo::Id(reference))
+            .op(Op::payment(
+                self.payer,
+                self.shop,
+                Asset::Native,
+                stroops(AMOUNT),
+            ));
+        self.sim.close_ledger(vec![tx]).txs[0].op_ids[0]
+    }
+
+    async fn status(&self, reference: u64) -> (String, i64) {
+        use diesel_async::RunQueryDsl;
+        diesel::sql_query(format!(
+            "SELECT status::text AS status, amount_received FROM sessions
+             WHERE account = '{}' AND reference = {reference}",
+            self.shop
+        ))
+        .get_result::<SessionRow>(&mut self.db.conn().await)
+        .await
+        .map(|r| (r.status, r.amount_received))
+        .unwrap()
+    }
+
+    /// How often the operation was credited, and recorded as unmatched.
+    async fn recorded(&self, op: i64) -> (i64, i64) {
+        (
+            self.db
+                .count(&format!(
+                    "SELECT count(*) FROM payment_operations WHERE op_id = {op}"
+                ))
+                .await,
+            self.db
+                .count(&format!(
+                    "SELECT count(*) FROM unmatched_payments WHERE op_id = {op}"
+                ))
+                .await,
+        )
+    }
+}
+
+#[derive(diesel::QueryableByName)]
+struct SessionRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    status: String,
+    #[diesel(sql_type = diesel::sql_types::Int8)]
+    amount_received: i64,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payments_racing_an_add_or_a_removal_are_credited_once_or_not_at_all_never_before_the_add()
+{
+    let sim = HorizonSim::new(SimConfig::default());
+    let (shop, payer) = (derive_account(24, 0), derive_account(24, 1));
+    sim.register_account(shop);
+    sim.register_account(payer);
+    let horizon = sim.serve("127.0.0.1:0").await.unwrap();
+    let race = Race {
+        db: TestDb::new().await,
+        sim,
+        shop,
+        payer,
+    };
+    let a = start_ingesting(&race.db, horizon.base_url()).await;
+    let socket = a.ready.admin_socket.clone();
+    let add = format!(r#"{{"address":"{shop}","start_cursor":"now"}}"#);
+    let remove = format!("/v1/accounts/{shop}?expire_open=true");
+    let mut racing_removal = Vec::new();
+
+    for round in 0..4u64 {
+        // Four sessions a round: paid before the add, after it, racing the removal, after it.
+        let (before, after_add, racing, after_removal) =
+            (round * 4 + 1, round * 4 + 2, round * 4 + 3, round * 4 + 4);
+        race.sessions(before..=after_removal).await;
+
+        // Just before the add: its ledger closes before the add's "now".
+        let op_before = race.pay(before);
+        let (status, body) = http(&socket, "POST", "/v1/accounts", Some(&add)).await;
+        assert_eq!(status, 201, "{body}");
+        // Just after: the account's ingestion has not started yet.
+        let op_after_add = race.pay(after_add);
+        eventually(
+            Duration::from_secs(10),
+            "the payment after the add to be credited",
+            || async { race.status(after_add).await.0 == "paid" },
+        )
+        .await;
+        assert_eq!(race.recorded(op_after_add).await, (1, 0));
+        assert_eq!(race.status(after_add).await, ("paid".into(), AMOUNT));
+
+        // Racing the removal: the DELETE and the ledger at once. A claim in flight makes the
+        // removal wait (409) until it settles.
+        let (_, op_racing) = tokio::join!(
+            async {
+                loop {
+                    let (status, body) = http(&socket, "DELETE", &remove, None).await;
+                    if status == 200 {
+                        break;
+                    }
+                    assert_eq!(status, 409, "{body}");
+                    assert!(body.contains("ACCOUNT_HAS_OPEN_SESSIONS"), "{body}");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            },
+            async { race.pay(racing) }
+        );
+        // Just after the removal.
+        let op_after_removal = race.pay(after_removal);
+        eventually(
+            Duration::from_secs(5),
+            "the removed account to leave the board",
+            || {
+                let gone = a.ready.board.role(&shop).is_none();
+                async move { gone }
+            },
+        )
+        .await;
+        // Once it is off the board nothing of it is read: an unknown reference paid now is not
+        // even recorded.
+        let op_unwatched = race.pay(1_000_000 + round);
+        tokio::time::sleep(Duration::from_millis(700)).await;
+
+        assert_eq!(
+            race.recorded(op_before).await,
+            (0, 0),
+            "round {round}: the payment before the add was read"
+        );
+        assert_eq!(race.status(before).await, ("expired".into(), 0));
+        assert_eq!(race.recorded(op_after_add).await, (1, 0));
+        assert_eq!(race.recorded(op_unwatched).await, (0, 0));
+        let (credited, unmatched) = race.recorded(op_after_removal).await;
+        assert_eq!(credited, 0, "round {round}: credited after the removal");
+        assert!(unmatched <= 1);
+        assert_eq!(race.status(after_removal).await, ("expired".into(), 0));
+        // Racing: credited once (and paid), or not at all (expired, maybe recorded late).
+        let (credited, unmatched) = race.recorded(op_racing).await;
+        let state = race.status(racing).await;
+        match credited {
+            1 => assert_eq!((unmatched, state.clone()), (0, ("paid".into(), AMOUNT))),
+            0 => assert_eq!(
+                (unmatched <= 1, state.clone()),
+                (true, ("expired".into(), 0))
+            ),
+            n => panic!("round {round}: the racing payment was credited {n} times"),
+        }
+        racing_removal.push(state.0);
+    }
+    eprintln!("the payment racing each removal left its session: {racing_removal:?}");
+    let paid_sum = race
+        .db
+        .count(&format!(
+            "SELECT coalesce(sum(amount_received), 0)::int8 FROM sessions WHERE account = '{shop}'"
+        ))
+        .await;
+    let credited_sum = race
+        .db
+        .count("SELECT coalesce(sum(amount), 0)::int8 FROM payment_operations")
+        .await;
+    assert_eq!(paid_sum, credited_sum, "sessions and credits disagree");
+    a.shutdown.cancel();
+    a.task.await.unwrap().unwrap();
+    horizon.shutdown().await;
 }

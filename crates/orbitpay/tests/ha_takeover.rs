@@ -67,9 +67,7 @@ fn start(db: &TestDb, horizon: &str, account: &str, start_cursor: i64) -> Daemon
 
 async fn leads(d: &Daemon) -> bool {
     let status = get_json(&d.socket(), "/v1/status").await;
-    status["accounts"][0]["state"]
-        .as_str()
-        .is_some_and(|s| s != "standby" && s != "stopped")
+    status["accounts"]["leading"] == 1
 }
 
 /// One shop and its payer on the simulator, and a fresh database.

@@ -107,7 +107,7 @@ async fn serve_is_ready_answers_readyz_pings_the_watchdog_and_drains_on_sigterm(
         "orbitpay_unreadable_records 0",
         "orbitpay_outbox_depth",
         "orbitpay_outbox_oldest_age_seconds",
-        "orbitpay_ingest_leader{account=",
+        "orbitpay_accounts{state=\"standby\"}",
         "orbitpay_alive 1",
     ] {
         assert!(text.contains(gauge), "{gauge} missing:\n{text}");

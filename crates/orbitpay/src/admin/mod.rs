@@ -39,5 +39,6 @@ pub use state::{
     AccountStatus, AdminState, CatchUpProgress, IngestStatus, JobRunView, LedgerPosition,
     NetworkStatus, ReportError, ReportOutcome, TxReporter,
 };
+pub use status::{ACCOUNT_STATES, AccountsSummary, NOT_FOLLOWING_MAX};
 pub use support::body::MAX_BODY_BYTES;
 pub use support::error::{ApiError, ErrorBody, ErrorDetail};

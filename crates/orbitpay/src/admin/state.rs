@@ -109,6 +109,19 @@ impl AccountStatus {
         self.state == "halted"
     }
 
+    /// Whether an operator should look at it, and how urgently (0 first): halted, retrying,
+    /// catching up, or following with a gap or a reset under its cursor. `None`: following,
+    /// starting, standing by or stopped.
+    pub fn attention(&self) -> Option<u8> {
+        match self.state.as_str() {
+            "halted" => Some(0),
+            "backing_off" => Some(1),
+            "catching_up" => Some(2),
+            _ if self.gap || self.reset => Some(3),
+            _ => None,
+        }
+    }
+
     /// How long it has been retrying without progress, as of `now`.
     pub fn retrying_for(&self, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
         self.retrying_since

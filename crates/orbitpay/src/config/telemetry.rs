@@ -48,13 +48,21 @@ pub struct MetricsConfig {
     /// How often the gauges read from the database and the pool are refreshed.
     #[serde(with = "humantime_serde")]
     pub refresh_interval: Duration,
+    /// How many accounts get series of their own (`orbitpay_stream_lag_seconds{account}`,
+    /// `orbitpay_stream_cursor_ledger{account}`): the worst by lag. Every other account figure
+    /// is a count or a quantile, so 10,000 accounts do not make 10,000 series.
+    pub account_series: usize,
 }
+
+/// Above this, per-account series would again grow with the platform.
+pub const MAX_ACCOUNT_SERIES: usize = 100;
 
 impl Default for MetricsConfig {
     fn default() -> Self {
         MetricsConfig {
             listen: None,
             refresh_interval: Duration::from_secs(15),
+            account_series: 10,
         }
     }
 }
@@ -64,6 +72,11 @@ impl MetricsConfig {
         self.listen_addr()?;
         if self.refresh_interval < Duration::from_secs(1) {
             return Err(invalid("metrics.refresh_interval must be at least 1s"));
+        }
+        if self.account_series > MAX_ACCOUNT_SERIES {
+            return Err(invalid(format!(
+                "metrics.account_series must be at most {MAX_ACCOUNT_SERIES}"
+            )));
         }
         Ok(())
     }

@@ -560,7 +560,6 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         scale,
         webhooks,
         pages,
-    };
         accounts,
         accounts_skipped,
         seconds: t_run.elapsed().as_secs_f64(),

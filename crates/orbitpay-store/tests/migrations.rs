@@ -42,9 +42,9 @@ async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
     assert_eq!(our_objects(&db).await, 0);
 
     assert_eq!(run_migrations(db.url()).await.unwrap(), all);
-    // 15 tables, 1 view, 3 enums, 4 functions (the touch trigger's, amount text, feed bound,
+    // 14 tables, 1 view, 3 enums, 4 functions (the touch trigger's, amount text, feed bound,
     // the watched accounts' NOTIFY trigger's).
-    assert_eq!(our_objects(&db).await, 23);
+    assert_eq!(our_objects(&db).await, 22);
     assert_eq!(
         pending_or_unknown(&mut db.conn().await).await.unwrap(),
         SchemaStatus::Current
@@ -62,7 +62,7 @@ async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
     );
 
     assert_eq!(run_migrations(db.url()).await.unwrap(), all);
-    assert_eq!(our_objects(&db).await, 23);
+    assert_eq!(our_objects(&db).await, 22);
     assert!(
         run_migrations(db.url()).await.unwrap().is_empty(),
         "idempotent"

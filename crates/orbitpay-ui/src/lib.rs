@@ -39,6 +39,18 @@ pub struct AccountRow {
     pub eta_seconds: Option<f64>,
 }
 
+/// What the overview shows of the watched accounts.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AccountsView {
+    pub total: usize,
+    /// Accounts per state, the empty states left out.
+    pub by_state: Vec<(String, usize)>,
+    /// The rows listed: all of them, or those needing attention, most serious first.
+    pub shown: Vec<AccountRow>,
+    /// Accounts needing attention left out of `shown`.
+    pub omitted: usize,
+}
+
 /// The last run of one periodic job in this instance.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobRow {
@@ -53,7 +65,10 @@ pub struct JobRow {
 
 /// The daemon's live, in-memory status, which the database does not hold.
 pub trait Board: Send + Sync {
-    fn accounts(&self) -> Vec<AccountRow>;
+    /// The accounts in summary: every account when there are at most `cap`, else the counts
+    /// by state and the first `cap` of those not simply following (a platform's 10,000
+    /// accounts must not make a 10,000-row page).
+    fn accounts(&self, cap: usize) -> AccountsView;
     fn jobs(&self) -> Vec<JobRow>;
 }
 

@@ -814,3 +814,42 @@ async fn status_summarises_a_thousand_accounts_and_lists_only_a_few_not_followin
         response.body.len()
     );
 }
+
+#[tokio::test]
+async fn the_operator_page_counts_a_thousand_accounts_and_lists_only_those_needing_attention() {
+    let h = Harness::start().await;
+    let mut all: Vec<_> = (0..1_000u32)
+        .map(|i| {
+            let mut bytes = [6u8; 32];
+            bytes[..4].copy_from_slice(&i.to_be_bytes());
+            let mut a = account_status("streaming");
+            a.account = AccountId::from_bytes(bytes);
+            a
+        })
+        .collect();
+    for a in &mut all[..3] {
+        a.state = "halted".into();
+        a.reason = Some("the record sink failed fatally: constraint".into());
+    }
+    *h.ingest.0.lock().unwrap() = all;
+
+    let response = h.get("/ui/").await;
+    assert_eq!(response.status, 200);
+    let page = String::from_utf8(response.body.to_vec()).unwrap();
+    assert!(
+        page.contains("1000 accounts: 3 halted, 997 following."),
+        "{page}"
+    );
+    // Only the halted ones get a row, each with why.
+    assert_eq!(page.matches("<tr class=\"state-").count(), 3, "{page}");
+    assert_eq!(
+        page.matches("the record sink failed fatally: constraint")
+            .count(),
+        3
+    );
+    assert!(
+        page.len() < 30_000,
+        "{} bytes for 1,000 accounts",
+        page.len()
+    );
+}

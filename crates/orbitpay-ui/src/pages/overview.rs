@@ -53,6 +53,11 @@ struct Overview {
     title: &'static str,
     now: String,
     accounts: Vec<AccountView>,
+    /// "12 following, 1 halted", when the accounts are too many to list.
+    account_counts: Vec<(String, usize)>,
+    accounts_total: usize,
+    accounts_listed_all: bool,
+    accounts_omitted: usize,
     sessions_today: Vec<StatusCount>,
     credited_today: Vec<Credited>,
     undelivered: i64,
@@ -64,6 +69,18 @@ struct Overview {
     jobs: Vec<JobView>,
 }
 
+/// Accounts listed one by one: all of them up to this many, else only those needing attention.
+const ACCOUNTS_LISTED: usize = 20;
+
+fn state_label(state: &str) -> String {
+    match state {
+        "streaming" => "following".to_owned(),
+        "catching_up" => "catching up".to_owned(),
+        "backing_off" => "retrying".to_owned(),
+        s => s.to_owned(),
+    }
+}
+
 pub async fn page(State(state): State<Arc<UiState>>) -> Result<Response, PageError> {
     let mut c = conn(&state).await?;
     let counts = today::session_counts(&mut c).await?;
@@ -73,9 +90,15 @@ pub async fn page(State(state): State<Arc<UiState>>) -> Result<Response, PageErr
     let unreadable = unreadable::count_unresolved(&mut c).await?;
     let awaiting = refund_lists::awaiting_totals(&mut c).await?;
     drop(c);
-    let accounts = state
-        .board
-        .accounts()
+    let summary = state.board.accounts(ACCOUNTS_LISTED);
+    let accounts_listed_all = summary.shown.len() == summary.total;
+    let account_counts = summary
+        .by_state
+        .iter()
+        .map(|(s, n)| (state_label(s), *n))
+        .collect();
+    let accounts = summary
+        .shown
         .into_iter()
         .map(|a| {
             let detail = match a.state.as_str() {
@@ -89,12 +112,7 @@ pub async fn page(State(state): State<Arc<UiState>>) -> Result<Response, PageErr
             };
             AccountView {
                 short: format::short(&a.account),
-                state_label: match a.state.as_str() {
-                    "streaming" => "following".to_owned(),
-                    "catching_up" => "catching up".to_owned(),
-                    "backing_off" => "retrying".to_owned(),
-                    s => s.to_owned(),
-                },
+                state_label: state_label(&a.state),
                 lag: format::age(a.lag_seconds),
                 account: a.account,
                 state: a.state,
@@ -106,6 +124,10 @@ pub async fn page(State(state): State<Arc<UiState>>) -> Result<Response, PageErr
         title: "Overview",
         now: super::now(),
         accounts,
+        account_counts,
+        accounts_total: summary.total,
+        accounts_listed_all,
+        accounts_omitted: summary.omitted,
         sessions_today: counts
             .into_iter()
             .map(|(s, count)| StatusCount {

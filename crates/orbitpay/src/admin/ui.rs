@@ -17,20 +17,36 @@ pub fn router(state: &AdminState) -> axum::Router {
 
 struct IngestBoard(Arc<dyn IngestStatus>);
 
+fn row(a: super::AccountStatus) -> orbitpay_ui::AccountRow {
+    orbitpay_ui::AccountRow {
+        account: a.account.to_string(),
+        state: a.state,
+        lag_seconds: a.lag_seconds,
+        reason: a.reason,
+        catch_up_percent: a.catch_up.as_ref().and_then(|c| c.percent),
+        eta_seconds: a.catch_up.as_ref().and_then(|c| c.eta_seconds),
+    }
+}
+
 impl orbitpay_ui::Board for IngestBoard {
-    fn accounts(&self) -> Vec<orbitpay_ui::AccountRow> {
-        self.0
-            .accounts()
-            .into_iter()
-            .map(|a| orbitpay_ui::AccountRow {
-                account: a.account.to_string(),
-                state: a.state,
-                lag_seconds: a.lag_seconds,
-                reason: a.reason,
-                catch_up_percent: a.catch_up.as_ref().and_then(|c| c.percent),
-                eta_seconds: a.catch_up.as_ref().and_then(|c| c.eta_seconds),
-            })
-            .collect()
+    fn accounts(&self, cap: usize) -> orbitpay_ui::AccountsView {
+        let accounts = self.0.accounts();
+        let everyone = (accounts.len() <= cap).then(|| accounts.clone());
+        let summary = super::AccountsSummary::of(accounts, cap);
+        let (rows, omitted) = match everyone {
+            Some(all) => (all, 0),
+            None => (summary.not_following, summary.not_following_omitted),
+        };
+        orbitpay_ui::AccountsView {
+            total: summary.total,
+            by_state: summary
+                .by_state
+                .into_iter()
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+            shown: rows.into_iter().map(row).collect(),
+            omitted,
+        }
     }
 
     fn jobs(&self) -> Vec<orbitpay_ui::JobRow> {

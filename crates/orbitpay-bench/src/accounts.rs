@@ -70,13 +70,6 @@ pub struct Row {
     pub credits_paid: usize,
 }
 
-/// Whether this daemon's config knows `ingest.mode`: `Err` says why not.
-pub fn mode_available(mode: &str) -> Result<(), String> {
-    crate::child::config_with_mode(mode)
-        .map(|_| ())
-        .map_err(|e| format!("{e:#}"))
-}
-
 pub async fn measure(
     sim: &HorizonSim,
     horizon: &str,
@@ -85,32 +78,13 @@ pub async fn measure(
     plan: &Plan,
 ) -> anyhow::Result<(Vec<Row>, Vec<String>)> {
     let mut rows = Vec::new();
-    let mut skipped = Vec::new();
     let strangers: Vec<AccountId> = (0..1_000).map(|i| derive_account(0x57A, i)).collect();
     for mode in &plan.modes {
-        // Without the key, per-account following is what the daemon does: run it unset.
-        let flag = match mode_available(mode) {
-            Ok(()) => Some(mode.as_str()),
-            Err(why) if mode == "per_account" => {
-                let line = format!(
-                    "accounts, mode per_account: run with ingest.mode unset, the daemon's only mode ({why})"
-                );
-                crate::say(&line);
-                skipped.push(line);
-                None
-            }
-            Err(why) => {
-                let line = format!("accounts, mode {mode}: not available ({why})");
-                crate::say(&line);
-                skipped.push(line);
-                continue;
-            }
-        };
         for &n in &plan.sizes {
-            rows.push(one(sim, horizon, dir, payer, &strangers, n, mode, flag, plan).await?);
+            rows.push(one(sim, horizon, dir, payer, &strangers, n, mode, plan).await?);
         }
     }
-    Ok((rows, skipped))
+    Ok((rows, Vec::new()))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -122,7 +96,6 @@ async fn one(
     strangers: &[AccountId],
     n: usize,
     mode: &str,
-    flag: Option<&str>,
     plan: &Plan,
 ) -> anyhow::Result<Row> {
     crate::say(format!("accounts: {n} watched, mode {mode}"));
@@ -173,15 +146,14 @@ async fn one(
     // connection's silence to 800 ms, which a daemon busy starting thousands of followers can
     // pass (PostgreSQL then ends it and every ingestion stops).
     let leader_retry = orbitpay::config::Config::default().ingest.leader_retry;
-    let mut extra = vec![
+    let extra = vec![
         "--pool-size".to_owned(),
         plan.pool_size.to_string(),
         "--leader-retry-ms".to_owned(),
         leader_retry.as_millis().to_string(),
+        "--ingest-mode".to_owned(),
+        mode.to_owned(),
     ];
-    if let Some(mode) = flag {
-        extra.extend(["--ingest-mode".to_owned(), mode.to_owned()]);
-    }
     let daemon = Daemon::start_with(
         db.url(),
         horizon,

@@ -28,10 +28,10 @@ pub struct ChildArgs {
     /// `G...:start_token`, once per watched account (none: the accounts are in the table).
     #[arg(long = "watch")]
     pub watch: Vec<String>,
-    /// `ingest.mode`, set through the config's own deserialisation, so a daemon that does not
-    /// know the key refuses it.
-    #[arg(long)]
-    pub ingest_mode: Option<String>,
+    /// `ingest.mode`, always explicit: `auto` would switch to network above 3 accounts, so a
+    /// phase's numbers would depend on its size. Set through the config's own deserialisation.
+    #[arg(long, default_value = "per_account")]
+    pub ingest_mode: String,
     #[arg(long, default_value_t = 10)]
     pub pool_size: usize,
     /// `ingest.leader_retry`: short, so the phases' daemons lead at once.
@@ -57,10 +57,7 @@ pub fn run_child(args: ChildArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let mut config = match &args.ingest_mode {
-            Some(mode) => config_with_mode(mode)?,
-            None => Config::default(),
-        };
+        let mut config = config_with_mode(&args.ingest_mode)?;
         config.database.url = args.db_url;
         config.database.pool_size = args.pool_size;
         config.horizon.url = args.horizon;

@@ -98,8 +98,7 @@ struct RunArgs {
     /// Watched accounts in the accounts phase, one run per size (and mode).
     #[arg(long, value_delimiter = ',', default_values_t = [10usize, 1_000, 10_000])]
     accounts_sizes: Vec<usize>,
-    /// Ingest modes for the accounts phase; one the daemon's config does not know is reported
-    /// as not available.
+    /// Ingest modes for the accounts phase (`ingest.mode` values), one run per size and mode.
     #[arg(long, value_delimiter = ',', default_values_t = ["per_account".to_owned(), "network".to_owned()])]
     accounts_modes: Vec<String>,
     /// Measured seconds per size and mode in the accounts phase (after the warm-up): longer
@@ -158,7 +157,7 @@ impl RunArgs {
         self.page_requests = 10;
         self.scale_1m = false;
         self.accounts_sizes = vec![10];
-        self.accounts_modes = vec!["per_account".to_owned()];
+        self.accounts_modes = vec!["per_account".to_owned(), "network".to_owned()];
         self.accounts_seconds = 5;
         self
     }

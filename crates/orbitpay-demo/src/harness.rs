@@ -93,6 +93,7 @@ pub(crate) async fn run_daemon_and_steps(
             client: Client::new(&ready.admin_socket)?,
             sim: &sim,
             payer,
+            shop,
             receiver: &receiver,
             webhook_secret: &webhook_secret,
         };

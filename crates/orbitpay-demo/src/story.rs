@@ -1,12 +1,12 @@
 //! The story the demo tells over the admin socket: a session paid in full, an underpayment
-//! topped up, a duplicate recorded rather than credited.
+//! topped up, a duplicate recorded rather than credited, an overpayment refunded.
 
 use std::io::Write;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use orbitpay_cli::Client;
-use orbitpay_core::Asset;
+use orbitpay_core::{Asset, Memo};
 use orbitpay_horizon_sim::{HorizonSim, Op, Tx, stroops};
 use serde_json::{Value, json};
 
@@ -17,6 +17,8 @@ pub(crate) struct Demo<'a> {
     pub(crate) client: Client,
     pub(crate) sim: &'a HorizonSim,
     pub(crate) payer: orbitpay_core::AccountId,
+    /// The merchant account: the demo plays the merchant signing and sending the refund.
+    pub(crate) shop: orbitpay_core::AccountId,
     pub(crate) receiver: &'a orbitpay_testkit::receiver::Receiver,
     pub(crate) webhook_secret: &'a str,
 }
@@ -91,7 +93,163 @@ impl Demo<'_> {
 
         writeln!(out, "\n4. The merchant's webhook for the first session")?;
         self.show_webhook(out, &a_id).await?;
+
+        writeln!(out, "\n5. An overpayment, refunded")?;
+        self.refund_overpayment(out).await?;
         Ok(())
+    }
+
+    /// A session paid 7 XLM for 5, its overpaid 2 XLM refunded through the admin API, the
+    /// merchant "signing" the refund (the simulator takes no signatures: the demo posts the
+    /// refund's payment itself), and the ledger completing it.
+    async fn refund_overpayment(&self, out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
+        let c = self.create("5", "demo-order-5").await?;
+        let c_id = str_field(&c, "id")?;
+        writeln!(out, "   created session {c_id} for 5 XLM")?;
+        let paying = self.pay(&c, 70_000_000)?;
+        writeln!(out, "   the customer pays 7 XLM (tx {})", short(&paying))?;
+        let c_now = self
+            .wait_session(&c_id, |s| s["status"] == "paid" && s["overpaid"] == true)
+            .await?;
+        writeln!(
+            out,
+            "   status: paid, overpaid ({} XLM received)",
+            xlm(&c_now["amount_received"])
+        )?;
+
+        let key = uuid::Uuid::new_v4().to_string();
+        let refund = api_json(
+            self.client
+                .post_json(
+                    "/v1/refunds",
+                    &[("Idempotency-Key", key.as_str())],
+                    &json!({ "session_id": c_id }),
+                )
+                .await?,
+            "creating a refund",
+        )?;
+        let refund_id = str_field(&refund, "id")?;
+        writeln!(
+            out,
+            "   refund {refund_id}: {} XLM to the payer, {}",
+            xlm(&refund["amount"]),
+            refund["status"].as_str().unwrap_or("?")
+        )?;
+        writeln!(out, "   sign: {}", str_field(&refund, "sep7_uri")?)?;
+
+        let hash = self.send_refund(&refund, &paying)?;
+        writeln!(
+            out,
+            "   the merchant signs and sends it (tx {})",
+            short(&hash)
+        )?;
+        let done = self.wait_refund(&refund_id).await?;
+        writeln!(
+            out,
+            "   refund completed: tx {} closed at {}",
+            short(done["tx_hash"].as_str().unwrap_or("?")),
+            done["closed_at"].as_str().unwrap_or("?")
+        )?;
+        if done["tx_hash"] != hash.as_str() {
+            bail!("the refund completed with another transaction: {done}");
+        }
+
+        let completed = self
+            .webhook("refund.completed", |body| {
+                body["data"].to_string().contains(&refund_id)
+            })
+            .await?;
+        let body = completed
+            .verify(self.webhook_secret)
+            .map_err(|e| anyhow::anyhow!("the refund.completed webhook did not verify: {e}"))?;
+        writeln!(
+            out,
+            "   webhook {} arrived and verified",
+            body["type"].as_str().unwrap_or("?")
+        )?;
+        Ok(())
+    }
+
+    /// Closes a ledger with the refund's payment, as the merchant's wallet would send it:
+    /// from the merchant to the payer, in the refund's asset, amount and `MEMO_RETURN`.
+    fn send_refund(&self, refund: &Value, paying_tx: &str) -> anyhow::Result<String> {
+        if refund["asset"] != "native" {
+            bail!("the demo refunds XLM only: {refund}");
+        }
+        let memo = &refund["memo"];
+        if memo["type"] != "return" {
+            bail!("the refund's memo is not MEMO_RETURN: {memo}");
+        }
+        let returned: [u8; 32] = hex::decode(str_field(memo, "value")?)
+            .context("the MEMO_RETURN is not hex")?
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("the MEMO_RETURN is not 32 bytes"))?;
+        if hex::encode(returned) != paying_tx {
+            bail!("the MEMO_RETURN is not the paying transaction {paying_tx}: {memo}");
+        }
+        let amount: orbitpay_core::Amount = str_field(refund, "amount")?
+            .parse()
+            .map_err(|e| anyhow::anyhow!("refund amount: {e:?}"))?;
+        let destination = str_field(refund, "destination")?;
+        let destination: orbitpay_core::Address = destination
+            .parse()
+            .map_err(|e| anyhow::anyhow!("destination {destination}: {e}"))?;
+        let tx = Tx::new(self.shop)
+            .memo(Memo::Return(returned))
+            .op(Op::payment(
+                self.shop,
+                destination,
+                Asset::Native,
+                stroops(amount.stroops()),
+            ));
+        let closed = self.sim.close_ledger(vec![tx]);
+        Ok(closed
+            .txs
+            .first()
+            .map(|t| t.hash.clone())
+            .unwrap_or_default())
+    }
+
+    async fn wait_refund(&self, id: &str) -> anyhow::Result<Value> {
+        let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
+        loop {
+            let r = api_json(
+                self.client.get(&format!("/v1/refunds/{id}")).await?,
+                "reading a refund",
+            )?;
+            if r["status"] == "completed" {
+                return Ok(r);
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!(
+                    "refund {id} did not complete in {STEP_TIMEOUT:?} (status {})",
+                    r["status"]
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits for a webhook of type `kind` whose body `matches` at the receiver.
+    async fn webhook(
+        &self,
+        kind: &str,
+        matches: impl Fn(&Value) -> bool,
+    ) -> anyhow::Result<orbitpay_testkit::receiver::Received> {
+        let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
+        loop {
+            let found = self.receiver.received().into_iter().find(|m| {
+                let body = m.json();
+                body["type"] == kind && matches(&body)
+            });
+            if let Some(m) = found {
+                return Ok(m);
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("no {kind} webhook within {STEP_TIMEOUT:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Waits for `session.paid` of `session_id` at the receiver and verifies it as a merchant
@@ -101,20 +259,11 @@ impl Demo<'_> {
         out: &mut (dyn Write + Send),
         session_id: &str,
     ) -> anyhow::Result<()> {
-        let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
-        let paid = loop {
-            let found = self.receiver.received().into_iter().find(|m| {
-                let body = m.json();
-                body["type"] == "session.paid" && body["data"]["session_id"] == session_id
-            });
-            if let Some(m) = found {
-                break m;
-            }
-            if tokio::time::Instant::now() > deadline {
-                bail!("no session.paid webhook for {session_id} within {STEP_TIMEOUT:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        let paid = self
+            .webhook("session.paid", |body| {
+                body["data"]["session_id"] == session_id
+            })
+            .await?;
         let header = |n: &str| {
             paid.headers
                 .get(n)

@@ -55,6 +55,16 @@ async fn the_demo_runs_to_completion_and_cleans_up() {
     );
     assert!(out.contains("still received 12.5 XLM"), "{out}");
     assert!(
+        out.contains("2 XLM to the payer, awaiting_signature"),
+        "{out}"
+    );
+    assert!(out.contains("sign: web+stellar:tx?xdr="), "{out}");
+    assert!(out.contains("refund completed: tx "), "{out}");
+    assert!(
+        out.contains("webhook refund.completed arrived and verified"),
+        "{out}"
+    );
+    assert!(
         out.contains("done: everything the demo created has been removed."),
         "{out}"
     );

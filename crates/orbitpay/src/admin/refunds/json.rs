@@ -16,7 +16,10 @@ use uuid::Uuid;
 pub struct CreateRefundRequest {
     /// An unmatched payment (`GET /v1/payments/unmatched`): refunds all of it by default.
     #[schema(minimum = 1)]
-    #[serde(default)]
+    #[serde(
+        default,
+        deserialize_with = "crate::admin::support::input::whole_number"
+    )]
     pub unmatched_id: Option<i64>,
     /// A session: refunds its overpaid part by default.
     #[serde(default)]

@@ -30,7 +30,10 @@ pub struct CreateSessionRequest {
     #[serde(default)]
     pub account: Option<String>,
     /// Seconds until the session expires (60 to 2678400); the configured default otherwise.
-    #[serde(default, deserialize_with = "whole_number")]
+    #[serde(
+        default,
+        deserialize_with = "crate::admin::support::input::whole_number"
+    )]
     #[schema(minimum = 60, maximum = 2678400)]
     pub expires_in: Option<u64>,
     /// The merchant's order reference (at most 255 characters). Text fields, metadata keys and
@@ -49,26 +52,6 @@ pub struct CreateSessionRequest {
         pattern = "^[Hh][Tt][Tt][Pp][Ss]?://(([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\\.)*[A-Za-z]([A-Za-z0-9-]*[A-Za-z0-9])?|((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))(:[0-9]{1,4})?(/[!-~]*)?$"
     )]
     pub webhook_url: Option<String>,
-}
-
-/// A JSON integer, written as JSON Schema counts integers: `60` or `60.0` (a number whose
-/// fraction is zero), so what the document calls an integer is taken as one.
-fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
-        return Ok(None);
-    };
-    if let Some(v) = n.as_u64() {
-        return Ok(Some(v));
-    }
-    match n.as_f64() {
-        // Exact below 2^53, far above any value the field takes.
-        Some(f) if f.fract() == 0.0 && (0.0..9_007_199_254_740_992.0).contains(&f) => {
-            Ok(Some(f as u64))
-        }
-        _ => Err(serde::de::Error::custom(format!(
-            "{n} is not a non-negative integer"
-        ))),
-    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

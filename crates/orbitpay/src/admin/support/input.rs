@@ -77,3 +77,50 @@ pub(crate) fn path_id<T: FromStr>(what: &str, raw: &str) -> Result<T, ApiError> 
         ))
     })
 }
+
+/// A JSON integer, written as JSON Schema counts integers: `60` or `60.0` (a number whose
+/// fraction is zero), so what the document calls an integer is taken as one.
+pub(crate) fn whole_number<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    use serde::Deserialize as _;
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let whole = match (n.as_u64(), n.as_f64()) {
+        (Some(v), _) => Some(v),
+        // Exact below 2^53, far above any value these fields take.
+        (None, Some(f)) if f.fract() == 0.0 && (0.0..9_007_199_254_740_992.0).contains(&f) => {
+            Some(f as u64)
+        }
+        _ => None,
+    };
+    whole
+        .and_then(|v| T::try_from(v).ok())
+        .map(Some)
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!("{n} is not a non-negative integer in range"))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(Debug, serde::Deserialize)]
+    struct Body {
+        #[serde(default, deserialize_with = "super::whole_number")]
+        id: Option<i64>,
+    }
+
+    #[test]
+    fn an_integer_field_takes_a_whole_number_written_with_a_fraction_and_refuses_the_rest() {
+        let id = |json: &str| serde_json::from_str::<Body>(json).map(|b| b.id);
+        assert_eq!(id(r#"{"id": 1071}"#).unwrap(), Some(1071));
+        assert_eq!(id(r#"{"id": 1071.0}"#).unwrap(), Some(1071));
+        assert_eq!(id(r#"{}"#).unwrap(), None);
+        assert!(id(r#"{"id": 1071.5}"#).is_err());
+        assert!(id(r#"{"id": -1}"#).is_err());
+        assert!(id(r#"{"id": 9223372036854775808}"#).is_err(), "past i64");
+    }
+}

@@ -288,10 +288,7 @@ pub(super) async fn insert_unmatched(
         .await?
         .into_iter()
         .collect();
-    Ok(op_ids
-        .into_iter()
-        .filter(|op| !inserted.contains(op))
-        .collect())
+    Ok(taken_by_others(op_ids, &inserted))
 }
 
 /// Inserts the outgoing rows; returns the op ids another transaction had inserted first.
@@ -312,10 +309,7 @@ pub(super) async fn insert_outgoing(
         .await?
         .into_iter()
         .collect();
-    Ok(op_ids
-        .into_iter()
-        .filter(|op| !inserted.contains(op))
-        .collect())
+    Ok(taken_by_others(op_ids, &inserted))
 }
 
 /// A refund an outgoing operation of this transaction completes.
@@ -357,4 +351,13 @@ pub(super) async fn complete_refunds(
         })?);
     }
     Ok(rows)
+}
+
+/// Of the op ids a batch meant to insert, those an `ON CONFLICT DO NOTHING` did not: another
+/// transaction had inserted them first, so they are its to report.
+fn taken_by_others(op_ids: Vec<i64>, inserted: &HashSet<i64>) -> HashSet<i64> {
+    op_ids
+        .into_iter()
+        .filter(|op| !inserted.contains(op))
+        .collect()
 }
